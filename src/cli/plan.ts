@@ -1,0 +1,79 @@
+// `kube-ipvs plan`: render the desired kernel state of a cluster offline, from YAML/JSON.
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { Command, Option } from 'commander';
+import { resolveConfig } from '../compute/config.ts';
+import { mergeClusters, parseManifests, type Cluster } from '../compute/k8s/manifests.ts';
+import { computeDesired, type ComputeResult } from '../compute/model/desired.ts';
+import { formatWarning } from '../compute/model/types.ts';
+import { formatIpsetSave } from '../compute/format/ipset.ts';
+import { formatIptablesSave } from '../compute/format/iptables.ts';
+import { formatIpvsadmSave } from '../compute/format/ipvsadm.ts';
+import { planJson } from '../compute/format/json.ts';
+import { mergeFileConfig, parseConfigFile } from './config-file.ts';
+import { addProxyFlags, rawConfigFromFlags, type ProxyFlagValues } from './proxy-flags.ts';
+
+export const OUTPUTS = ['ipvsadm', 'addresses', 'ipset', 'iptables', 'ip6tables', 'json'] as const;
+export type PlanOutput = (typeof OUTPUTS)[number];
+
+export interface PlanIo {
+  readonly stdout: (s: string) => void;
+  readonly stderr: (s: string) => void;
+  readonly readStdin: () => Promise<string>;
+}
+
+interface PlanOptions extends ProxyFlagValues {
+  readonly file: string[];
+  readonly output: PlanOutput;
+  readonly nodeAddresses?: string[];
+  readonly strict?: boolean;
+  readonly verbose?: boolean;
+}
+
+export function renderOutput(r: ComputeResult, output: PlanOutput): string {
+  const d = r.desired;
+  const family = (f: 4 | 6): string => {
+    const s = d.iptables.find((t) => t.family === f);
+    return s === undefined ? '' : formatIptablesSave(s);
+  };
+  switch (output) {
+    case 'ipvsadm': return formatIpvsadmSave(d.virtualServers.values());
+    case 'addresses': return d.addresses.map((ip) => `${ip.text}\n`).join('');
+    case 'ipset': return formatIpsetSave(d.ipsets);
+    case 'iptables': return family(4);
+    case 'ip6tables': return family(6);
+    case 'json': return `${JSON.stringify(planJson(r), null, 2)}\n`;
+  }
+}
+
+async function loadCluster(files: readonly string[], io: PlanIo): Promise<Cluster> {
+  const parts: Cluster[] = [];
+  for (const f of files) {
+    const text = f === '-' ? await io.readStdin() : await readFile(f, 'utf8');
+    parts.push(parseManifests(text, f === '-' ? '<stdin>' : f));
+  }
+  return mergeClusters(parts);
+}
+
+/** Returns the exit code: 0, or 1 when --strict and some object was invalid. */
+async function runPlan(o: PlanOptions, io: PlanIo): Promise<number> {
+  const file = o.config === undefined ? undefined : parseConfigFile(await readFile(o.config, 'utf8'), o.config);
+  const config = resolveConfig(mergeFileConfig(rawConfigFromFlags(o, o.nodeAddresses), file), hostname());
+  const result = computeDesired(await loadCluster(o.file, io), config);
+  for (const w of result.warnings) io.stderr(`warning: ${formatWarning(w)}\n`);
+  if (o.verbose === true) for (const i of result.ignored) io.stderr(`ignored: ${i.object}: ${i.reason}\n`);
+  io.stdout(renderOutput(result, o.output));
+  return o.strict === true && result.warnings.length > 0 ? 1 : 0;
+}
+
+export function planCommand(io: PlanIo, setExit: (code: number) => void): Command {
+  const cmd = new Command('plan')
+    .description('render the kernel state kube-ipvs would program for a cluster, offline (never touches this host)')
+    .requiredOption('-f, --file <file>', 'YAML or JSON: multi-document, or a List as `kubectl get svc,endpointslices,nodes -A -o yaml` prints; "-" for stdin; repeatable', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .addOption(new Option('-o, --output <format>', 'what to print').choices(OUTPUTS).default('ipvsadm'))
+    .option('--node-addresses <ips>', "addresses on this node's interfaces (comma-separated, repeatable); none when omitted", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--strict', 'exit 1 when any object is invalid')
+    .option('-v, --verbose', 'also list the objects deliberately not proxied (headless, ExternalName, other proxies)');
+  addProxyFlags(cmd);
+  return cmd.action(async (o: PlanOptions) => { setExit(await runPlan(o, io)); });
+}

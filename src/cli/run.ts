@@ -1,0 +1,55 @@
+// The command line as a function (argv, io) → exit code, so tests run it in-process.
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../compute/config.ts';
+import { ManifestSyntaxError } from '../compute/k8s/manifests.ts';
+import { FlagError } from './proxy-flags.ts';
+import { planCommand, type PlanIo } from './plan.ts';
+
+export const EXIT_USAGE = 2;
+
+function isNodeError(e: unknown): e is NodeJS.ErrnoException {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && 'syscall' in e;
+}
+
+function validOptions(cmd: Command): string {
+  return cmd.options.map((o) => o.long ?? o.short ?? '').filter((s) => s !== '').join(', ');
+}
+
+export async function run(argv: readonly string[], io: PlanIo): Promise<number> {
+  let code = 0;
+  const program = new Command('kube-ipvs')
+    .description('A Kubernetes service proxy that programs IPVS: a drop-in replacement for kube-proxy in IPVS mode.')
+    .showSuggestionAfterError(true);
+  const plan = planCommand(io, (c) => { code = c; });
+  program.addCommand(plan);
+  const all = [program, plan];
+  for (const c of all) {
+    c.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  }
+  program.action(() => {
+    io.stderr('kube-ipvs: the proxy daemon is not part of this release yet; use `kube-ipvs plan` (see --help)\n');
+    code = EXIT_USAGE;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      if (e.code === 'commander.unknownOption') {
+        const cmd = argv[0] === 'plan' ? plan : program;
+        io.stderr(`valid options for ${cmd === plan ? 'kube-ipvs plan' : 'kube-ipvs'}: ${validOptions(cmd)}\n`);
+      }
+      return EXIT_USAGE;
+    }
+    if (e instanceof ManifestSyntaxError || e instanceof ConfigError || e instanceof FlagError) {
+      io.stderr(`kube-ipvs: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (isNodeError(e)) {
+      io.stderr(`kube-ipvs: cannot read ${e.path ?? 'input'}: ${e.code ?? 'error'}\n`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+}

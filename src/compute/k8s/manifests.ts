@@ -1,0 +1,79 @@
+// Multi-document YAML/JSON (or `kind: List`, as `kubectl get … -o yaml` prints) → the
+// objects the proxy reads. Pure: the caller reads the files.
+import { parseAllDocuments } from 'yaml';
+import type { EndpointSlice, Node, Service } from './objects.ts';
+
+export interface Cluster {
+  readonly services: readonly Service[];
+  readonly endpointSlices: readonly EndpointSlice[];
+  readonly nodes: readonly Node[];
+}
+
+export class ManifestSyntaxError extends Error {
+  readonly code = 'MANIFEST_SYNTAX';
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  constructor(file: string, line: number, column: number, reason: string) {
+    super(`${file}:${line}:${column}: ${reason}`);
+    this.name = 'ManifestSyntaxError';
+    this.file = file;
+    this.line = line;
+    this.column = column;
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function* flatten(value: unknown): Generator<Record<string, unknown>> {
+  if (Array.isArray(value)) {
+    for (const v of value) yield* flatten(v);
+    return;
+  }
+  if (!isRecord(value)) return;
+  if (typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
+    // `kind: List` items carry their own kind; typed lists (ServiceList) may omit it.
+    const itemKind = value.kind === 'List' ? undefined : value.kind.slice(0, -'List'.length);
+    for (const item of value.items) {
+      if (isRecord(item) && itemKind !== undefined && item.kind === undefined) {
+        yield { ...item, kind: itemKind };
+      } else {
+        yield* flatten(item);
+      }
+    }
+    return;
+  }
+  yield value;
+}
+
+/** Parses one file's text. Objects of other kinds (Pods, Deployments…) are ignored. */
+export function parseManifests(text: string, file: string): Cluster {
+  const services: Service[] = [];
+  const endpointSlices: EndpointSlice[] = [];
+  const nodes: Node[] = [];
+  for (const doc of parseAllDocuments(text, { prettyErrors: false, uniqueKeys: false })) {
+    const err = doc.errors[0];
+    if (err !== undefined) {
+      const pos = err.linePos?.[0] ?? { line: 1, col: 1 };
+      throw new ManifestSyntaxError(file, pos.line, pos.col, err.message.split('\n')[0] ?? err.code);
+    }
+    for (const obj of flatten(doc.toJS({ maxAliasCount: 1000 }))) {
+      switch (obj.kind) {
+        case 'Service': services.push(obj); break;
+        case 'EndpointSlice': endpointSlices.push(obj); break;
+        case 'Node': nodes.push(obj); break;
+        default: break;
+      }
+    }
+  }
+  return { services, endpointSlices, nodes };
+}
+
+export function mergeClusters(parts: readonly Cluster[]): Cluster {
+  return {
+    services: parts.flatMap((p) => p.services),
+    endpointSlices: parts.flatMap((p) => p.endpointSlices),
+    nodes: parts.flatMap((p) => p.nodes),
+  };
+}

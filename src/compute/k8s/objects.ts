@@ -1,0 +1,98 @@
+// The fields of Kubernetes objects the proxy reads, as they appear in JSON/YAML and in
+// @kubernetes/client-node's models (same camelCase names). Everything is optional and
+// `unknown`-tolerant at the edges: objects come from users and API servers, and the
+// model validates what it uses (see service.ts, endpoint-slice.ts).
+
+export interface ObjectMeta {
+  readonly name?: string;
+  readonly namespace?: string;
+  readonly uid?: string;
+  readonly resourceVersion?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly deletionTimestamp?: unknown;
+}
+
+export interface ServicePort {
+  readonly name?: string;
+  readonly protocol?: string;
+  readonly port?: number;
+  readonly targetPort?: number | string;
+  readonly nodePort?: number;
+}
+
+export interface LoadBalancerIngress {
+  readonly ip?: string;
+  readonly hostname?: string;
+  readonly ipMode?: string;
+}
+
+export interface Service {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata?: ObjectMeta;
+  readonly spec?: {
+    readonly type?: string;
+    readonly clusterIP?: string;
+    readonly clusterIPs?: readonly string[];
+    readonly ipFamilies?: readonly string[];
+    readonly ports?: readonly ServicePort[];
+    readonly externalIPs?: readonly string[];
+    readonly loadBalancerSourceRanges?: readonly string[];
+    readonly sessionAffinity?: string;
+    readonly sessionAffinityConfig?: { readonly clientIP?: { readonly timeoutSeconds?: number } };
+    readonly externalTrafficPolicy?: string;
+    readonly internalTrafficPolicy?: string;
+    readonly healthCheckNodePort?: number;
+    readonly trafficDistribution?: string;
+    readonly externalName?: string;
+  };
+  readonly status?: { readonly loadBalancer?: { readonly ingress?: readonly LoadBalancerIngress[] } };
+}
+
+export interface EndpointConditions {
+  readonly ready?: boolean | null;
+  readonly serving?: boolean | null;
+  readonly terminating?: boolean | null;
+}
+
+export interface Endpoint {
+  readonly addresses?: readonly string[];
+  readonly conditions?: EndpointConditions;
+  readonly nodeName?: string;
+  readonly zone?: string;
+  readonly hints?: {
+    readonly forZones?: readonly { readonly name?: string }[];
+    readonly forNodes?: readonly { readonly name?: string }[];
+  };
+}
+
+export interface EndpointPort {
+  readonly name?: string | null;
+  readonly port?: number | null;
+  readonly protocol?: string | null;
+}
+
+export interface EndpointSlice {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata?: ObjectMeta;
+  readonly addressType?: string;
+  readonly endpoints?: readonly Endpoint[];
+  readonly ports?: readonly EndpointPort[] | null;
+}
+
+export interface Node {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata?: ObjectMeta;
+  readonly status?: { readonly addresses?: readonly { readonly type?: string; readonly address?: string }[] };
+}
+
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+export const SERVICE_PROXY_NAME_LABEL = 'service.kubernetes.io/service-proxy-name';
+export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
+export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+export const SCHEDULER_ANNOTATION = 'ipvs.kube-ipvs.io/scheduler';
+export const SCHEDULER_FLAGS_ANNOTATION = 'ipvs.kube-ipvs.io/scheduler-flags';

@@ -1,0 +1,190 @@
+// One Service → its share of the kernel state: virtual servers, kube-ipvs0 addresses and
+// ipset members, per IP family (kube-proxy: pkg/proxy/ipvs/proxier.go syncProxyRules).
+// Per-Service rendering lets a sync re-render only the Services that changed.
+import { cidrContains, compareIp, type Cidr, type Family, type Ip } from '../net/ip.ts';
+import { endpointsKey, type EndpointInfo } from './endpoints.ts';
+import { ipPortEntry, ipPortIpEntry, ipPortNetEntry, setName, type SetBase } from './ipsets.ts';
+import type { OutFilterDrop } from './iptables.ts';
+import type { ServiceInfo, ServicePortInfo } from './service.ts';
+import { categorizeEndpoints, endpointsFor, type Categorized, type NodeTopology } from './topology.ts';
+import { virtualServerKey, type Protocol, type ServiceKey, type VipKind, type VirtualServer } from './types.ts';
+import type { RenderContext } from './context.ts';
+
+export interface SetEntry {
+  readonly base: SetBase;
+  readonly family: Family;
+  readonly entry: string;
+}
+
+export interface ServiceState {
+  readonly key: ServiceKey;
+  readonly virtualServers: readonly VirtualServer[];
+  /** Addresses to bind on kube-ipvs0. */
+  readonly bound: readonly Ip[];
+  readonly setEntries: readonly SetEntry[];
+  readonly outFilterDrops: readonly OutFilterDrop[];
+  /** Health-check node port (eTP=Local LoadBalancer) with this node's ready endpoints. */
+  readonly healthCheck?: { readonly nodePort: number; readonly localEndpoints: number };
+  /** A Local policy found no local endpoint (kubeproxy_sync_proxy_rules_no_local_endpoints_total). */
+  readonly noLocalEndpoints: { readonly internal: boolean; readonly external: boolean };
+}
+
+const ofFamily = <T extends { readonly family: Family }>(xs: readonly T[], f: Family): T[] => xs.filter((x) => x.family === f);
+const cidrsOf = (xs: readonly Cidr[], f: Family): Cidr[] => xs.filter((c) => c.ip.family === f);
+
+class Builder {
+  readonly vss: VirtualServer[] = [];
+  readonly bound: Ip[] = [];
+  readonly entries: SetEntry[] = [];
+  readonly drops: OutFilterDrop[] = [];
+  noLocalInternal = false;
+  noLocalExternal = false;
+  readonly info: ServiceInfo;
+  readonly ctx: RenderContext;
+  constructor(info: ServiceInfo, ctx: RenderContext) { this.info = info; this.ctx = ctx; }
+
+  add(base: SetBase, family: Family, entry: string): void {
+    this.entries.push({ base, family, entry });
+  }
+
+  bind(ip: Ip): void {
+    if (!this.bound.some((b) => b.text === ip.text)) this.bound.push(ip);
+  }
+
+  /** External and LB IPs are bound unless already an address of the node (#114815). */
+  bindUnlessNodeAddress(ip: Ip): void {
+    if (!this.ctx.nodeAddressTexts.has(ip.text)) this.bind(ip);
+  }
+
+  virtualServer(kind: VipKind, port: ServicePortInfo, ip: Ip, vport: number, cat: Categorized, onlyLocal: boolean): void {
+    const { endpoints, noLocal } = endpointsFor(cat, onlyLocal);
+    if (noLocal && this.info.internalPolicyLocal) this.noLocalInternal = true;
+    if (noLocal && this.info.externalPolicyLocal) this.noLocalExternal = true;
+    this.vss.push({
+      key: virtualServerKey(port.protocol, ip, vport),
+      protocol: port.protocol,
+      ip,
+      port: vport,
+      scheduler: this.info.scheduler,
+      schedulerFlags: this.info.schedulerFlags,
+      ...(this.info.affinityTimeout === undefined ? {} : { persistence: this.info.affinityTimeout }),
+      realServers: endpoints
+        .map((ep) => ({ ip: ep.ip, port: ep.port, weight: 1 }))
+        .sort((x, y) => compareIp(x.ip, y.ip) || x.port - y.port),
+      kind,
+      service: port.ref,
+    });
+  }
+}
+
+function renderPort(b: Builder, family: Family, clusterIp: Ip, port: ServicePortInfo, eps: readonly EndpointInfo[]): void {
+  const { info, ctx } = b;
+  const p: Protocol = port.protocol;
+  const externalIps = ofFamily(info.externalIps, family);
+  const lbIps = ofFamily(info.loadBalancerIps, family);
+  const nodeIps = ofFamily(ctx.nodePortIps, family);
+  const externallyAccessible = port.nodePort !== 0 || externalIps.length > 0 || lbIps.length > 0;
+  const cat = categorizeEndpoints(eps, {
+    internalPolicyLocal: info.internalPolicyLocal,
+    externalPolicyLocal: info.externalPolicyLocal,
+    externallyAccessible,
+  }, ctx.node);
+
+  // Hairpin: a local endpoint reaching its own Service is masqueraded (readiness not checked).
+  for (const ep of eps) {
+    if (isLocal(ep, ctx.node)) b.add('KUBE-LOOP-BACK', family, ipPortIpEntry(ep.ip, p, ep.port, ep.ip));
+  }
+
+  b.add('KUBE-CLUSTER-IP', family, ipPortEntry(clusterIp, p, port.port));
+  b.virtualServer('cluster-ip', port, clusterIp, port.port, cat, info.internalPolicyLocal);
+  b.bind(clusterIp);
+
+  for (const ip of externalIps) {
+    b.add(info.externalPolicyLocal ? 'KUBE-EXTERNAL-IP-LOCAL' : 'KUBE-EXTERNAL-IP', family, ipPortEntry(ip, p, port.port));
+    b.virtualServer('external-ip', port, ip, port.port, cat, info.externalPolicyLocal);
+    b.bindUnlessNodeAddress(ip);
+  }
+
+  renderLoadBalancer(b, family, lbIps, port, cat);
+
+  if (port.nodePort !== 0) renderNodePort(b, family, nodeIps, port, cat);
+}
+
+function renderLoadBalancer(b: Builder, family: Family, lbIps: readonly Ip[], port: ServicePortInfo, cat: Categorized): void {
+  const { info, ctx } = b;
+  const p = port.protocol;
+  let ranges = cidrsOf(info.sourceRanges, family);
+  // A range of /0 allows everyone: no firewall at all.
+  if (ranges.some((r) => r.prefix === 0)) ranges = [];
+  const primary = ctx.primaryIps.find((ip) => ip.family === family);
+  const allowFromNode = primary !== undefined && ranges.some((r) => cidrContains(r, primary));
+  for (const ip of lbIps) {
+    const entry = ipPortEntry(ip, p, port.port);
+    b.add('KUBE-LOAD-BALANCER', family, entry);
+    if (info.externalPolicyLocal) b.add('KUBE-LOAD-BALANCER-LOCAL', family, entry);
+    if (ranges.length > 0) {
+      b.add('KUBE-LOAD-BALANCER-FW', family, entry);
+      for (const r of ranges) b.add('KUBE-LOAD-BALANCER-SOURCE-CIDR', family, ipPortNetEntry(ip, p, port.port, r));
+      // From the node, source and destination are both the VIP.
+      if (allowFromNode) b.add('KUBE-LOAD-BALANCER-SOURCE-IP', family, ipPortIpEntry(ip, p, port.port, ip));
+      else b.drops.push({ ip, protocol: p, port: port.port });
+    }
+    b.virtualServer('load-balancer', port, ip, port.port, cat, info.externalPolicyLocal);
+    b.bindUnlessNodeAddress(ip);
+  }
+}
+
+const NODE_PORT_SETS: Readonly<Record<Protocol, readonly [SetBase, SetBase]>> = {
+  TCP: ['KUBE-NODE-PORT-TCP', 'KUBE-NODE-PORT-LOCAL-TCP'],
+  UDP: ['KUBE-NODE-PORT-UDP', 'KUBE-NODE-PORT-LOCAL-UDP'],
+  SCTP: ['KUBE-NODE-PORT-SCTP-HASH', 'KUBE-NODE-PORT-LOCAL-SCTP-HASH'],
+};
+
+function renderNodePort(b: Builder, family: Family, nodeIps: readonly Ip[], port: ServicePortInfo, cat: Categorized): void {
+  if (nodeIps.length === 0) return; // no address to serve NodePorts on in this family
+  const [all, local] = NODE_PORT_SETS[port.protocol];
+  // bitmap:port carries no address; SCTP uses hash:ip,port with every node address.
+  const entries = port.protocol === 'SCTP'
+    ? nodeIps.map((ip) => ipPortEntry(ip, 'SCTP', port.nodePort))
+    : [String(port.nodePort)];
+  for (const e of entries) {
+    b.add(all, family, e);
+    if (b.info.externalPolicyLocal) b.add(local, family, e);
+  }
+  for (const ip of nodeIps) b.virtualServer('node-port', port, ip, port.nodePort, cat, b.info.externalPolicyLocal);
+}
+
+const isLocal = (ep: EndpointInfo, node: NodeTopology): boolean => node.nodeName !== '' && ep.nodeName === node.nodeName;
+
+/**
+ * Renders one proxied Service. `endpoints` is the output of mergeSlices for its slices.
+ * Families are those of the Service's ClusterIPs that the proxy serves.
+ */
+export function renderService(
+  info: ServiceInfo, endpoints: ReadonlyMap<string, readonly EndpointInfo[]>, ctx: RenderContext,
+): ServiceState {
+  const b = new Builder(info, ctx);
+  const localReady = new Set<string>();
+  for (const clusterIp of info.clusterIps) {
+    const family = clusterIp.family;
+    if (!ctx.families.includes(family)) continue;
+    for (const port of info.ports) {
+      const eps = endpoints.get(endpointsKey(port.ref.port, port.protocol, family)) ?? [];
+      for (const ep of eps) if (ep.ready && isLocal(ep, ctx.node)) localReady.add(ep.key);
+      renderPort(b, family, clusterIp, port, eps);
+    }
+    if (info.healthCheckNodePort !== 0) b.add('KUBE-HEALTH-CHECK-NODE-PORT', family, String(info.healthCheckNodePort));
+  }
+  for (const ip of b.bound) b.add('KUBE-IPVS-IPS', ip.family, ip.text);
+  return {
+    key: `${info.namespace}/${info.name}`,
+    virtualServers: b.vss,
+    bound: b.bound,
+    setEntries: b.entries,
+    outFilterDrops: b.drops,
+    ...(info.healthCheckNodePort === 0 ? {} : { healthCheck: { nodePort: info.healthCheckNodePort, localEndpoints: localReady.size } }),
+    noLocalEndpoints: { internal: b.noLocalInternal, external: b.noLocalExternal },
+  };
+}
+
+export const qualifiedSetName = (e: SetEntry): string => setName(e.base, e.family);

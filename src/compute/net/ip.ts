@@ -1,0 +1,140 @@
+// IP addresses and CIDRs as plain data: parsed once, compared and printed canonically.
+// Pure; no DNS, no host lookups. Canonical text is what the kernel tools print
+// (dotted quad for IPv4, RFC 5952 compressed lowercase for IPv6), so desired and
+// observed state compare as strings.
+
+export type Family = 4 | 6;
+
+export interface Ip {
+  readonly family: Family;
+  readonly value: bigint;
+  /** Canonical text, e.g. `10.96.0.10` or `fd00::a`. */
+  readonly text: string;
+}
+
+export interface Cidr {
+  readonly ip: Ip; // network address (host bits cleared)
+  readonly prefix: number;
+  readonly text: string;
+}
+
+const IPV4_PART = /^(0|[1-9][0-9]{0,2})$/;
+
+function parseIpv4(s: string): bigint | undefined {
+  const parts = s.split('.');
+  if (parts.length !== 4) return undefined;
+  let v = 0n;
+  for (const p of parts) {
+    // Leading zeros are rejected, as Kubernetes validation does (ambiguous octal).
+    if (!IPV4_PART.test(p)) return undefined;
+    const n = Number(p);
+    if (n > 255) return undefined;
+    v = (v << 8n) | BigInt(n);
+  }
+  return v;
+}
+
+function parseHextets(s: string): bigint[] | undefined {
+  if (s === '') return [];
+  const out: bigint[] = [];
+  const parts = s.split(':');
+  for (const [i, p] of parts.entries()) {
+    if (i === parts.length - 1 && p.includes('.')) {
+      const v4 = parseIpv4(p);
+      if (v4 === undefined) return undefined;
+      out.push(v4 >> 16n, v4 & 0xffffn);
+    } else if (/^[0-9a-fA-F]{1,4}$/.test(p)) {
+      out.push(BigInt(`0x${p}`));
+    } else {
+      return undefined;
+    }
+  }
+  return out;
+}
+
+function parseIpv6(s: string): bigint | undefined {
+  const halves = s.split('::');
+  if (halves.length > 2) return undefined;
+  const head = parseHextets(halves[0] ?? '');
+  const tail = halves.length === 2 ? parseHextets(halves[1] ?? '') : [];
+  if (head === undefined || tail === undefined) return undefined;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
+  const all = [...head, ...Array<bigint>(missing).fill(0n), ...tail];
+  return all.reduce((acc, h) => (acc << 16n) | h, 0n);
+}
+
+function formatIpv4(v: bigint): string {
+  return [24n, 16n, 8n, 0n].map((shift) => ((v >> shift) & 0xffn).toString()).join('.');
+}
+
+function formatIpv6(v: bigint): string {
+  const h = Array.from({ length: 8 }, (_, i) => Number((v >> BigInt((7 - i) * 16)) & 0xffffn));
+  // RFC 5952: compress the longest run (length ≥ 2) of zero hextets, the first one on ties.
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (h[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && h[j] === 0) j++;
+    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
+  if (bestStart < 0) return hex(h);
+  return `${hex(h.slice(0, bestStart))}::${hex(h.slice(bestStart + bestLen))}`;
+}
+
+export function parseIp(s: string): Ip | undefined {
+  if (s.includes(':')) {
+    const v = parseIpv6(s);
+    return v === undefined ? undefined : { family: 6, value: v, text: formatIpv6(v) };
+  }
+  const v = parseIpv4(s);
+  return v === undefined ? undefined : { family: 4, value: v, text: formatIpv4(v) };
+}
+
+const bits = (f: Family): number => (f === 4 ? 32 : 128);
+
+export function parseCidr(s: string): Cidr | undefined {
+  const slash = s.indexOf('/');
+  if (slash < 0) return undefined;
+  const ip = parseIp(s.slice(0, slash));
+  const prefixText = s.slice(slash + 1);
+  if (ip === undefined || !/^(0|[1-9][0-9]{0,2})$/.test(prefixText)) return undefined;
+  const prefix = Number(prefixText);
+  const width = bits(ip.family);
+  if (prefix > width) return undefined;
+  const hostBits = BigInt(width - prefix);
+  const value = (ip.value >> hostBits) << hostBits;
+  const net = ipFromValue(ip.family, value);
+  return { ip: net, prefix, text: `${net.text}/${prefix}` };
+}
+
+export function ipFromValue(family: Family, value: bigint): Ip {
+  return { family, value, text: family === 4 ? formatIpv4(value) : formatIpv6(value) };
+}
+
+export function cidrContains(c: Cidr, ip: Ip): boolean {
+  if (c.ip.family !== ip.family) return false;
+  const hostBits = BigInt(bits(ip.family) - c.prefix);
+  return ip.value >> hostBits === c.ip.value >> hostBits;
+}
+
+export const isLoopback = (ip: Ip): boolean =>
+  ip.family === 4 ? ip.value >> 24n === 127n : ip.value === 1n;
+
+export const isIpv6LinkLocal = (ip: Ip): boolean =>
+  ip.family === 6 && ip.value >> 118n === 0x3fan; // fe80::/10
+
+export const isUnspecified = (ip: Ip): boolean => ip.value === 0n;
+
+/** Compare for sorting: IPv4 before IPv6, then numerically. */
+export function compareIp(a: Ip, b: Ip): number {
+  if (a.family !== b.family) return a.family - b.family;
+  return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+}
+
+/** `addr:port` as ipvsadm prints it: IPv6 in brackets. */
+export const hostPort = (ip: Ip, port: number): string =>
+  ip.family === 6 ? `[${ip.text}]:${port}` : `${ip.text}:${port}`;
