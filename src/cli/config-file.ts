@@ -64,6 +64,16 @@ export function parseConfigFile(text: string, file: string): FileConfig {
   return cfg;
 }
 
+/** Flags that a --config file overrides (kube-proxy ignores them when --config is given). */
+export function ignoredFlags(flags: RawProxyConfig): string[] {
+  const names: Partial<Record<keyof RawProxyConfig, string>> = {
+    ipvsScheduler: '--ipvs-scheduler', nodePortAddresses: '--nodeport-addresses', ipvsExcludeCidrs: '--ipvs-exclude-cidrs',
+    masqueradeAll: '--masquerade-all', clusterCidr: '--cluster-cidr', ipvsStrictArp: '--ipvs-strict-arp',
+    masqueradeBit: '--iptables-masquerade-bit',
+  };
+  return Object.entries(names).filter(([k]) => flags[k as keyof RawProxyConfig] !== undefined).map(([, flag]) => flag);
+}
+
 /** kube-proxy's precedence: the file's values, but an explicit --hostname-override wins. */
 export function mergeFileConfig(flags: RawProxyConfig, file: FileConfig | undefined): RawProxyConfig {
   if (file === undefined) return flags;

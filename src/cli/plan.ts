@@ -10,7 +10,7 @@ import { formatIpsetSave } from '../compute/format/ipset.ts';
 import { formatIptablesSave } from '../compute/format/iptables.ts';
 import { formatIpvsadmSave } from '../compute/format/ipvsadm.ts';
 import { planJson } from '../compute/format/json.ts';
-import { mergeFileConfig, parseConfigFile } from './config-file.ts';
+import { ignoredFlags, mergeFileConfig, parseConfigFile } from './config-file.ts';
 import { addProxyFlags, rawConfigFromFlags, type ProxyFlagValues } from './proxy-flags.ts';
 
 export const OUTPUTS = ['ipvsadm', 'addresses', 'ipset', 'iptables', 'ip6tables', 'json'] as const;
@@ -58,7 +58,11 @@ async function loadCluster(files: readonly string[], io: PlanIo): Promise<Cluste
 /** Returns the exit code: 0, or 1 when --strict and some object was invalid. */
 async function runPlan(o: PlanOptions, io: PlanIo): Promise<number> {
   const file = o.config === undefined ? undefined : parseConfigFile(await readFile(o.config, 'utf8'), o.config);
-  const config = resolveConfig(mergeFileConfig(rawConfigFromFlags(o, o.nodeAddresses), file), hostname());
+  const flags = rawConfigFromFlags(o, o.nodeAddresses);
+  if (file !== undefined) {
+    for (const f of ignoredFlags(flags)) io.stderr(`warning: ${f} is ignored: --config ${o.config ?? ''} takes precedence (as in kube-proxy)\n`);
+  }
+  const config = resolveConfig(mergeFileConfig(flags, file), hostname());
   const result = computeDesired(await loadCluster(o.file, io), config);
   for (const w of result.warnings) io.stderr(`warning: ${formatWarning(w)}\n`);
   if (o.verbose === true) for (const i of result.ignored) io.stderr(`ignored: ${i.object}: ${i.reason}\n`);

@@ -47,18 +47,47 @@ function* flatten(value: unknown): Generator<Record<string, unknown>> {
   yield value;
 }
 
+function lineCol(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, Math.max(0, offset));
+  const line = before.split('\n').length;
+  return { line, col: offset - before.lastIndexOf('\n') };
+}
+
+/** JSON gets JSON's own strictness (YAML would accept `{"a": }`); V8 names the position in most messages. */
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    const lc = /line (\d+) column (\d+)/.exec(msg);
+    if (lc !== null) throw new ManifestSyntaxError(file, Number(lc[1]), Number(lc[2]), msg.replace(/ in JSON at .*/, ''));
+    // `Unexpected token 'X', ..."context" is not valid JSON`: find the context to place the token.
+    const m = /Unexpected token '(.)', (?:\.\.\.)?"(.*?)"(?:\.\.\.)? is not valid JSON/s.exec(msg);
+    const at = m === null ? -1 : text.indexOf(m[2] ?? '');
+    const pos = m === null || at < 0 ? { line: 1, col: 1 } : lineCol(text, at + (m[2] ?? '').lastIndexOf(m[1] ?? '') + 1);
+    throw new ManifestSyntaxError(file, pos.line, pos.col, m === null ? msg : `unexpected token '${m[1] ?? ''}'`);
+  }
+}
+
+function parseDocuments(text: string, file: string): unknown[] {
+  if (/^\s*[[{]/.test(text)) return [parseJson(text, file)];
+  return parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false }).map((doc) => {
+    const err = doc.errors[0];
+    if (err !== undefined) {
+      const pos = err.linePos?.[0] ?? { line: 1, col: 1 };
+      throw new ManifestSyntaxError(file, pos.line, pos.col, (err.message.split('\n')[0] ?? err.code).replace(/ at line \d+, column \d+:?$/, ''));
+    }
+    return doc.toJS({ maxAliasCount: 1000 }) as unknown;
+  });
+}
+
 /** Parses one file's text. Objects of other kinds (Pods, Deployments…) are ignored. */
 export function parseManifests(text: string, file: string): Cluster {
   const services: Service[] = [];
   const endpointSlices: EndpointSlice[] = [];
   const nodes: Node[] = [];
-  for (const doc of parseAllDocuments(text, { prettyErrors: false, uniqueKeys: false })) {
-    const err = doc.errors[0];
-    if (err !== undefined) {
-      const pos = err.linePos?.[0] ?? { line: 1, col: 1 };
-      throw new ManifestSyntaxError(file, pos.line, pos.col, err.message.split('\n')[0] ?? err.code);
-    }
-    for (const obj of flatten(doc.toJS({ maxAliasCount: 1000 }))) {
+  for (const doc of parseDocuments(text, file)) {
+    for (const obj of flatten(doc)) {
       switch (obj.kind) {
         case 'Service': services.push(obj); break;
         case 'EndpointSlice': endpointSlices.push(obj); break;

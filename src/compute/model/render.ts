@@ -170,7 +170,8 @@ export function renderService(
     if (!ctx.families.includes(family)) continue;
     for (const port of info.ports) {
       const eps = endpoints.get(endpointsKey(port.ref.port, port.protocol, family)) ?? [];
-      for (const ep of eps) if (ep.ready && isLocal(ep, ctx.node)) localReady.add(ep.key);
+      // Health checks count pods, not ports: 10.0.0.1:80 and 10.0.0.1:443 are one endpoint.
+      for (const ep of eps) if (ep.ready && isLocal(ep, ctx.node)) localReady.add(ep.ip.text);
       renderPort(b, family, clusterIp, port, eps);
     }
     if (info.healthCheckNodePort !== 0) b.add('KUBE-HEALTH-CHECK-NODE-PORT', family, String(info.healthCheckNodePort));

@@ -91,11 +91,11 @@ function parseScheduler(svc: Service, config: ProxyConfig, notes: Problems): { s
   return { scheduler, flags };
 }
 
-function parseIps(values: readonly unknown[] | undefined, field: string, notes: Problems): Ip[] {
+function parseIps(values: readonly unknown[] | undefined, field: string, notes: Problems, indexed = true): Ip[] {
   const out: Ip[] = [];
   (values ?? []).forEach((v, i) => {
     const ip = typeof v === 'string' ? parseIp(v.trim()) : undefined;
-    if (ip === undefined) notes.add(`${field}[${i}]`, `"${String(v)}" is not a valid IP address`);
+    if (ip === undefined) notes.add(indexed ? `${field}[${i}]` : field, `"${String(v)}" is not a valid IP address`);
     else if (!out.some((o) => o.text === ip.text)) out.push(ip);
   });
   return out;
@@ -107,8 +107,9 @@ function parseClusterIps(svc: Service, notes: Problems): Ip[] | 'none' {
     ? spec.clusterIPs
     : spec.clusterIP === undefined ? [] : [spec.clusterIP];
   if (texts.length === 0 || texts[0] === '' || texts[0] === 'None') return 'none';
-  const field = spec.clusterIPs !== undefined && spec.clusterIPs.length > 0 ? 'spec.clusterIPs' : 'spec.clusterIP';
-  const ips = parseIps(texts, field, notes);
+  const plural = spec.clusterIPs !== undefined && spec.clusterIPs.length > 0;
+  const field = plural ? 'spec.clusterIPs' : 'spec.clusterIP';
+  const ips = parseIps(texts, field, notes, plural);
   if (ips.length === 2 && ips[0]?.family === ips[1]?.family) notes.add(field, 'two ClusterIPs of the same IP family');
   return ips;
 }

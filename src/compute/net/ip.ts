@@ -69,6 +69,8 @@ function formatIpv4(v: bigint): string {
 }
 
 function formatIpv6(v: bigint): string {
+  // IPv4-mapped addresses print with a dotted tail, as inet_ntop does.
+  if (v >> 32n === 0xffffn) return `::ffff:${formatIpv4(v & 0xffffffffn)}`;
   const h = Array.from({ length: 8 }, (_, i) => Number((v >> BigInt((7 - i) * 16)) & 0xffffn));
   // RFC 5952: compress the longest run (length ≥ 2) of zero hextets, the first one on ties.
   let bestStart = -1;
