@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 STAMP := node_modules/.kube-ipvs-installed
 
-.PHONY: all setup build lint typecheck unit test demo plan clean
+.PHONY: all setup build lint typecheck unit e2e test demo clean
 
 all: test
 
@@ -30,8 +30,15 @@ typecheck: setup
 unit: setup
 	node --test --test-reporter=spec 'test/**/*.test.ts'
 
-# The one test command: lint, typecheck, all tests.
-test: lint typecheck unit
+# Real-kernel tests: test/kernel/*.vmtest.ts run inside a QEMU VM booted from Debian's kernel
+# (test/vm/). One file: make e2e E2E=test/kernel/plan-apply.vmtest.ts
+E2E ?= test/kernel/**/*.vmtest.ts
+e2e: setup
+	test/vm/setup.sh
+	test/vm/run.sh --timeout 1200 -- $(CURDIR)/node_modules/.bin/node --test --test-concurrency=1 --test-reporter=spec '$(E2E)'
+
+# The one test command: lint, typecheck, all tests (unit, then the real kernel).
+test: lint typecheck unit e2e
 
 # The main job. Until the daemon exists, this renders the shipped example cluster.
 demo: setup

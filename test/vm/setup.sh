@@ -66,8 +66,8 @@ VMLINUZ=/boot/vmlinuz-$KVER
 # 3. Modules for the initramfs. A name ending in '?' is optional (skipped when this kernel has
 # no such module). Each is resolved with its dependencies, in load order, by modprobe.
 MODULES=(
-  # boot: virtio PCI transport, virtio consoles (the command's stdout/stderr), 9p, overlayfs
-  virtio_pci virtio_console 9pnet_virtio 9p overlay
+  # boot: virtio PCI transport, 9p over virtio, overlayfs
+  virtio_pci 9pnet_virtio 9p overlay
   # links
   dummy veth bridge br_netfilter
   # IPVS and every scheduler
@@ -199,8 +199,7 @@ chmod 755 "$IRD/sbin/vm-modprobe"
 cat >"$IRD/init" <<'EOF'
 #!/bin/busybox sh
 # init of the kube-ipvs test VM (written by test/vm/setup.sh). Its own messages go to the
-# kernel console (ttyS0, a log file on the host); the command's stdout/stderr go to the virtio
-# consoles hvc0/hvc1 (much faster than an emulated UART).
+# kernel console (ttyS2, a log file on the host); the command's stdout/stderr go to ttyS0/ttyS1.
 /bin/busybox --install -s
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc
@@ -262,6 +261,14 @@ mount -t tmpfs -o mode=1777 tmpfs $R/tmp
 mount -t tmpfs -o mode=755 tmpfs $R/run
 mkdir -p $R/run/netns $R/run/lock $R/run/vm
 mount -o bind /out $R/run/vm
+# host folders shared writable (run.sh --rw DIR), at the same path
+if [ -f /out/mounts ]; then
+  while read -r tag path; do
+    mkdir -p "$R$path" &&
+      mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 "$tag" "$R$path" ||
+      fail "cannot mount the writable share $path"
+  done </out/mounts
+fi
 [ -d $R/sys/fs/cgroup ] && mount -t cgroup2 cgroup2 $R/sys/fs/cgroup 2>/dev/null
 
 # network defaults of a node; everything under /proc/sys stays writable for the tests
@@ -269,13 +276,12 @@ ip link set lo up
 echo 1 >/proc/sys/net/ipv4/ip_forward
 echo 1 >/proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null
 
-# run the command: stdout -> hvc0, stderr -> hvc1 through pipes (so it sees no tty)
-[ -c /dev/hvc0 ] && [ -c /dev/hvc1 ] || fail "no virtio consoles /dev/hvc0 and /dev/hvc1"
-stty -F /dev/hvc0 raw -echo 2>/dev/null
-stty -F /dev/hvc1 raw -echo 2>/dev/null
+# run the command: stdout -> ttyS0, stderr -> ttyS1 through pipes (so it sees no tty)
+stty -F /dev/ttyS0 raw -echo 2>/dev/null
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
 mkfifo /tmp/o /tmp/e
-cat /tmp/o >/dev/hvc0 & co=$!
-cat /tmp/e >/dev/hvc1 & ce=$!
+cat /tmp/o >/dev/ttyS0 & co=$!
+cat /tmp/e >/dev/ttyS1 & ce=$!
 echo "vm-init: running job at $(cut -d" " -f1 /proc/uptime)s"
 env -i HOME=/root USER=root LOGNAME=root SHELL=/bin/bash TERM=dumb LANG=C.UTF-8 \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin KUBE_IPVS_VM=1 \
