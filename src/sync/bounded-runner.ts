@@ -1,0 +1,125 @@
+// Runs a function "soon" when asked, but never more often than minInterval (with a burst
+// allowance, a token bucket refilled at 1/minInterval) and at least every maxInterval —
+// kube-proxy's BoundedFrequencyRunner. A failed run asks for a retry after a backoff instead
+// of waiting a full period. Runs never overlap: a request during a run is queued.
+import type { Clock } from './clock.ts';
+
+export type RunReason = 'requested' | 'periodic' | 'retry';
+
+export interface BoundedRunnerOptions {
+  readonly fn: (reason: RunReason) => Promise<void>;
+  readonly minIntervalMs: number;
+  readonly maxIntervalMs: number;
+  readonly burst: number;
+  readonly clock: Clock;
+}
+
+export class BoundedFrequencyRunner {
+  readonly #o: BoundedRunnerOptions;
+  #tokens: number;
+  #refilledAt: number;
+  #timer: unknown;
+  #timerAt = Infinity;
+  #timerReason: RunReason = 'periodic';
+  #running = false;
+  #queued: RunReason | undefined;
+  #stopped = true;
+  #lastPeriodicAt = 0;
+
+  constructor(o: BoundedRunnerOptions) {
+    if (o.minIntervalMs < 0 || o.maxIntervalMs <= 0 || o.minIntervalMs > o.maxIntervalMs || o.burst < 1) {
+      throw new RangeError(`bounded runner: need 0 <= minInterval (${o.minIntervalMs}) <= maxInterval (${o.maxIntervalMs}) and burst >= 1 (${o.burst})`);
+    }
+    this.#o = o;
+    this.#tokens = o.burst;
+    this.#refilledAt = o.clock.now();
+  }
+
+  /** Starts the periodic schedule; the first periodic run comes after maxInterval. */
+  start(): void {
+    this.#stopped = false;
+    this.#lastPeriodicAt = this.#o.clock.now();
+    this.#schedule(this.#o.maxIntervalMs, 'periodic');
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#cancelTimer();
+  }
+
+  /** Asks for a run as soon as the rate limit allows. */
+  run(): void {
+    this.#request('requested');
+  }
+
+  /** Asks for a run after `ms` unless one happens sooner (used after a failed run). */
+  retryAfter(ms: number): void {
+    if (!this.#stopped) this.#schedule(ms, 'retry');
+  }
+
+  #request(reason: RunReason): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#queued ??= reason;
+      return;
+    }
+    this.#refill();
+    if (this.#o.minIntervalMs === 0 || this.#tokens >= 1) {
+      void this.#execute(reason);
+      return;
+    }
+    this.#schedule(Math.ceil((1 - this.#tokens) * this.#o.minIntervalMs), reason);
+  }
+
+  #refill(): void {
+    const now = this.#o.clock.now();
+    if (this.#o.minIntervalMs > 0) {
+      this.#tokens = Math.min(this.#o.burst, this.#tokens + (now - this.#refilledAt) / this.#o.minIntervalMs);
+    }
+    this.#refilledAt = now;
+  }
+
+  async #execute(requested: RunReason): Promise<void> {
+    this.#cancelTimer();
+    this.#tokens -= 1;
+    this.#running = true;
+    // However busy the incremental runs keep it, a periodic run comes every maxInterval.
+    const now = this.#o.clock.now();
+    const reason = now - this.#lastPeriodicAt >= this.#o.maxIntervalMs ? 'periodic' : requested;
+    if (reason === 'periodic') this.#lastPeriodicAt = now;
+    try {
+      await this.#o.fn(reason);
+    } catch {
+      // The function reports its own failures and calls retryAfter; the schedule goes on.
+    } finally {
+      this.#running = false;
+    }
+    if (this.#stopped) return;
+    if (this.#timerAt === Infinity) {
+      this.#schedule(Math.max(0, this.#lastPeriodicAt + this.#o.maxIntervalMs - this.#o.clock.now()), 'periodic');
+    }
+    const queued = this.#queued;
+    this.#queued = undefined;
+    if (queued !== undefined) this.#request(queued);
+  }
+
+  /** Keeps the earliest of the pending timer and the new one. */
+  #schedule(ms: number, reason: RunReason): void {
+    const at = this.#o.clock.now() + ms;
+    if (at >= this.#timerAt) return;
+    this.#cancelTimer();
+    this.#timerAt = at;
+    this.#timerReason = reason;
+    this.#timer = this.#o.clock.setTimer(() => {
+      this.#timerAt = Infinity;
+      this.#timer = undefined;
+      this.#request(this.#timerReason);
+    }, ms);
+  }
+
+  #cancelTimer(): void {
+    if (this.#timer !== undefined) this.#o.clock.clearTimer(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+}

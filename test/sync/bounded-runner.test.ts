@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BoundedFrequencyRunner, type RunReason } from '../../src/sync/bounded-runner.ts';
+import { FakeClock, flush } from '../support/fake-clock.ts';
+
+function setup(o: { min: number; max: number; burst?: number; fn?: (r: RunReason) => Promise<void> }) {
+  const clock = new FakeClock();
+  const runs: [number, RunReason][] = [];
+  const runner = new BoundedFrequencyRunner({
+    minIntervalMs: o.min, maxIntervalMs: o.max, burst: o.burst ?? 2, clock,
+    fn: async (r) => { runs.push([clock.now(), r]); await o.fn?.(r); },
+  });
+  runner.start();
+  return { clock, runs, runner };
+}
+
+test('with no requests it runs periodically, every maxInterval', async () => {
+  const { clock, runs } = setup({ min: 1000, max: 30_000 });
+  await clock.advance(95_000);
+  assert.deepEqual(runs, [[30_000, 'periodic'], [60_000, 'periodic'], [90_000, 'periodic']]);
+});
+
+test('requests run at once up to the burst, then no closer than minInterval', async () => {
+  const { clock, runs, runner } = setup({ min: 1000, max: 30_000, burst: 2 });
+  for (let i = 0; i < 5; i++) { runner.run(); await flush(); }
+  await clock.advance(2500);
+  assert.deepEqual(runs.map(([t]) => t), [0, 0, 1000]);
+  // The three requests that arrived while rate-limited merged into one run.
+  assert.ok(runs.every(([, r]) => r === 'requested'));
+});
+
+test('minInterval 0 (kube-proxy IPVS default) runs every request immediately', async () => {
+  const { runs, runner } = setup({ min: 0, max: 30_000, burst: 2 });
+  for (let i = 0; i < 4; i++) { runner.run(); await flush(); }
+  assert.equal(runs.length, 4);
+});
+
+test('a request during a run is queued, never overlapping it', async () => {
+  let release: () => void = () => undefined;
+  let active = 0;
+  let maxActive = 0;
+  const { clock, runs, runner } = setup({
+    min: 0, max: 30_000,
+    fn: async () => { active++; maxActive = Math.max(maxActive, active); await new Promise<void>((r) => { release = r; }); active--; },
+  });
+  runner.run(); await flush();
+  runner.run(); runner.run(); await flush();
+  assert.equal(runs.length, 1);
+  release(); await flush();
+  assert.equal(runs.length, 2, 'the queued requests ran once after the first');
+  release(); await clock.advance(10);
+  assert.equal(maxActive, 1);
+});
+
+test('steady requests do not starve the periodic full resync', async () => {
+  const { clock, runs, runner } = setup({ min: 1000, max: 30_000 });
+  for (let t = 0; t < 65_000; t += 500) { runner.run(); await clock.advance(500); }
+  const periodic = runs.filter(([, r]) => r === 'periodic').map(([t]) => t);
+  assert.equal(periodic.length, 2, JSON.stringify(periodic));
+  assert.ok(periodic.every((t, i) => t >= (i + 1) * 30_000 && t < (i + 1) * 30_000 + 1000));
+});
+
+test('retryAfter brings the next run forward after a failure, not a full period later', async () => {
+  let fail = true;
+  const holder: { runner?: BoundedFrequencyRunner } = {};
+  const s = setup({ min: 1000, max: 30_000, fn: () => {
+    if (fail) { fail = false; holder.runner?.retryAfter(2000); return Promise.reject(new Error('batch failed')); }
+    return Promise.resolve();
+  } });
+  holder.runner = s.runner;
+  s.runner.run(); await s.clock.advance(2500);
+  assert.deepEqual(s.runs, [[0, 'requested'], [2000, 'retry']]);
+});
+
+test('stop cancels every timer', async () => {
+  const { clock, runs, runner } = setup({ min: 1000, max: 30_000 });
+  runner.stop();
+  runner.run();
+  await clock.advance(100_000);
+  assert.equal(runs.length, 0);
+  assert.equal(clock.pendingTimers, 0);
+});
+
+test('invalid intervals are refused with the values', () => {
+  assert.throws(() => new BoundedFrequencyRunner({ minIntervalMs: 5000, maxIntervalMs: 1000, burst: 2, clock: new FakeClock(), fn: () => Promise.resolve() }), /minInterval \(5000\) <= maxInterval \(1000\)/);
+});
