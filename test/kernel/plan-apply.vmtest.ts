@@ -64,7 +64,7 @@ for (const [family, tool] of [['iptables', 'iptables'], ['ip6tables', 'ip6tables
     sh('ipset', ['restore'], await plan('ipset')); // rules refer to the sets
     const want = await plan(family);
     sh(`${tool}-restore`, ['--noflush', '-w'], want);
-    const saved = lines(sh(`${tool}-save`));
+    const saved = lines(sh(`${tool}-save`, []));
     const rules = (ls: string[]) => ls.filter((l) => l.startsWith('-A '));
     assert.deepEqual(sorted(rules(saved)), sorted(rules(lines(want))));
     for (const t of ['nat', 'filter']) sh(tool, ['-t', t, '-F']);
