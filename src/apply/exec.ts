@@ -1,0 +1,165 @@
+// The one place that starts processes. Argument arrays only, never a shell, so no value
+// from a Service can be read as shell syntax. Everything else talks to the kernel through a
+// Runner, so tests can swap in the in-memory fake kernel.
+import { execa } from 'execa';
+import { basename } from 'node:path';
+
+export interface RunOptions {
+  /** Written to the tool's stdin (batch input); stdin is closed when absent. */
+  readonly input?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface Runner {
+  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+}
+
+export type ToolErrorCode = 'TOOL_FAILED' | 'TOOL_MISSING' | 'TOOL_TIMEOUT';
+
+/** The batch line a tool reported as failing (1-based), with up to 3 lines either side. */
+export interface FailingLine {
+  readonly number: number;
+  readonly text: string;
+  /** `N: text` lines, the failing one marked with `>`. */
+  readonly context: string;
+}
+
+export interface ToolErrorInit {
+  readonly code: ToolErrorCode;
+  readonly argv: readonly string[];
+  readonly exitCode?: number;
+  readonly stdout?: string;
+  readonly stderr?: string;
+  readonly input?: string;
+  readonly cause?: unknown;
+}
+
+const PACKAGES: Readonly<Record<string, string>> = {
+  ipvsadm: 'ipvsadm', ipset: 'ipset', ip: 'iproute2', conntrack: 'conntrack',
+};
+
+/** The Debian package that ships a tool (`iptables-nft-restore` → `iptables`). */
+export function packageFor(tool: string): string {
+  if (/^ip6?tables/.test(tool)) return 'iptables';
+  return PACKAGES[tool] ?? tool;
+}
+
+export const toolName = (argv: readonly string[]): string => basename(argv[0] ?? '');
+
+// How each batch tool names the input line it failed on.
+const LINE_PATTERNS: readonly RegExp[] = [
+  /Error in line (\d+)/, // ipset restore
+  /Command failed -:(\d+)/, // ip -batch -
+  /line (\d+) failed/, // iptables-restore (legacy)
+  /Error occurred at line: (\d+)/, // iptables-restore (nft)
+];
+
+export function failingLine(stderr: string, input: string | undefined): FailingLine | undefined {
+  if (input === undefined) return undefined;
+  const n = LINE_PATTERNS.map((re) => re.exec(stderr)?.[1]).find((m) => m !== undefined);
+  if (n === undefined) return undefined;
+  const number = Number(n);
+  const lines = input.split('\n');
+  const text = lines[number - 1];
+  if (text === undefined) return undefined;
+  const from = Math.max(1, number - 3);
+  const to = Math.min(lines.length, number + 3);
+  const context = lines.slice(from - 1, to)
+    .map((l, i) => `${from + i === number ? '>' : ' '}${from + i}: ${l}`).join('\n');
+  return { number, text, context };
+}
+
+function describe(init: ToolErrorInit, line: FailingLine | undefined): string {
+  const cmd = init.argv.join(' ');
+  switch (init.code) {
+    case 'TOOL_MISSING':
+      return `${toolName(init.argv)} not found: install the Debian package ${packageFor(toolName(init.argv))}`;
+    case 'TOOL_TIMEOUT':
+      return `${cmd}: timed out`;
+    case 'TOOL_FAILED': {
+      const err = (init.stderr ?? '').trim().split('\n')[0] ?? '';
+      const at = line === undefined ? '' : ` (input line ${line.number}: ${line.text})`;
+      return `${cmd}: exit ${init.exitCode ?? '?'}: ${err}${at}`;
+    }
+  }
+}
+
+export class ToolError extends Error {
+  override readonly name = 'ToolError';
+  readonly code: ToolErrorCode;
+  readonly argv: readonly string[];
+  readonly exitCode: number | undefined;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly line: FailingLine | undefined;
+
+  constructor(init: ToolErrorInit) {
+    const line = init.code === 'TOOL_FAILED' ? failingLine(init.stderr ?? '', init.input) : undefined;
+    super(describe(init, line), init.cause === undefined ? undefined : { cause: init.cause });
+    this.code = init.code;
+    this.argv = init.argv;
+    this.exitCode = init.exitCode;
+    this.stdout = init.stdout ?? '';
+    this.stderr = init.stderr ?? '';
+    this.line = line;
+  }
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * A batch's time limit grows with its size: under emulation `ipvsadm -R` took 19 s for
+ * 30,000 lines (DESIGN.md §3), and killing a batch half-way leaves it half-applied.
+ */
+export const batchTimeoutMs = (input: string): number => DEFAULT_TIMEOUT_MS + 2 * input.split('\n').length;
+// An ipvsadm -Sn of 10,000 services is ~1 MB; leave plenty of room before refusing output.
+const MAX_BUFFER = 256 * 1024 * 1024;
+
+export const execaRunner: Runner = {
+  async run(argv, opts = {}) {
+    const [file, ...args] = argv;
+    if (file === undefined) throw new TypeError('empty argv');
+    const r = await execa(file, args, {
+      reject: false,
+      timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      maxBuffer: MAX_BUFFER,
+      stripFinalNewline: false,
+      // Tool messages in English whatever the node's locale, so they read the same in logs.
+      env: { LC_ALL: 'C' },
+      ...(opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input }),
+    });
+    const base = { argv, stdout: r.stdout, stderr: r.stderr, ...(opts.input === undefined ? {} : { input: opts.input }) };
+    if (r.code === 'ENOENT') throw new ToolError({ ...base, code: 'TOOL_MISSING', cause: r.cause });
+    if (r.timedOut) throw new ToolError({ ...base, code: 'TOOL_TIMEOUT', cause: r.cause });
+    if (r.failed) {
+      throw new ToolError({ ...base, code: 'TOOL_FAILED', ...(r.exitCode === undefined ? {} : { exitCode: r.exitCode }), cause: r.cause });
+    }
+    return { stdout: r.stdout, stderr: r.stderr };
+  },
+};
+
+export interface CountingRunner extends Runner {
+  /** Processes spawned per tool (`ipvsadm`, `ipset`…), failed ones included. */
+  readonly spawns: ReadonlyMap<string, number>;
+  total(): number;
+  reset(): void;
+}
+
+export function countingRunner(inner: Runner): CountingRunner {
+  const spawns = new Map<string, number>();
+  return {
+    spawns,
+    total: () => [...spawns.values()].reduce((a, b) => a + b, 0),
+    reset: () => { spawns.clear(); },
+    run(argv, opts) {
+      const tool = toolName(argv);
+      spawns.set(tool, (spawns.get(tool) ?? 0) + 1);
+      return inner.run(argv, opts);
+    },
+  };
+}

@@ -1,0 +1,114 @@
+// ipsets through `ipset save` and one `ipset restore -exist` script per sync (kube-proxy
+// ran one `ipset add` per entry: #93445, #133773).
+import { createLine } from '../compute/format/ipset.ts';
+import type { IpsetState } from '../compute/model/desired.ts';
+import { batchTimeoutMs, type Runner } from './exec.ts';
+
+export interface ObservedSet {
+  readonly name: string;
+  readonly type: string;
+  /** `create` options by name; flags such as `counters` map to ''. */
+  readonly options: ReadonlyMap<string, string>;
+  /** Members as printed, in the kernel's (hash) order. */
+  readonly entries: readonly string[];
+}
+
+// Options of `create` that take no value (ipset(8)); every other option takes one.
+const FLAGS = new Set(['counters', 'comment', 'skbinfo', 'forceadd', 'nomatch']);
+
+function parseOptions(tokens: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i] ?? '';
+    if (FLAGS.has(t)) out.set(t, '');
+    else { out.set(t, tokens[i + 1] ?? ''); i++; }
+  }
+  return out;
+}
+
+/** `ipset save` → sets by name, in the order printed. */
+export function parseIpsetSave(text: string): Map<string, ObservedSet> {
+  const sets = new Map<string, { name: string; type: string; options: Map<string, string>; entries: string[] }>();
+  for (const line of text.split('\n')) {
+    const [cmd, name, arg, ...rest] = line.trim().split(/\s+/);
+    if (name === undefined || arg === undefined) continue;
+    if (cmd === 'create') sets.set(name, { name, type: arg, options: parseOptions(rest), entries: [] });
+    // Per-member options (timeout, comment…) are not used by kube-proxy's sets.
+    else if (cmd === 'add') sets.get(name)?.entries.push(arg);
+  }
+  return sets;
+}
+
+/**
+ * Whether an existing set can hold the desired one's members. Only type, family and size
+ * limits count: ipset 7.x prints `bucketsize` and a random `initval`, and the kernel grows
+ * `hashsize` as a set fills, so those differ without meaning anything.
+ */
+export function sameDefinition(observed: ObservedSet, desired: IpsetState): boolean {
+  if (observed.type !== desired.type) return false;
+  const want = parseOptions(desired.createOptions.split(' ').filter((t) => t !== ''));
+  return ['family', 'maxelem', 'range'].every((k) => observed.options.get(k) === want.get(k));
+}
+
+export interface SetDelta {
+  readonly set: IpsetState;
+  /** Create the set first (it is missing). */
+  readonly create: boolean;
+  readonly add: readonly string[];
+  readonly del: readonly string[];
+}
+
+/** Member changes in place. Deletions first, so a member moving between sets never overflows. */
+export function formatDeltaScript(deltas: readonly SetDelta[]): string {
+  const lines = deltas.flatMap((d) => [
+    ...(d.create ? [createLine(d.set)] : []),
+    ...d.del.map((e) => `del ${d.set.name} ${e}`),
+    ...d.add.map((e) => `add ${d.set.name} ${e}`),
+  ]);
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+/**
+ * The temporary set used to rewrite `name` whole. Derived from the name, so a script
+ * interrupted half-way leaves a set the next run recognises (and flushes) rather than
+ * a pile of new ones; it stays within ipset's 31-character limit.
+ */
+export function tempSetName(name: string): string {
+  let h = 0x811c9dc5; // FNV-1a
+  for (const c of name) h = Math.imul(h ^ (c.codePointAt(0) ?? 0), 0x01000193) >>> 0;
+  return `KUBE-TMP-${h.toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * Whole-set rewrites: fill a temporary set, `swap` it in, destroy it. The set's members
+ * change in one step, so no packet ever sees a half-filled set (kube-router's approach).
+ */
+export function formatSwapScript(sets: readonly IpsetState[], existing: ReadonlySet<string>): string {
+  const lines = sets.flatMap((s) => {
+    const tmp = tempSetName(s.name);
+    return [
+      // swap needs both sets; an existing one is not re-created, as its create options may
+      // differ harmlessly (see sameDefinition) and -exist only forgives identical ones.
+      ...(existing.has(s.name) ? [] : [createLine(s)]),
+      createLine({ ...s, name: tmp }),
+      `flush ${tmp}`,
+      ...s.entries.map((e) => `add ${tmp} ${e}`),
+      `swap ${tmp} ${s.name}`,
+      `destroy ${tmp}`,
+    ];
+  });
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+/** Sets must be unreferenced by iptables rules before they can go. */
+export const formatDestroyScript = (names: readonly string[]): string =>
+  names.length === 0 ? '' : `${names.map((n) => `destroy ${n}`).join('\n')}\n`;
+
+export const readIpsets = async (runner: Runner): Promise<Map<string, ObservedSet>> =>
+  parseIpsetSave((await runner.run(['ipset', 'save'])).stdout);
+
+/** One `ipset restore -exist`; it stops at the first failing line (ToolError.line). */
+export async function applyIpsetScript(runner: Runner, script: string): Promise<void> {
+  if (script === '') return;
+  await runner.run(['ipset', 'restore', '-exist'], { input: script, timeoutMs: batchTimeoutMs(script) });
+}

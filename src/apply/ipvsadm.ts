@@ -1,0 +1,176 @@
+// The IPVS table through ipvsadm: read with one `ipvsadm -Sn`, changed with one `ipvsadm -R`.
+// Virtual servers this proxy does not manage (fwmark services, other options) are parsed
+// and kept, so the diff can leave them alone instead of misreading them. Reading ipvsadm's
+// text rather than netlink also means the kernel-internal HASHED flag never shows up, so it
+// cannot make every service look changed (#53801): only scheduler flags are compared.
+import { addRealServerLine, addServiceLine, realServerArgs, serviceArg, serviceOptions } from '../compute/format/ipvsadm.ts';
+import { hostPort, parseIp, type Ip } from '../compute/net/ip.ts';
+import { virtualServerKey, type Protocol, type RealServer, type VirtualServer } from '../compute/model/types.ts';
+import { batchTimeoutMs, ToolError, type Runner } from './exec.ts';
+
+export type Forwarding = 'masq' | 'gate' | 'ipip';
+
+export interface ObservedRealServer {
+  readonly ip: Ip;
+  readonly port: number;
+  readonly weight: number;
+  readonly forwarding: Forwarding;
+}
+
+export type ServiceTarget =
+  | { readonly kind: 'address'; readonly protocol: Protocol; readonly ip: Ip; readonly port: number }
+  | { readonly kind: 'fwmark'; readonly mark: number };
+
+export interface ObservedService {
+  /** virtualServerKey() for an address, `FWM/<mark>` for a firewall-mark service. */
+  readonly key: string;
+  readonly target: ServiceTarget;
+  readonly scheduler: string;
+  /** Sorted, as VirtualServer.schedulerFlags. */
+  readonly schedulerFlags: readonly string[];
+  readonly persistence?: number;
+  /** `-M`: printed only for a persistence mask other than the full one. */
+  readonly netmask?: string;
+  /** Options not interpreted here (`-o`, `-6`…), verbatim. */
+  readonly otherOptions: readonly string[];
+  readonly realServers: readonly ObservedRealServer[];
+}
+
+export interface IpvsTable {
+  readonly services: ReadonlyMap<string, ObservedService>;
+  /** Lines that could not be read (reported, never guessed at). */
+  readonly skipped: readonly string[];
+}
+
+/** `10.96.0.10:80` or `[fd00::10]:80`. */
+export function parseHostPort(s: string): { ip: Ip; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(s);
+  const ip = parseIp(m?.[1] ?? m?.[2] ?? '');
+  const port = Number(m?.[3]);
+  return ip === undefined || !(port <= 65535) ? undefined : { ip, port };
+}
+
+const PROTO_OPTS: Readonly<Record<string, Protocol>> = { '-t': 'TCP', '-u': 'UDP', '--sctp-service': 'SCTP' };
+const FORWARDING: Readonly<Record<string, Forwarding>> = { '-m': 'masq', '-g': 'gate', '-i': 'ipip' };
+// Options of -A/-a that stand alone; any other unknown option is taken to carry one value.
+const FLAG_OPTS = new Set(['-o', '--ops', '-6', '-m', '-g', '-i']);
+
+export const targetKey = (t: ServiceTarget): string =>
+  t.kind === 'fwmark' ? `FWM/${t.mark}` : virtualServerKey(t.protocol, t.ip, t.port);
+
+function parseTarget(opt: string, value: string): ServiceTarget | undefined {
+  if (opt === '-f') return /^\d+$/.test(value) ? { kind: 'fwmark', mark: Number(value) } : undefined;
+  const protocol = PROTO_OPTS[opt];
+  const hp = parseHostPort(value);
+  return protocol === undefined || hp === undefined ? undefined : { kind: 'address', protocol, ...hp };
+}
+
+/** Splits `-X value` pairs; the first pair is the service. */
+function optionPairs(tokens: readonly string[]): [string, string | undefined][] {
+  const out: [string, string | undefined][] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i] ?? '';
+    const next = tokens[i + 1];
+    if (FLAG_OPTS.has(t) || next === undefined || next.startsWith('-')) out.push([t, undefined]);
+    else { out.push([t, next]); i++; }
+  }
+  return out;
+}
+
+type Line =
+  | { kind: 'service'; service: ObservedService }
+  | { kind: 'real'; key: string; rs: ObservedRealServer };
+
+function parseLine(line: string): Line | undefined {
+  const [cmd, ...rest] = line.trim().split(/\s+/);
+  const [first, ...opts] = optionPairs(rest);
+  const target = first?.[1] === undefined ? undefined : parseTarget(first[0], first[1]);
+  if (target === undefined) return undefined;
+  const get = (o: string): string | undefined => opts.find(([k]) => k === o)?.[1];
+  const other = opts.filter(([k]) => !['-s', '-p', '-M', '-b', '-r', '-w', '-m', '-g', '-i'].includes(k))
+    .flatMap(([k, v]) => (v === undefined ? [k] : [k, v]));
+  if (cmd === '-A') {
+    const p = get('-p');
+    const netmask = get('-M');
+    const service: ObservedService = {
+      key: targetKey(target), target, scheduler: get('-s') ?? 'wlc', // ipvsadm's default scheduler
+      schedulerFlags: (get('-b') ?? '').split(',').filter((f) => f !== '').sort(),
+      ...(p === undefined ? {} : { persistence: Number(p) }),
+      ...(netmask === undefined ? {} : { netmask }),
+      otherOptions: other, realServers: [],
+    };
+    return { kind: 'service', service };
+  }
+  const hp = parseHostPort(get('-r') ?? '');
+  if (cmd !== '-a' || hp === undefined) return undefined;
+  const forwarding = opts.map(([k]) => FORWARDING[k]).find((f) => f !== undefined) ?? 'gate';
+  return { kind: 'real', key: targetKey(target), rs: { ...hp, weight: Number(get('-w') ?? 1), forwarding } };
+}
+
+/** `ipvsadm -Sn` (= `ipvsadm-save -n`) text → the table. */
+export function parseIpvsadmSave(text: string): IpvsTable {
+  const services = new Map<string, ObservedService>();
+  const skipped: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const l = parseLine(line);
+    if (l?.kind === 'service') services.set(l.service.key, l.service);
+    const owner = l?.kind === 'real' ? services.get(l.key) : undefined;
+    if (l?.kind === 'real' && owner !== undefined) services.set(l.key, { ...owner, realServers: [...owner.realServers, l.rs] });
+    if (l === undefined || (l.kind === 'real' && owner === undefined)) skipped.push(line);
+  }
+  return { services, skipped };
+}
+
+export type ServiceId = Pick<VirtualServer, 'protocol' | 'ip' | 'port'>;
+
+export type IpvsOp =
+  | { readonly op: 'add-service' | 'edit-service'; readonly vs: VirtualServer }
+  | { readonly op: 'delete-service'; readonly vs: ServiceId }
+  | { readonly op: 'add-real' | 'edit-real'; readonly vs: VirtualServer; readonly rs: RealServer }
+  | { readonly op: 'delete-real'; readonly vs: ServiceId; readonly rs: Pick<RealServer, 'ip' | 'port'> };
+
+export function formatIpvsOp(o: IpvsOp): string {
+  switch (o.op) {
+    case 'add-service': return addServiceLine(o.vs);
+    case 'edit-service': return `-E ${serviceArg(o.vs)} ${serviceOptions(o.vs)}`;
+    case 'delete-service': return `-D ${serviceArg(o.vs)}`;
+    case 'add-real': return addRealServerLine(o.vs, o.rs);
+    case 'edit-real': return `-e ${realServerArgs(o.vs, o.rs)}`;
+    case 'delete-real': return `-d ${serviceArg(o.vs)} -r ${hostPort(o.rs.ip, o.rs.port)}`;
+  }
+}
+
+export const formatIpvsBatch = (ops: readonly IpvsOp[]): string =>
+  ops.length === 0 ? '' : `${ops.map(formatIpvsOp).join('\n')}\n`;
+
+export const readIpvs = async (runner: Runner): Promise<IpvsTable> =>
+  parseIpvsadmSave((await runner.run(['ipvsadm', '-Sn'])).stdout);
+
+export interface IpvsApplyResult {
+  /** False when any line may have failed: re-read the table before trusting what is applied. */
+  readonly clean: boolean;
+  /** ipvsadm's messages; kernel errors carry no line number. */
+  readonly messages: readonly string[];
+}
+
+/**
+ * One `ipvsadm -R`. It runs line by line and its exit code is the last line's only, so any
+ * message on stderr counts as a possible failure; missing tool and timeout still throw.
+ */
+export async function applyIpvsBatch(runner: Runner, batch: string): Promise<IpvsApplyResult> {
+  if (batch === '') return { clean: true, messages: [] };
+  const lines = (s: string): string[] => s.split('\n').filter((l) => l.trim() !== '');
+  try {
+    const { stderr } = await runner.run(['ipvsadm', '-R'], { input: batch, timeoutMs: batchTimeoutMs(batch) });
+    return { clean: lines(stderr).length === 0, messages: lines(stderr) };
+  } catch (e) {
+    if (e instanceof ToolError && e.code === 'TOOL_FAILED') return { clean: false, messages: lines(e.stderr) };
+    throw e;
+  }
+}
+
+/** `ipvsadm --set`: TCP, TCP FIN-WAIT and UDP timeouts in seconds; 0 leaves one unchanged. */
+export async function setTimeouts(runner: Runner, tcp: number, tcpfin: number, udp: number): Promise<void> {
+  await runner.run(['ipvsadm', '--set', String(tcp), String(tcpfin), String(udp)]);
+}

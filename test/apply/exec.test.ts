@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { countingRunner, execaRunner, failingLine, packageFor, ToolError } from '../../src/apply/exec.ts';
+import { probe } from './fixtures.ts';
+
+const node = process.execPath;
+
+async function toolError(p: Promise<unknown>): Promise<ToolError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof ToolError, `expected a ToolError, got ${String(e)}`);
+    return e;
+  }
+  assert.fail('expected the command to fail');
+}
+
+test('execaRunner passes argv without a shell and stdin as input', async () => {
+  const r = await execaRunner.run([node, '-e', 'process.stdin.pipe(process.stdout); console.error(process.argv[1])', '$(echo no) ;|'], { input: 'a\nb\n' });
+  assert.equal(r.stdout, 'a\nb\n');
+  assert.equal(r.stderr, '$(echo no) ;|\n');
+});
+
+test('a non-zero exit is TOOL_FAILED with the exit code and stderr', async () => {
+  const e = await toolError(execaRunner.run([node, '-e', 'console.error("boom"); process.exit(3)']));
+  assert.equal(e.code, 'TOOL_FAILED');
+  assert.equal(e.exitCode, 3);
+  assert.equal(e.stderr, 'boom\n');
+  assert.equal(e.line, undefined);
+  assert.match(e.message, /exit 3: boom/);
+});
+
+test('a batch failure names the failing input line with three lines of context', async () => {
+  const input = Array.from({ length: 10 }, (_, i) => `line ${i + 1}`).join('\n') + '\n';
+  const e = await toolError(execaRunner.run(
+    [node, '-e', 'process.stdin.resume(); process.stdin.on("end", () => { console.error("ipset v7.17: Error in line 5: nope"); process.exit(1); })'],
+    { input },
+  ));
+  assert.equal(e.line?.number, 5);
+  assert.equal(e.line.text, 'line 5');
+  assert.equal(e.line.context, [' 2: line 2', ' 3: line 3', ' 4: line 4', '>5: line 5', ' 6: line 6', ' 7: line 7', ' 8: line 8'].join('\n'));
+  assert.match(e.message, /input line 5: line 5/);
+});
+
+test('a missing binary is TOOL_MISSING and names the Debian package', async () => {
+  const e = await toolError(execaRunner.run(['/nonexistent/kube-ipvs-test/ipvsadm', '-Sn']));
+  assert.equal(e.code, 'TOOL_MISSING');
+  assert.match(e.message, /install the Debian package ipvsadm/);
+  assert.deepEqual(['ipset', 'iptables-nft-restore', 'ip6tables-save', 'ip', 'conntrack'].map(packageFor), ['ipset', 'iptables', 'iptables', 'iproute2', 'conntrack']);
+});
+
+test('a command running past its timeout is TOOL_TIMEOUT', async () => {
+  const e = await toolError(execaRunner.run([node, '-e', 'setTimeout(() => {}, 20000)'], { timeoutMs: 300 }));
+  assert.equal(e.code, 'TOOL_TIMEOUT');
+});
+
+test('failingLine reads the line numbers the real tools print', () => {
+  for (const [name, line] of [
+    ['fail-ipset-restore.txt', 3], ['fail-ip-batch.txt', 2],
+    ['fail-iptables-restore-nft.txt', 5], ['fail-iptables-restore-legacy.txt', 4],
+  ] as const) {
+    const p = probe(name);
+    assert.equal(failingLine(p.stderr, p.stdin)?.number, line, name);
+  }
+  assert.equal(failingLine('iptables-restore: line 2 failed\n', 'a\nb\n')?.text, 'b');
+  // ipvsadm -R names no line: nothing to point at.
+  const p = probe('fail-ipvsadm-R-nosuch-last.txt');
+  assert.equal(failingLine(p.stderr, p.stdin), undefined);
+});
+
+test('countingRunner counts spawns per tool, failed ones too', async () => {
+  const c = countingRunner({ run: (argv) => (argv[0] === 'ip' ? Promise.reject(new Error('x')) : Promise.resolve({ stdout: '', stderr: '' })) });
+  await c.run(['/usr/sbin/ipvsadm', '-Sn']);
+  await c.run(['ipvsadm', '-R'], { input: '' });
+  await assert.rejects(c.run(['ip', '-batch', '-']));
+  assert.deepEqual([...c.spawns], [['ipvsadm', 2], ['ip', 1]]);
+  assert.equal(c.total(), 3);
+  c.reset();
+  assert.equal(c.total(), 0);
+});

@@ -1,0 +1,56 @@
+// ipvsadm's printouts of the fake table, column for column (ipvsadm.c print_service_entry;
+// checked against test/fixtures/tools/ipvsadm-*.txt).
+import type { FakeCounters, FakeForward, FakeService, FakeIpvs } from './fake-ipvs.ts';
+import { text } from './tool.ts';
+
+const FLAG_NAMES: Readonly<Record<string, readonly string[]>> = {
+  sh: ['sh-fallback', 'sh-port', 'flag-3'],
+  mh: ['mh-fallback', 'mh-port', 'flag-3'],
+};
+const flagNames = (s: FakeService): string[] =>
+  (FLAG_NAMES[s.scheduler] ?? ['flag-1', 'flag-2', 'flag-3']).filter((_, i) => (s.flagBits & (1 << i)) !== 0);
+
+const SAVE_PROTO: Readonly<Record<FakeService['proto'], string>> = { TCP: '-t', UDP: '-u', SCTP: '--sctp-service', FWM: '-f' };
+const LIST_FORWARD: Readonly<Record<FakeForward, string>> = { m: 'Masq', g: 'Route', i: 'Tunnel' };
+
+/** `ipvsadm -Sn`: services in table order, each followed by its real servers. */
+export function ipvsSave(ipvs: FakeIpvs): string {
+  const lines: string[] = [];
+  for (const s of ipvs.services.values()) {
+    const svc = `${SAVE_PROTO[s.proto]} ${s.addr}`;
+    const flags = flagNames(s);
+    lines.push(`-A ${svc} -s ${s.scheduler}${s.persistence === undefined ? '' : ` -p ${s.persistence}`}` +
+      `${s.netmask === undefined ? '' : ` -M ${s.netmask}`}${flags.length === 0 ? '' : ` -b ${flags.join(',')}`}${s.onePacket ? ' -o' : ''}`);
+    for (const [addr, r] of s.reals) {
+      lines.push(`-a ${svc} -r ${addr} -${r.forward} -w ${r.weight}${r.forward === 'i' ? ' --tun-type ipip' : ''}`);
+    }
+  }
+  return text(lines);
+}
+
+const num = (n: number): string => ` ${String(n).padStart(8)}`;
+const counters = (c: FakeCounters): string => [c.conns, c.inPkts, c.outPkts, c.inBytes, c.outBytes].map(num).join('');
+
+/** `ipvsadm -Ln --exact`, or with `--stats`. */
+export function ipvsList(ipvs: FakeIpvs, stats: boolean): string {
+  const lines = [
+    'IP Virtual Server version 1.2.1 (size=4096)',
+    stats ? 'Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes' : 'Prot LocalAddress:Port Scheduler Flags',
+    stats ? '  -> RemoteAddress:Port' : '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
+  ];
+  for (const s of ipvs.services.values()) {
+    const name = `${s.proto.padEnd(4)} ${s.addr}`;
+    if (stats) lines.push(`${name.padEnd(33)}${counters(s.stats)}`);
+    else {
+      const flags = flagNames(s);
+      const persistent = s.persistence === undefined ? '' : ` persistent ${s.persistence}${s.netmask === undefined ? '' : ` mask ${s.netmask}`}`;
+      lines.push(`${name} ${s.scheduler}${flags.length === 0 ? '' : ` (${flags.join(',')})`}${persistent}${s.onePacket ? ' ops' : ''}`);
+    }
+    for (const [addr, r] of s.reals) {
+      lines.push(stats
+        ? `  -> ${addr.padEnd(28)}${counters(r.stats)}`
+        : `  -> ${addr.padEnd(28)} ${LIST_FORWARD[r.forward].padEnd(7)} ${String(r.weight).padEnd(6)} ${String(r.activeConns).padEnd(10)} ${String(r.inactiveConns).padEnd(10)}`);
+    }
+  }
+  return text(lines);
+}
