@@ -1,0 +1,199 @@
+// The one writer of kernel state. A sync: observe (the kernel on a full sync, else what was
+// last applied), diff (pure), apply one batch per tool that has changes. After any failed or
+// doubtful batch the state is "unknown" and the next sync observes the kernel again rather
+// than guessing what was applied (`ipvsadm -R` is not a transaction).
+import { cidrContains, type Cidr, type Family, type Ip } from '../compute/net/ip.ts';
+import type { DesiredState } from '../compute/model/desired.ts';
+import { diffAddresses, noAddressChanges } from '../compute/diff/addresses.ts';
+import { diffIpsets } from '../compute/diff/ipsets.ts';
+import { iptablesDrift } from '../compute/diff/iptables.ts';
+import { diffIpvs, drainKey, type IpvsDiff } from '../compute/diff/ipvs.ts';
+import type { Log } from '../log.ts';
+import { deleteByEndpointArgv, deleteByServiceIpArgv, deleteEntries } from './conntrack.ts';
+import type { Runner } from './exec.ts';
+import { DUMMY_LINK, applyIpBatch, formatIpBatch } from './ip.ts';
+import { applyIpsetScript, formatDeltaScript } from './ipset.ts';
+import { applyIptables, formatRestore, type Backend } from './iptables.ts';
+import { applyIpvsBatch, formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedRealServer, type ObservedService } from './ipvsadm.ts';
+import { readConnCounts } from './ipvsadm-list.ts';
+import { afterApply, observeKernel, type KernelState } from './kernel-state.ts';
+
+export interface DataplaneOptions {
+  readonly runner: Runner;
+  readonly families: readonly Family[];
+  /** IPVS services inside these are never changed (--ipvs-exclude-cidrs). */
+  readonly excludeCidrs: readonly Cidr[];
+  /** Node addresses: NodePort services on them (in nodePortRange) are ours. */
+  readonly nodeAddresses: readonly Ip[];
+  readonly nodePortRange?: readonly [number, number];
+  readonly backend?: Backend;
+  readonly log: Log;
+}
+
+export interface SyncResult {
+  readonly full: boolean;
+  /** Operations applied per tool. */
+  readonly changes: { readonly ipvs: number; readonly ipset: number; readonly iptables: number; readonly addresses: number };
+  /** On a full sync: changes that were needed although the last applied state did not need them. */
+  readonly repairs: number;
+  readonly draining: number;
+  readonly conntrackDeletes: number;
+}
+
+export class DataplaneError extends Error {
+  readonly code = 'DATAPLANE_FAILED';
+  readonly tool: string;
+  constructor(tool: string, message: string, cause?: unknown) {
+    super(`${tool}: ${message}`, { cause });
+    this.name = 'DataplaneError';
+    this.tool = tool;
+  }
+}
+
+const DEFAULT_NODE_PORTS: readonly [number, number] = [30000, 32767];
+
+export class Dataplane {
+  readonly #o: DataplaneOptions;
+  #known: KernelState | undefined;
+
+  constructor(o: DataplaneOptions) { this.#o = o; }
+
+  /** Forget what was applied: the next sync reads the kernel. */
+  invalidate(): void { this.#known = undefined; }
+
+  /**
+   * Whether kube-ipvs may change an IPVS service: an address service, outside the excluded
+   * CIDRs, on an address bound to kube-ipvs0, on a node address in the NodePort range, or one
+   * we want. Anything else (a user's own service, fwmark services) is left alone.
+   */
+  owner(state: KernelState, desired: DesiredState): (s: ObservedService) => boolean {
+    const bound = new Set(state.addresses.filter((a) => a.ifname === DUMMY_LINK).map((a) => a.ip.text));
+    const node = new Set(this.#o.nodeAddresses.map((ip) => ip.text));
+    const [lo, hi] = this.#o.nodePortRange ?? DEFAULT_NODE_PORTS;
+    return (s) => {
+      if (s.target.kind !== 'address') return false;
+      const { ip, port } = s.target;
+      if (!this.#o.families.includes(ip.family) || this.#o.excludeCidrs.some((c) => cidrContains(c, ip))) return false;
+      return desired.virtualServers.has(s.key) || bound.has(ip.text) || (node.has(ip.text) && port >= lo && port <= hi);
+    };
+  }
+
+  async sync(desired: DesiredState, opts: { readonly full: boolean }): Promise<SyncResult> {
+    const known = this.#known;
+    const full = opts.full || known === undefined;
+    const observed = known === undefined || opts.full ? await this.#observe() : known;
+    this.#known = undefined; // unknown until every batch has applied cleanly
+    const owns = this.owner(observed, desired);
+    let ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns });
+    if (ipvs.needsConns) ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, conns: await readConnCounts(this.#o.runner) });
+    const sets = diffIpsets(desired.ipsets, observed.sets);
+    if (sets.conflicts.length > 0) throw new DataplaneError('ipset', sets.conflicts.join('; '));
+    const restores = desired.iptables
+      .filter((s) => iptablesDrift(s, observed.iptables.get(s.family) ?? new Map()) > 0)
+      .map((s) => ({ family: s.family, payload: formatRestore(s, observed.iptables.get(s.family) ?? new Map()) }));
+    const addrs = diffAddresses(desired.addresses, observed.addresses, observed.linkExists, desired.families);
+
+    // Sets before the rules that match them; addresses before the services on them.
+    await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(sets.deltas)));
+    for (const r of restores) {
+      await this.#step(r.family === 4 ? 'iptables-restore' : 'ip6tables-restore', () => applyIptables(this.#o.runner, { family: r.family, ...(this.#o.backend === undefined ? {} : { backend: this.#o.backend }) }, r.payload));
+    }
+    if (!noAddressChanges(addrs)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(addrs)));
+    const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(ipvs.ops)).catch((e: unknown) => { throw new DataplaneError('ipvsadm', 'restore failed', e); });
+    if (!res.clean) throw new DataplaneError('ipvsadm', `restore reported: ${res.messages.join('; ')}`);
+    const conntrackDeletes = await this.#clearUdpConntrack(ipvs.ops);
+
+    this.#known = afterApply(observed, desired, owns, drainingServers(observed, ipvs));
+    const repairs = full && known !== undefined
+      ? this.#repairs(desired, known, { ipvs, setDeltas: sets.deltas.length, restores: restores.length, addrs: addrs.add.length + addrs.del.length })
+      : 0;
+    if (repairs > 0) this.#o.log.warn({ repairs }, 'kernel state drifted from what kube-ipvs applied; repaired');
+    return {
+      full,
+      changes: {
+        ipvs: ipvs.ops.length,
+        ipset: sets.deltas.reduce((n, d) => n + d.add.length + d.del.length + (d.create ? 1 : 0), 0),
+        iptables: restores.length,
+        addresses: addrs.add.length + addrs.del.length + (addrs.createLink ? 1 : 0),
+      },
+      repairs,
+      draining: ipvs.draining.length,
+      conntrackDeletes,
+    };
+  }
+
+  /**
+   * Deletes draining real servers whose connections have all ended (kube-proxy checks every
+   * minute). One `ipvsadm -Ln --exact` read and at most one `ipvsadm -R`.
+   */
+  async checkDrains(desired: DesiredState): Promise<number> {
+    const known = this.#known;
+    if (known === undefined) return 0;
+    const hasDraining = [...known.ipvs.values()].some((s) => s.realServers.some((rs) => rs.weight === 0));
+    if (!hasDraining) return 0;
+    const owns = this.owner(known, desired);
+    const ipvs = diffIpvs(desired.virtualServers, known.ipvs, { owns, conns: await readConnCounts(this.#o.runner) });
+    const deletes = ipvs.ops.filter((o) => o.op === 'delete-real');
+    if (deletes.length === 0) return 0;
+    this.#known = undefined;
+    const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(deletes));
+    if (!res.clean) throw new DataplaneError('ipvsadm', `restore reported: ${res.messages.join('; ')}`);
+    this.#known = afterApply(known, desired, owns, drainingServers(known, ipvs));
+    return deletes.length;
+  }
+
+  async #observe(): Promise<KernelState> {
+    return observeKernel(this.#o.runner, this.#o.families, this.#o.backend);
+  }
+
+  async #step(tool: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      throw new DataplaneError(tool, e instanceof Error ? e.message : String(e), e);
+    }
+  }
+
+  /** UDP has no connection end: flows to a removed endpoint or service would linger (#71514). */
+  async #clearUdpConntrack(ops: readonly IpvsOp[]): Promise<number> {
+    let n = 0;
+    for (const o of ops) {
+      if (o.vs.protocol !== 'UDP') continue;
+      if (o.op === 'delete-real') n += await this.#conntrack(deleteByEndpointArgv(o.rs.ip, o.vs.ip));
+      if (o.op === 'delete-service') n += await this.#conntrack(deleteByServiceIpArgv(o.vs.ip));
+    }
+    return n;
+  }
+
+  async #conntrack(argv: readonly string[]): Promise<number> {
+    try {
+      return await deleteEntries(this.#o.runner, argv);
+    } catch (e) {
+      // Stale flows expire by themselves; failing the sync for them would do more harm.
+      this.#o.log.warn({ argv, err: e instanceof Error ? e.message : String(e) }, 'conntrack cleanup failed');
+      return 0;
+    }
+  }
+
+  /** Changes needed against the kernel that were not needed against what we last applied. */
+  #repairs(desired: DesiredState, known: KernelState, actual: { ipvs: IpvsDiff; setDeltas: number; restores: number; addrs: number }): number {
+    const expected = diffIpvs(desired.virtualServers, known.ipvs, { owns: this.owner(known, desired), conns: new Map() });
+    const expectedLines = new Set(expected.ops.map(formatIpvsOp));
+    const ipvs = actual.ipvs.ops.map(formatIpvsOp).filter((l) => !expectedLines.has(l)).length;
+    const sets = actual.setDeltas - diffIpsets(desired.ipsets, known.sets).deltas.length;
+    const rules = actual.restores - desired.iptables.filter((t) => iptablesDrift(t, known.iptables.get(t.family) ?? new Map()) > 0).length;
+    const a = diffAddresses(desired.addresses, known.addresses, known.linkExists, desired.families);
+    return ipvs + Math.max(0, sets) + Math.max(0, rules) + Math.max(0, actual.addrs - a.add.length - a.del.length);
+  }
+}
+
+/** Real servers left at weight 0 to drain, by service key, to remember in the applied state. */
+function drainingServers(observed: KernelState, d: IpvsDiff): Map<string, ObservedRealServer[]> {
+  const keys = new Set(d.draining);
+  const out = new Map<string, ObservedRealServer[]>();
+  for (const [k, s] of observed.ipvs) {
+    const rs = s.realServers.filter((r) => keys.has(drainKey(k, r))).map((r) => ({ ...r, weight: 0 }));
+    if (rs.length > 0) out.set(k, rs);
+  }
+  return out;
+}
