@@ -9,10 +9,14 @@ const familyArgs = (ip: Ip): string[] => (ip.family === 6 ? ['-f', 'ipv6'] : [])
 export const deleteByServiceIpArgv = (vip: Ip): string[] =>
   ['conntrack', '-D', ...familyArgs(vip), '-p', 'udp', '--orig-dst', vip.text];
 
-/** UDP flows NATed to a removed endpoint; narrowed to one service IP when given. */
+/**
+ * UDP flows NATed to a removed endpoint, narrowed to one service IP when given. Matched on
+ * the reply source (as kube-proxy's netlink filter does), not `--dst-nat`: IPVS rewrites the
+ * reply tuple without the NAT status bits conntrack's --dst-nat relies on.
+ */
 export const deleteByEndpointArgv = (endpoint: Ip, vip?: Ip): string[] => [
   'conntrack', '-D', ...familyArgs(endpoint), '-p', 'udp',
-  ...(vip === undefined ? [] : ['--orig-dst', vip.text]), '--dst-nat', endpoint.text,
+  ...(vip === undefined ? [] : ['--orig-dst', vip.text]), '--reply-src', endpoint.text,
 ];
 
 /** UDP flows to a removed node port, on any node address. */

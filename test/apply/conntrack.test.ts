@@ -13,9 +13,9 @@ const flow = (origDst: string, natDst: string, protocol: FakeFlow['protocol'] = 
 
 test('argv for each cleanup, with -f ipv6 for IPv6', () => {
   assert.deepEqual(deleteByServiceIpArgv(ip('10.96.0.10')), ['conntrack', '-D', '-p', 'udp', '--orig-dst', '10.96.0.10']);
-  assert.deepEqual(deleteByEndpointArgv(ip('fd00::5')), ['conntrack', '-D', '-f', 'ipv6', '-p', 'udp', '--dst-nat', 'fd00::5']);
+  assert.deepEqual(deleteByEndpointArgv(ip('fd00::5')), ['conntrack', '-D', '-f', 'ipv6', '-p', 'udp', '--reply-src', 'fd00::5']);
   assert.deepEqual(deleteByEndpointArgv(ip('10.244.0.5'), ip('10.96.0.10')),
-    ['conntrack', '-D', '-p', 'udp', '--orig-dst', '10.96.0.10', '--dst-nat', '10.244.0.5']);
+    ['conntrack', '-D', '-p', 'udp', '--orig-dst', '10.96.0.10', '--reply-src', '10.244.0.5']);
   assert.deepEqual(deleteByPortArgv(30053, 4), ['conntrack', '-D', '-p', 'udp', '--dport', '30053']);
 });
 

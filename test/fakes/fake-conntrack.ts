@@ -22,7 +22,7 @@ export class FakeConntrack {
     if (args[0] !== '-D') return fail(`${TAG}: only -D is faked\n`, 2);
     const opt = (o: string): string | undefined => { const i = args.indexOf(o); return i < 0 ? undefined : args[i + 1]; };
     const family = opt('-f') === 'ipv6' ? 6 : 4;
-    for (const o of ['--orig-dst', '--dst-nat']) {
+    for (const o of ['--orig-dst', '--dst-nat', '--reply-src']) {
       const v = opt(o);
       // Without `-f ipv6` conntrack reads every address as IPv4.
       if (v !== undefined && parseIp(v)?.family !== family) return fail(`${TAG}: Bad parameter \`${o}'\n`, 2);
@@ -31,12 +31,14 @@ export class FakeConntrack {
     const proto = opt('-p');
     const origDst = canon(opt('--orig-dst'));
     const natDst = canon(opt('--dst-nat'));
+    const replySrc = canon(opt('--reply-src'));
     const dport = opt('--dport') ?? opt('--orig-port-dst');
     const matches = (f: FakeFlow): boolean =>
       (parseIp(f.origDst)?.family ?? 4) === family &&
       (proto === undefined || f.protocol === proto) &&
       (origDst === undefined || canon(f.origDst) === origDst) &&
       (natDst === undefined || (f.natDst !== f.origDst && canon(f.natDst) === natDst)) &&
+      (replySrc === undefined || canon(f.natDst) === replySrc) &&
       (dport === undefined || f.origDport === Number(dport));
     const before = this.flows.length;
     this.flows = this.flows.filter((f) => !matches(f));
