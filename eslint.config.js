@@ -24,7 +24,7 @@ export default tseslint.config(
   {
     // Tests may start the real entry point as a user would; node:test's test() promises are
     // tracked by the runner; `x!` on a value a test just asserted is clearer than a guard.
-    files: ['test/**/*.ts'],
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {
       'no-restricted-imports': 'off',
       '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', name: ['test', 'describe', 'it', 'suite'], package: 'node:test' }] }],

@@ -10,7 +10,7 @@ import { iptablesDrift } from '../compute/diff/iptables.ts';
 import { diffIpvs, drainKey, type IpvsDiff } from '../compute/diff/ipvs.ts';
 import type { Log } from '../log.ts';
 import { deleteByEndpointArgv, deleteByServiceIpArgv, deleteEntries } from './conntrack.ts';
-import type { Runner } from './exec.ts';
+import { moduleHint, type Runner } from './exec.ts';
 import { DUMMY_LINK, applyIpBatch, formatIpBatch } from './ip.ts';
 import { applyIpsetScript, formatDeltaScript } from './ipset.ts';
 import { applyIptables, formatRestore, type Backend } from './iptables.ts';
@@ -100,7 +100,7 @@ export class Dataplane {
     }
     if (!noAddressChanges(addrs)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(addrs)));
     const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(ipvs.ops)).catch((e: unknown) => { throw new DataplaneError('ipvsadm', 'restore failed', e); });
-    if (!res.clean) throw new DataplaneError('ipvsadm', `restore reported: ${res.messages.join('; ')}`);
+    if (!res.clean) throw ipvsFailure(res.messages);
     const conntrackDeletes = await this.#clearUdpConntrack(ipvs.ops);
 
     this.#known = afterApply(observed, desired, owns, drainingServers(observed, ipvs));
@@ -137,7 +137,7 @@ export class Dataplane {
     if (deletes.length === 0) return 0;
     this.#known = undefined;
     const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(deletes));
-    if (!res.clean) throw new DataplaneError('ipvsadm', `restore reported: ${res.messages.join('; ')}`);
+    if (!res.clean) throw ipvsFailure(res.messages);
     this.#known = afterApply(known, desired, owns, drainingServers(known, ipvs));
     return deletes.length;
   }
@@ -185,6 +185,11 @@ export class Dataplane {
     const a = diffAddresses(desired.addresses, known.addresses, known.linkExists, desired.families);
     return ipvs + Math.max(0, sets) + Math.max(0, rules) + Math.max(0, actual.addrs - a.add.length - a.del.length);
   }
+}
+
+function ipvsFailure(messages: readonly string[]): DataplaneError {
+  const hint = moduleHint(messages.join('\n'));
+  return new DataplaneError('ipvsadm', `restore reported: ${messages.join('; ')}${hint === undefined ? '' : `; ${hint}`}`);
 }
 
 /** Real servers left at weight 0 to drain, by service key, to remember in the applied state. */

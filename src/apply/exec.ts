@@ -74,6 +74,27 @@ export function failingLine(stderr: string, input: string | undefined): FailingL
   return { number, text, context };
 }
 
+// Messages that mean a kernel feature is missing, and the module that provides it.
+const MODULE_HINTS: readonly (readonly [RegExp, (m: RegExpExecArray) => string])[] = [
+  [/Protocol not available|Can't initialize ipvs/, () => 'ip_vs'],
+  [/Scheduler or persistence engine not found/, () => 'ip_vs_<scheduler> (e.g. ip_vs_rr)'],
+  [/Cannot open session to kernel|Kernel error received: (?:Protocol not supported|ipset protocol error)/, () => 'ip_set'],
+  [/Kernel error received: .*set type not supported|Unknown set type/, () => 'ip_set_hash_ipport (and the other ip_set_* types)'],
+  [/Unknown device type/, () => 'dummy'],
+  [/can't initialize ip6?tables table `(\w+)'/, (m) => `iptable_${m[1] ?? 'nat'}`],
+  [/Couldn't load match `(\w+)'/, (m) => `xt_${m[1] ?? ''}`],
+  [/Couldn't load target `(\w+)'/, (m) => `xt_${m[1] ?? ''}`],
+];
+
+/** "load the kernel module X" when a tool's message says a kernel feature is missing. */
+export function moduleHint(stderr: string): string | undefined {
+  for (const [re, mod] of MODULE_HINTS) {
+    const m = re.exec(stderr);
+    if (m !== null) return `the kernel lacks a feature: load the module (modprobe ${mod(m)})`;
+  }
+  return undefined;
+}
+
 function describe(init: ToolErrorInit, line: FailingLine | undefined): string {
   const cmd = init.argv.join(' ');
   switch (init.code) {
@@ -84,7 +105,8 @@ function describe(init: ToolErrorInit, line: FailingLine | undefined): string {
     case 'TOOL_FAILED': {
       const err = (init.stderr ?? '').trim().split('\n')[0] ?? '';
       const at = line === undefined ? '' : ` (input line ${line.number}: ${line.text})`;
-      return `${cmd}: exit ${init.exitCode ?? '?'}: ${err}${at}`;
+      const hint = moduleHint(init.stderr ?? '');
+      return `${cmd}: exit ${init.exitCode ?? '?'}: ${err}${at}${hint === undefined ? '' : `; ${hint}`}`;
     }
   }
 }

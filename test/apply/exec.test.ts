@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { countingRunner, execaRunner, failingLine, packageFor, ToolError } from '../../src/apply/exec.ts';
+import { countingRunner, execaRunner, failingLine, moduleHint, packageFor, ToolError } from '../../src/apply/exec.ts';
 import { probe } from './fixtures.ts';
 
 const node = process.execPath;
@@ -77,4 +77,19 @@ test('countingRunner counts spawns per tool, failed ones too', async () => {
   assert.equal(c.total(), 3);
   c.reset();
   assert.equal(c.total(), 0);
+});
+
+test('messages that mean a missing kernel feature name the module to load', () => {
+  const cases: [string, string][] = [
+    ["Can't initialize ipvs: Protocol not available\nAre you sure that IP Virtual Server is built in the kernel or as module?", 'modprobe ip_vs)'],
+    ['Memory allocation problem\nScheduler or persistence engine not found', '(e.g. ip_vs_rr))'],
+    ["ipset v7.17: Kernel error received: ipset protocol error", 'modprobe ip_set)'],
+    ['RTNETLINK answers: Operation not supported\nError: Unknown device type.', 'modprobe dummy)'],
+    ["iptables v1.8.9 (legacy): can't initialize iptables table `nat': Table does not exist", 'modprobe iptable_nat)'],
+    ["iptables-restore v1.8.9 (nf_tables): Couldn't load match `set':No such file or directory", 'modprobe xt_set)'],
+  ];
+  for (const [stderr, want] of cases) assert.ok(moduleHint(stderr)?.endsWith(want), `${stderr} → ${String(moduleHint(stderr))}`);
+  assert.equal(moduleHint('Service already exists'), undefined);
+  const e = new ToolError({ code: 'TOOL_FAILED', argv: ['ipvsadm', '-Sn'], exitCode: 2, stderr: cases[0]![0] });
+  assert.match(e.message, /^ipvsadm -Sn: exit 2: Can't initialize ipvs: Protocol not available; the kernel lacks a feature: load the module \(modprobe ip_vs\)$/);
 });

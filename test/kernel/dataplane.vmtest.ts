@@ -44,17 +44,14 @@ before(async () => {
 
 after(() => { backends.forEach(stopBackend); });
 
-const names = async (url: string, n: number): Promise<string[]> => {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) out.push(await get(url));
-  return out;
-};
+/** `n` requests with curl from the node's root namespace, each on a new connection. */
+const names = (url: string, n: number): string[] => Array.from({ length: n }, () => sh('curl', '-fsS', '-m', '5', url));
 
 test('ClusterIP and NodePort traffic from the node reaches the backends in turn (rr)', async () => {
   const r = await dp.sync(desired([1, 2]), { full: true });
   assert.ok(r.changes.ipvs > 0 && r.changes.addresses > 0 && r.changes.iptables === 2);
   for (const url of ['http://10.96.0.20/', `http://${NODE_IP}:30080/`]) {
-    const got = await names(url, 4);
+    const got = names(url, 4);
     assert.deepEqual(new Set(got), new Set(['be1', 'be2']), `${url}: ${got.join(' ')}`);
     assert.notEqual(got[0], got[1]);
     assert.equal(got[0], got[2]);
@@ -70,10 +67,10 @@ test('ClusterIP and NodePort traffic from the node reaches the backends in turn 
 
 test('scaling follows within one sync: a new backend gets traffic, a removed one none', async () => {
   await dp.sync(desired([1, 2, 3]), { full: false });
-  assert.deepEqual(new Set(await names('http://10.96.0.20/', 6)), new Set(['be1', 'be2', 'be3']));
+  assert.deepEqual(new Set(names('http://10.96.0.20/', 6)), new Set(['be1', 'be2', 'be3']));
   await dp.sync(desired([3]), { full: false });
   // be1/be2 had only closed connections: deleted at once, or drained until those expire.
-  assert.deepEqual(new Set(await names('http://10.96.0.20/', 4)), new Set(['be3']));
+  assert.deepEqual(new Set(names('http://10.96.0.20/', 4)), new Set(['be3']));
 });
 
 test('a removed backend keeps its live TCP connection (weight 0) and goes once it closes', async () => {
@@ -87,7 +84,7 @@ test('a removed backend keeps its live TCP connection (weight 0) and goes once i
   await dp.sync(desired([3], [], [other]), { full: false });
   assert.match(sh('ipvsadm', '-Ln', '-t', '10.96.0.30:80'), new RegExp(`${heldServer.replaceAll('.', '\\.')}\\s+Masq\\s+0\\s+1\\s`), 'weight 0, one active connection');
   assert.equal(await get('http://10.96.0.30/', agent), held, 'the established connection still reaches its backend');
-  assert.deepEqual(new Set(await names('http://10.96.0.30/', 3)), new Set([`be${other}`]), 'new connections avoid it');
+  assert.deepEqual(new Set(names('http://10.96.0.30/', 3)), new Set([`be${other}`]), 'new connections avoid it');
   assert.equal(await dp.checkDrains(desired([3], [], [other])), 0, 'not while the connection is open');
   await get('http://10.96.0.30/reset', agent).catch(() => 'reset');
   agent.destroy();
