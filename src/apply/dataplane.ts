@@ -2,7 +2,7 @@
 // last applied), diff (pure), apply one batch per tool that has changes. After any failed or
 // doubtful batch the state is "unknown" and the next sync observes the kernel again rather
 // than guessing what was applied (`ipvsadm -R` is not a transaction).
-import { cidrContains, type Cidr, type Family, type Ip } from '../compute/net/ip.ts';
+import type { Cidr, Family, Ip } from '../compute/net/ip.ts';
 import type { DesiredState } from '../compute/model/desired.ts';
 import { diffAddresses, noAddressChanges } from '../compute/diff/addresses.ts';
 import { diffIpsets } from '../compute/diff/ipsets.ts';
@@ -11,12 +11,13 @@ import { diffIpvs, drainKey, type IpvsDiff } from '../compute/diff/ipvs.ts';
 import type { Log } from '../log.ts';
 import { deleteByEndpointArgv, deleteByServiceIpArgv, deleteEntries } from './conntrack.ts';
 import { moduleHint, type Runner } from './exec.ts';
-import { DUMMY_LINK, applyIpBatch, formatIpBatch } from './ip.ts';
+import { applyIpBatch, formatIpBatch } from './ip.ts';
 import { applyIpsetScript, formatDeltaScript } from './ipset.ts';
 import { applyIptables, formatRestore, type Backend } from './iptables.ts';
 import { applyIpvsBatch, formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedRealServer, type ObservedService } from './ipvsadm.ts';
 import { readConnCounts } from './ipvsadm-list.ts';
 import { afterApply, observeKernel, type KernelState } from './kernel-state.ts';
+import { boundAddresses, DEFAULT_NODE_PORTS, ownsService, type OwnershipRule } from './ownership.ts';
 
 export interface DataplaneOptions {
   readonly runner: Runner;
@@ -50,13 +51,15 @@ export class DataplaneError extends Error {
   }
 }
 
-const DEFAULT_NODE_PORTS: readonly [number, number] = [30000, 32767];
-
 export class Dataplane {
   readonly #o: DataplaneOptions;
   #known: KernelState | undefined;
+  #nodeAddresses: readonly Ip[];
 
-  constructor(o: DataplaneOptions) { this.#o = o; }
+  constructor(o: DataplaneOptions) {
+    this.#o = o;
+    this.#nodeAddresses = o.nodeAddresses;
+  }
 
   /** Forget what was applied: the next sync reads the kernel. */
   invalidate(): void { this.#known = undefined; }
@@ -67,22 +70,50 @@ export class Dataplane {
    * we want. Anything else (a user's own service, fwmark services) is left alone.
    */
   owner(state: KernelState, desired: DesiredState): (s: ObservedService) => boolean {
-    const bound = new Set(state.addresses.filter((a) => a.ifname === DUMMY_LINK).map((a) => a.ip.text));
-    const node = new Set(this.#o.nodeAddresses.map((ip) => ip.text));
-    const [lo, hi] = this.#o.nodePortRange ?? DEFAULT_NODE_PORTS;
-    return (s) => {
-      if (s.target.kind !== 'address') return false;
-      const { ip, port } = s.target;
-      if (!this.#o.families.includes(ip.family) || this.#o.excludeCidrs.some((c) => cidrContains(c, ip))) return false;
-      return desired.virtualServers.has(s.key) || bound.has(ip.text) || (node.has(ip.text) && port >= lo && port <= hi);
+    const rule: OwnershipRule = {
+      families: this.#o.families,
+      excludeCidrs: this.#o.excludeCidrs,
+      bound: boundAddresses(state.addresses),
+      nodeAddresses: new Set(this.#nodeAddresses.map((ip) => ip.text)),
+      nodePortRange: this.#o.nodePortRange ?? DEFAULT_NODE_PORTS,
+      wanted: (key) => desired.virtualServers.has(key),
     };
+    return (s) => ownsService(rule, s);
+  }
+
+  /** NodePort services on these addresses (in the NodePort range) are ours. */
+  setNodeAddresses(ips: readonly Ip[]): void { this.#nodeAddresses = ips; }
+
+  /** What a sync would do, without doing it (--dry-run). Reads the kernel every time. */
+  async plan(desired: DesiredState): Promise<{ ipvs: readonly IpvsOp[]; result: SyncResult }> {
+    const observed = await this.#observe();
+    const p = await this.#diff(desired, observed, true, undefined);
+    return { ipvs: p.ipvs.ops, result: p.result };
   }
 
   async sync(desired: DesiredState, opts: { readonly full: boolean }): Promise<SyncResult> {
     const known = this.#known;
-    const full = opts.full || known === undefined;
     const observed = known === undefined || opts.full ? await this.#observe() : known;
     this.#known = undefined; // unknown until every batch has applied cleanly
+    const full = opts.full || known === undefined;
+    const p = await this.#diff(desired, observed, full, full ? known : undefined);
+
+    // Sets before the rules that match them; addresses before the services on them.
+    await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(p.sets)));
+    for (const r of p.restores) {
+      await this.#step(r.family === 4 ? 'iptables-restore' : 'ip6tables-restore', () => applyIptables(this.#o.runner, { family: r.family, ...(this.#o.backend === undefined ? {} : { backend: this.#o.backend }) }, r.payload));
+    }
+    if (!noAddressChanges(p.addrs)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(p.addrs)));
+    const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(p.ipvs.ops)).catch((e: unknown) => { throw new DataplaneError('ipvsadm', 'restore failed', e); });
+    if (!res.clean) throw ipvsFailure(res.messages);
+    const conntrackDeletes = await this.#clearUdpConntrack(p.ipvs.ops);
+    this.#known = afterApply(observed, desired, p.owns, drainingServers(observed, p.ipvs));
+    if (p.result.repairs > 0) this.#o.log.warn({ repairs: p.result.repairs }, 'kernel state drifted from what kube-ipvs applied; repaired');
+    return { ...p.result, conntrackDeletes };
+  }
+
+  /** The diff of every tool; `known` (on a full sync) is what we last applied, to count repairs. */
+  async #diff(desired: DesiredState, observed: KernelState, full: boolean, known: KernelState | undefined) {
     const owns = this.owner(observed, desired);
     let ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns });
     if (ipvs.needsConns) ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, conns: await readConnCounts(this.#o.runner) });
@@ -92,23 +123,10 @@ export class Dataplane {
       .filter((s) => iptablesDrift(s, observed.iptables.get(s.family) ?? new Map()) > 0)
       .map((s) => ({ family: s.family, payload: formatRestore(s, observed.iptables.get(s.family) ?? new Map()) }));
     const addrs = diffAddresses(desired.addresses, observed.addresses, observed.linkExists, desired.families);
-
-    // Sets before the rules that match them; addresses before the services on them.
-    await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(sets.deltas)));
-    for (const r of restores) {
-      await this.#step(r.family === 4 ? 'iptables-restore' : 'ip6tables-restore', () => applyIptables(this.#o.runner, { family: r.family, ...(this.#o.backend === undefined ? {} : { backend: this.#o.backend }) }, r.payload));
-    }
-    if (!noAddressChanges(addrs)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(addrs)));
-    const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(ipvs.ops)).catch((e: unknown) => { throw new DataplaneError('ipvsadm', 'restore failed', e); });
-    if (!res.clean) throw ipvsFailure(res.messages);
-    const conntrackDeletes = await this.#clearUdpConntrack(ipvs.ops);
-
-    this.#known = afterApply(observed, desired, owns, drainingServers(observed, ipvs));
-    const repairs = full && known !== undefined
-      ? this.#repairs(desired, known, { ipvs, setDeltas: sets.deltas.length, restores: restores.length, addrs: addrs.add.length + addrs.del.length })
-      : 0;
-    if (repairs > 0) this.#o.log.warn({ repairs }, 'kernel state drifted from what kube-ipvs applied; repaired');
-    return {
+    const repairs = known === undefined
+      ? 0
+      : this.#repairs(desired, known, { ipvs, setDeltas: sets.deltas.length, restores: restores.length, addrs: addrs.add.length + addrs.del.length });
+    const result: SyncResult = {
       full,
       changes: {
         ipvs: ipvs.ops.length,
@@ -118,8 +136,9 @@ export class Dataplane {
       },
       repairs,
       draining: ipvs.draining.length,
-      conntrackDeletes,
+      conntrackDeletes: 0,
     };
+    return { owns, ipvs, sets: sets.deltas, restores, addrs, result };
   }
 
   /**

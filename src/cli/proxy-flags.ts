@@ -31,7 +31,7 @@ export function addProxyFlags(cmd: Command): Command {
     .addOption(new Option('--masquerade-all [bool]', 'SNAT all traffic sent to ClusterIPs').argParser(parseBool('--masquerade-all')))
     .option('--cluster-cidr <cidrs>', 'the pod network CIDR(s), comma-separated per family; traffic from outside it to ClusterIPs is masqueraded')
     .addOption(new Option('--ipvs-strict-arp [bool]', 'set arp_ignore=1 and arp_announce=2 (needed by MetalLB L2)').argParser(parseBool('--ipvs-strict-arp')))
-    .addOption(new Option('--iptables-masquerade-bit <bit>', 'the fwmark bit for packets to SNAT, in [0, 31]').argParser((v) => Number(v)).default(undefined))
+    .addOption(new Option('--iptables-masquerade-bit <bit>', 'the fwmark bit for packets to SNAT, in [0, 31]').argParser((v) => Number(v)))
     .option('--config <file>', 'a KubeProxyConfiguration file; its values win over flags except --hostname-override');
 }
 

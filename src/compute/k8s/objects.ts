@@ -36,6 +36,7 @@ export interface Service {
     readonly clusterIP?: string;
     readonly clusterIPs?: readonly string[];
     readonly ipFamilies?: readonly string[];
+    readonly ipFamilyPolicy?: string;
     readonly ports?: readonly ServicePort[];
     readonly externalIPs?: readonly string[];
     readonly loadBalancerSourceRanges?: readonly string[];

@@ -1,0 +1,95 @@
+// kube-proxy's command-line flags for IPVS mode on the root command (the daemon), on top of
+// the flags shared with `plan`. Same names and spellings as kube-proxy.
+import { Option, type Command } from 'commander';
+import type { RawDaemonOptions } from './daemon-options.ts';
+import { FlagError, addProxyFlags, parseBool, rawConfigFromFlags, type ProxyFlagValues } from './proxy-flags.ts';
+
+const int = (flag: string) => (v: string): number => {
+  if (!/^-?\d+$/.test(v)) throw new FlagError(`${flag}: "${v}" is not an integer`);
+  return Number(v);
+};
+
+const bool = (cmd: Command, name: string, desc: string): Command =>
+  cmd.addOption(new Option(`${name} [bool]`, desc).argParser(parseBool(name)));
+
+export function addDaemonFlags(cmd: Command): Command {
+  addProxyFlags(cmd)
+    .option('--proxy-mode <mode>', 'only "ipvs" (the default here)')
+    .option('--ipvs-sync-period <duration>', 'maximum interval between full resyncs (e.g. 30s, 1m0s)', undefined)
+    .option('--ipvs-min-sync-period <duration>', 'minimum interval between syncs (0s: sync every change at once)')
+    .option('--ipvs-tcp-timeout <duration>', 'IPVS idle TCP timeout (0: leave as is)')
+    .option('--ipvs-tcpfin-timeout <duration>', 'IPVS TCP FIN_WAIT timeout (0: leave as is)')
+    .option('--ipvs-udp-timeout <duration>', 'IPVS UDP timeout (0: leave as is)')
+    .option('--bind-address <ip>', 'the IP address kube-ipvs serves on (kube-proxy compatibility)')
+    .option('--healthz-bind-address <ip:port>', 'where /healthz and /livez are served ("" disables)')
+    .option('--metrics-bind-address <ip:port>', 'where /metrics is served ("" disables)')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster configuration)')
+    .option('--master <url>', 'the API server address, overriding the kubeconfig')
+    .addOption(new Option('--conntrack-max-per-core <n>', 'nf_conntrack_max per CPU core (0: leave as is)').argParser(int('--conntrack-max-per-core')))
+    .addOption(new Option('--conntrack-min <n>', 'minimum nf_conntrack_max').argParser(int('--conntrack-min')))
+    .option('--conntrack-tcp-timeout-established <duration>', 'idle timeout of established TCP connections (0: leave as is)')
+    .option('--conntrack-tcp-timeout-close-wait <duration>', 'timeout of TCP connections in CLOSE_WAIT')
+    .option('--conntrack-udp-timeout <duration>', 'idle timeout of UNREPLIED UDP flows (0: leave as is)')
+    .option('--conntrack-udp-timeout-stream <duration>', 'idle timeout of ASSURED UDP flows (0: leave as is)');
+  bool(cmd, '--conntrack-tcp-be-liberal', 'accept out-of-window TCP packets');
+  cmd.addOption(new Option('--oom-score-adj <n>', 'the process oom_score_adj, in [-1000, 1000]').argParser(int('--oom-score-adj')))
+    .option('--write-config-to <file>', 'write the effective configuration as a KubeProxyConfiguration and exit')
+    .addOption(new Option('-v, --v <level>', 'log verbosity (0: info; 2+: debug; 5+: trace)').argParser(int('-v')));
+  bool(cmd, '--cleanup', 'remove everything kube-ipvs (or kube-proxy in IPVS mode) programmed, then exit');
+  bool(cmd, '--cleanup-ipvs', 'kube-proxy\'s older name for --cleanup');
+  bool(cmd, '--dry-run', 'run as usual but change nothing: log and export what would change');
+  return cmd;
+}
+
+export interface DaemonFlagValues extends ProxyFlagValues {
+  readonly proxyMode?: string;
+  readonly ipvsSyncPeriod?: string;
+  readonly ipvsMinSyncPeriod?: string;
+  readonly ipvsTcpTimeout?: string;
+  readonly ipvsTcpfinTimeout?: string;
+  readonly ipvsUdpTimeout?: string;
+  readonly bindAddress?: string;
+  readonly healthzBindAddress?: string;
+  readonly metricsBindAddress?: string;
+  readonly kubeconfig?: string;
+  readonly master?: string;
+  readonly conntrackMaxPerCore?: number;
+  readonly conntrackMin?: number;
+  readonly conntrackTcpTimeoutEstablished?: string;
+  readonly conntrackTcpTimeoutCloseWait?: string;
+  readonly conntrackUdpTimeout?: string;
+  readonly conntrackUdpTimeoutStream?: string;
+  readonly conntrackTcpBeLiberal?: boolean;
+  readonly oomScoreAdj?: number;
+  readonly writeConfigTo?: string;
+  readonly v?: number;
+  readonly cleanup?: boolean;
+  readonly cleanupIpvs?: boolean;
+  readonly dryRun?: boolean;
+}
+
+export function rawDaemonOptions(o: DaemonFlagValues): RawDaemonOptions {
+  return {
+    ...rawConfigFromFlags(o),
+    proxyMode: o.proxyMode,
+    syncPeriod: o.ipvsSyncPeriod,
+    minSyncPeriod: o.ipvsMinSyncPeriod,
+    tcpTimeout: o.ipvsTcpTimeout,
+    tcpFinTimeout: o.ipvsTcpfinTimeout,
+    udpTimeout: o.ipvsUdpTimeout,
+    bindAddress: o.bindAddress,
+    healthzBindAddress: o.healthzBindAddress,
+    metricsBindAddress: o.metricsBindAddress,
+    kubeconfig: o.kubeconfig,
+    master: o.master,
+    conntrackMaxPerCore: o.conntrackMaxPerCore,
+    conntrackMin: o.conntrackMin,
+    conntrackTcpEstablished: o.conntrackTcpTimeoutEstablished,
+    conntrackTcpCloseWait: o.conntrackTcpTimeoutCloseWait,
+    conntrackUdpTimeout: o.conntrackUdpTimeout,
+    conntrackUdpStreamTimeout: o.conntrackUdpTimeoutStream,
+    conntrackTcpBeLiberal: o.conntrackTcpBeLiberal,
+    oomScoreAdj: o.oomScoreAdj,
+    verbosity: o.v,
+  };
+}

@@ -1,0 +1,130 @@
+// The daemon's options: kube-proxy's IPVS-mode flags and KubeProxyConfiguration fields, same
+// names, defaults and validation. Every bad value is reported at once, naming the flag.
+import { ConfigError, type RawProxyConfig } from '../compute/config.ts';
+import { parseDuration } from '../compute/duration.ts';
+import { parseIp } from '../compute/net/ip.ts';
+
+/** Raw values from flags or the config file; durations and addresses still text. */
+export interface RawDaemonOptions extends RawProxyConfig {
+  readonly proxyMode?: string | undefined;
+  readonly syncPeriod?: string | undefined;
+  readonly minSyncPeriod?: string | undefined;
+  readonly tcpTimeout?: string | undefined;
+  readonly tcpFinTimeout?: string | undefined;
+  readonly udpTimeout?: string | undefined;
+  readonly bindAddress?: string | undefined;
+  readonly healthzBindAddress?: string | undefined;
+  readonly metricsBindAddress?: string | undefined;
+  readonly kubeconfig?: string | undefined;
+  readonly master?: string | undefined;
+  readonly conntrackMaxPerCore?: number | undefined;
+  readonly conntrackMin?: number | undefined;
+  readonly conntrackTcpEstablished?: string | undefined;
+  readonly conntrackTcpCloseWait?: string | undefined;
+  readonly conntrackUdpTimeout?: string | undefined;
+  readonly conntrackUdpStreamTimeout?: string | undefined;
+  readonly conntrackTcpBeLiberal?: boolean | undefined;
+  readonly oomScoreAdj?: number | undefined;
+  readonly verbosity?: number | undefined;
+}
+
+export interface Conntrack {
+  readonly maxPerCore: number;
+  readonly min: number;
+  /** Seconds; 0 leaves the kernel's value. */
+  readonly tcpEstablished: number;
+  readonly tcpCloseWait: number;
+  readonly udp: number;
+  readonly udpStream: number;
+  readonly tcpBeLiberal: boolean;
+}
+
+export interface DaemonOptions {
+  readonly syncPeriodMs: number;
+  readonly minSyncPeriodMs: number;
+  /** IPVS timeouts in seconds; 0 leaves the kernel's. */
+  readonly ipvsTimeouts: { readonly tcp: number; readonly tcpFin: number; readonly udp: number };
+  readonly bindAddress: string;
+  /** `host:port`, or '' to disable. */
+  readonly healthzBindAddress: string;
+  readonly metricsBindAddress: string;
+  readonly kubeconfig: string | undefined;
+  readonly master: string | undefined;
+  readonly conntrack: Conntrack;
+  readonly oomScoreAdj: number;
+  readonly verbosity: number;
+}
+
+export const DEFAULTS = {
+  syncPeriod: '30s', minSyncPeriod: '0s', healthzBindAddress: '0.0.0.0:10256', metricsBindAddress: '127.0.0.1:10249',
+  bindAddress: '0.0.0.0', conntrackMaxPerCore: 32768, conntrackMin: 131072, conntrackTcpEstablished: '24h0m0s',
+  conntrackTcpCloseWait: '1h0m0s', oomScoreAdj: -999,
+} as const;
+
+function duration(flag: string, text: string | undefined, fallback: string, problems: string[]): number {
+  const ms = parseDuration(text ?? fallback);
+  if (ms === undefined || ms < 0) {
+    problems.push(`${flag}: "${text ?? ''}" is not a duration (e.g. 30s, 1m0s, 500ms)`);
+    return 0;
+  }
+  return ms;
+}
+
+/** `host:port` with an IP host (IPv6 in brackets), as kube-proxy's --healthz/--metrics-bind-address. */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const host = m?.[1] ?? m?.[2] ?? '';
+  const port = Number(m?.[3]);
+  if (m === null || port > 65535 || (host !== '' && parseIp(host) === undefined)) return undefined;
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function hostPort(flag: string, text: string | undefined, fallback: string, problems: string[]): string {
+  const v = text ?? fallback;
+  if (v === '' || parseHostPort(v) !== undefined) return v;
+  problems.push(`${flag}: "${v}" is not IP:port (e.g. 0.0.0.0:10256)`);
+  return '';
+}
+
+function int(flag: string, v: number | undefined, fallback: number, min: number, max: number, problems: string[]): number {
+  const n = v ?? fallback;
+  if (!Number.isInteger(n) || n < min || n > max) problems.push(`${flag}: ${String(v)} must be an integer in [${min}, ${max}]`);
+  return n;
+}
+
+export function resolveDaemonOptions(raw: RawDaemonOptions): DaemonOptions {
+  const problems: string[] = [];
+  if (raw.proxyMode !== undefined && raw.proxyMode !== '' && raw.proxyMode !== 'ipvs') {
+    problems.push(`--proxy-mode: "${raw.proxyMode}" is not supported: kube-ipvs implements only "ipvs" (kube-proxy's iptables and nftables modes are not provided)`);
+  }
+  const syncPeriodMs = duration('--ipvs-sync-period', raw.syncPeriod, DEFAULTS.syncPeriod, problems);
+  const minSyncPeriodMs = duration('--ipvs-min-sync-period', raw.minSyncPeriod, DEFAULTS.minSyncPeriod, problems);
+  if (syncPeriodMs <= 0) problems.push('--ipvs-sync-period: must be greater than 0');
+  if (minSyncPeriodMs > syncPeriodMs) problems.push(`--ipvs-min-sync-period: must not exceed --ipvs-sync-period`);
+  const seconds = (flag: string, v: string | undefined): number => Math.round(duration(flag, v, '0s', problems) / 1000);
+  const bindAddress = raw.bindAddress ?? DEFAULTS.bindAddress;
+  if (parseIp(bindAddress) === undefined) problems.push(`--bind-address: "${bindAddress}" is not an IP address`);
+  const opts: DaemonOptions = {
+    syncPeriodMs,
+    minSyncPeriodMs,
+    ipvsTimeouts: { tcp: seconds('--ipvs-tcp-timeout', raw.tcpTimeout), tcpFin: seconds('--ipvs-tcpfin-timeout', raw.tcpFinTimeout), udp: seconds('--ipvs-udp-timeout', raw.udpTimeout) },
+    bindAddress,
+    healthzBindAddress: hostPort('--healthz-bind-address', raw.healthzBindAddress, DEFAULTS.healthzBindAddress, problems),
+    metricsBindAddress: hostPort('--metrics-bind-address', raw.metricsBindAddress, DEFAULTS.metricsBindAddress, problems),
+    kubeconfig: raw.kubeconfig === '' ? undefined : raw.kubeconfig,
+    master: raw.master === '' ? undefined : raw.master,
+    conntrack: {
+      maxPerCore: int('--conntrack-max-per-core', raw.conntrackMaxPerCore, DEFAULTS.conntrackMaxPerCore, 0, 2 ** 31 - 1, problems),
+      min: int('--conntrack-min', raw.conntrackMin, DEFAULTS.conntrackMin, 0, 2 ** 31 - 1, problems),
+      tcpEstablished: Math.round(duration('--conntrack-tcp-timeout-established', raw.conntrackTcpEstablished, DEFAULTS.conntrackTcpEstablished, problems) / 1000),
+      tcpCloseWait: Math.round(duration('--conntrack-tcp-timeout-close-wait', raw.conntrackTcpCloseWait, DEFAULTS.conntrackTcpCloseWait, problems) / 1000),
+      udp: seconds('--conntrack-udp-timeout', raw.conntrackUdpTimeout),
+      udpStream: seconds('--conntrack-udp-timeout-stream', raw.conntrackUdpStreamTimeout),
+      tcpBeLiberal: raw.conntrackTcpBeLiberal ?? false,
+    },
+    oomScoreAdj: int('--oom-score-adj', raw.oomScoreAdj, DEFAULTS.oomScoreAdj, -1000, 1000, problems),
+    verbosity: int('-v', raw.verbosity, 0, 0, 10, problems),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return opts;
+}

@@ -1,0 +1,130 @@
+// The long-running proxy: informers → cluster state → bounded-frequency runner → proxier →
+// dataplane, plus the kernel settings at start. Everything that touches the outside world
+// (tool runner, /proc/sys, API client, clock) is injected, so integration tests run the
+// real informers and sync logic against a test API server and the fake kernel.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Dataplane, type SyncResult } from './apply/dataplane.ts';
+import type { Runner } from './apply/exec.ts';
+import { DUMMY_LINK, readAddresses } from './apply/ip.ts';
+import type { Backend } from './apply/iptables.ts';
+import { ensureKernelSettings, type KernelSettings } from './apply/settings.ts';
+import type { SysctlFs } from './apply/sysctl.ts';
+import type { ProxyConfig } from './compute/config.ts';
+import type { DesiredState } from './compute/model/desired.ts';
+import { formatIpvsBatch } from './apply/ipvsadm.ts';
+import { isIpv6LinkLocal, isLoopback, type Family, type Ip } from './compute/net/ip.ts';
+import type { Log } from './log.ts';
+import { ClusterState } from './observe/cluster-state.ts';
+import { ClusterWatcher } from './observe/informers.ts';
+import { BoundedFrequencyRunner } from './sync/bounded-runner.ts';
+import type { Clock } from './sync/clock.ts';
+import { Proxier, type ProxierHooks, type DataplanePort } from './sync/proxier.ts';
+
+export interface DaemonDeps {
+  readonly runner: Runner;
+  readonly sysctl: SysctlFs;
+  readonly kubeConfig: KubeConfig;
+  readonly clock: Clock;
+  readonly log: Log;
+}
+
+export interface DaemonSettings {
+  readonly config: ProxyConfig;
+  readonly syncPeriodMs: number;
+  readonly minSyncPeriodMs: number;
+  readonly kernel: KernelSettings;
+  readonly families: readonly Family[];
+  readonly backend?: Backend;
+  /** Compute and log what would change; change nothing. */
+  readonly dryRun: boolean;
+}
+
+export interface DaemonHooks extends ProxierHooks {
+  /** A change was observed and a sync requested (healthz "queued"). */
+  queued(): void;
+}
+
+/** Addresses of this node's interfaces, as NodePorts and kube-proxy see them. */
+export async function nodeAddresses(runner: Runner, families: readonly Family[]): Promise<Ip[]> {
+  const all = await readAddresses(runner);
+  const ips = all.filter((a) => a.ifname !== DUMMY_LINK && families.includes(a.ip.family) && !isLoopback(a.ip) && !isIpv6LinkLocal(a.ip)).map((a) => a.ip);
+  return [...new Map(ips.map((ip) => [ip.text, ip])).values()];
+}
+
+/** A dataplane that only reports: the daemon's --dry-run (shadow mode). */
+class DryRunDataplane implements DataplanePort {
+  readonly #inner: Dataplane;
+  readonly #log: Log;
+  constructor(inner: Dataplane, log: Log) { this.#inner = inner; this.#log = log; }
+  async sync(desired: DesiredState): Promise<SyncResult> {
+    const plan = await this.#inner.plan(desired);
+    if (plan.ipvs.length > 0) this.#log.info({ dryRun: true, ipvsadm: formatIpvsBatch(plan.ipvs) }, 'would apply');
+    return plan.result;
+  }
+  checkDrains(): Promise<number> { return Promise.resolve(0); }
+}
+
+export class Daemon {
+  readonly cluster = new ClusterState();
+  readonly proxier: Proxier;
+  readonly #runner: BoundedFrequencyRunner;
+  readonly #watcher: ClusterWatcher;
+  readonly #deps: DaemonDeps;
+  readonly #s: DaemonSettings;
+
+  #firstSync: () => void = () => undefined;
+  readonly #synced = new Promise<void>((resolve) => { this.#firstSync = resolve; });
+
+  constructor(deps: DaemonDeps, s: DaemonSettings, hooks: DaemonHooks) {
+    this.#deps = deps;
+    this.#s = s;
+    const real = new Dataplane({
+      runner: deps.runner, families: s.families, excludeCidrs: s.config.excludeCidrs, nodeAddresses: [],
+      log: deps.log, ...(s.backend === undefined ? {} : { backend: s.backend }),
+    });
+    const dataplane: DataplanePort = s.dryRun ? new DryRunDataplane(real, deps.log) : real;
+    this.#runner = new BoundedFrequencyRunner({
+      minIntervalMs: s.minSyncPeriodMs, maxIntervalMs: s.syncPeriodMs, burst: 2, clock: deps.clock,
+      fn: (reason) => this.proxier.sync(reason),
+    });
+    this.proxier = new Proxier({
+      config: s.config, cluster: this.cluster, dataplane, log: deps.log, clock: deps.clock,
+      hooks: { invalid: (w) => { hooks.invalid(w); }, synced: (r) => { hooks.synced(r); this.#firstSync(); } },
+      readNodeAddresses: async () => {
+        const ips = await nodeAddresses(deps.runner, s.families);
+        real.setNodeAddresses(ips);
+        return ips;
+      },
+      retryAfter: (ms) => { this.#runner.retryAfter(ms); },
+    });
+    let listed = false;
+    this.#watcher = new ClusterWatcher(deps.kubeConfig, s.config.nodeName, this.cluster, {
+      changed: () => {
+        hooks.queued();
+        // No sync before Services and EndpointSlices have both listed.
+        if (listed) this.#runner.run();
+      },
+    }, deps.log);
+    this.#started = this.#watcher.start().then(() => { listed = true; });
+  }
+
+  readonly #started: Promise<void>;
+
+  /** Resolves once listed and the first sync has run. */
+  async start(): Promise<void> {
+    if (!this.#s.dryRun) {
+      const changes = await ensureKernelSettings(this.#deps.runner, this.#deps.sysctl, this.#s.kernel);
+      for (const c of changes) this.#deps.log.info({ setting: c.name, from: c.from, to: c.to }, 'kernel setting changed');
+    }
+    await this.#started;
+    this.#runner.start();
+    this.#runner.run();
+    await this.#synced;
+  }
+
+  /** Stops watching and syncing; the kernel state stays as it is (traffic keeps flowing). */
+  stop(): void {
+    this.#watcher.stop();
+    this.#runner.stop();
+  }
+}

@@ -1,0 +1,80 @@
+// The cluster as the informers last saw it, and which Services changed since the last sync.
+// EndpointSlice changes are tracked per slice and mapped to their Service.
+import { isDeepStrictEqual } from 'node:util';
+import { SERVICE_NAME_LABEL, TRIGGER_TIME_ANNOTATION, type EndpointSlice, type Node, type Service } from '../compute/k8s/objects.ts';
+import { ChangeTracker } from './change-tracker.ts';
+
+export const keyOf = (o: { readonly metadata?: { readonly namespace?: string; readonly name?: string } }): string =>
+  `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+const serviceOfSlice = (s: EndpointSlice): string => `${s.metadata?.namespace ?? ''}/${s.metadata?.labels?.[SERVICE_NAME_LABEL] ?? ''}`;
+
+// Only what the proxy reads: a status-only or managedFields update is not a change.
+const serviceView = (s: Service): unknown => [s.metadata?.labels, s.metadata?.annotations, s.spec, s.status?.loadBalancer];
+const sliceView = (s: EndpointSlice): unknown => [s.metadata?.labels, s.addressType, s.endpoints, s.ports];
+
+export interface SyncInput {
+  /** Services whose objects or slices changed. */
+  readonly changed: ReadonlySet<string>;
+  readonly nodeChanged: boolean;
+  /** EndpointSlice last-change-trigger-time annotations of the changes (for programming latency). */
+  readonly triggerTimes: readonly number[];
+}
+
+export class ClusterState {
+  readonly services = new Map<string, Service>();
+  readonly slices = new Map<string, EndpointSlice>();
+  /** Service key → keys of its slices. */
+  readonly slicesOf = new Map<string, Set<string>>();
+  node: Node | undefined;
+  #nodeChanged = false;
+  readonly #serviceChanges = new ChangeTracker<Service>((a, b) => isDeepStrictEqual(serviceView(a), serviceView(b)));
+  readonly #sliceChanges = new ChangeTracker<EndpointSlice>((a, b) => isDeepStrictEqual(sliceView(a), sliceView(b)));
+
+  get pendingServiceChanges(): number { return this.#serviceChanges.size; }
+  get pendingEndpointChanges(): number { return this.#sliceChanges.size; }
+
+  setService(key: string, svc: Service | undefined): void {
+    this.#serviceChanges.update(key, this.services.get(key), svc);
+    if (svc === undefined) this.services.delete(key);
+    else this.services.set(key, svc);
+  }
+
+  setSlice(key: string, slice: EndpointSlice | undefined): void {
+    const prev = this.slices.get(key);
+    this.#sliceChanges.update(key, prev, slice);
+    if (prev !== undefined) this.slicesOf.get(serviceOfSlice(prev))?.delete(key);
+    if (slice === undefined) {
+      this.slices.delete(key);
+      return;
+    }
+    this.slices.set(key, slice);
+    const svc = serviceOfSlice(slice);
+    const set = this.slicesOf.get(svc) ?? new Set<string>();
+    set.add(key);
+    this.slicesOf.set(svc, set);
+  }
+
+  setNode(node: Node | undefined): void {
+    if (!isDeepStrictEqual([this.node?.metadata?.labels, this.node?.status?.addresses], [node?.metadata?.labels, node?.status?.addresses])) this.#nodeChanged = true;
+    this.node = node;
+  }
+
+  /** What changed since the last call. */
+  drain(): SyncInput {
+    const changed = new Set(this.#serviceChanges.drain().keys());
+    const triggerTimes: number[] = [];
+    for (const c of this.#sliceChanges.drain().values()) {
+      for (const s of [c.before, c.after]) if (s !== undefined) changed.add(serviceOfSlice(s));
+      const t = Date.parse(c.after?.metadata?.annotations?.[TRIGGER_TIME_ANNOTATION] ?? '');
+      if (Number.isFinite(t)) triggerTimes.push(t);
+    }
+    const nodeChanged = this.#nodeChanged;
+    this.#nodeChanged = false;
+    return { changed, nodeChanged, triggerTimes };
+  }
+
+  slicesFor(serviceKey: string): EndpointSlice[] {
+    return [...(this.slicesOf.get(serviceKey) ?? [])].flatMap((k) => this.slices.get(k) ?? []);
+  }
+}
