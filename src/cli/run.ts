@@ -4,6 +4,8 @@ import { ConfigError } from '../compute/config.ts';
 import { ManifestSyntaxError } from '../compute/k8s/manifests.ts';
 import { FlagError } from './proxy-flags.ts';
 import { planCommand, type PlanIo } from './plan.ts';
+import { addDaemonFlags, type DaemonFlagValues } from './daemon-flags.ts';
+import { runDaemon } from './daemon.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -17,19 +19,19 @@ function validOptions(cmd: Command): string {
 
 export async function run(argv: readonly string[], io: PlanIo): Promise<number> {
   let code = 0;
-  const program = new Command('kube-ipvs')
-    .description('A Kubernetes service proxy that programs IPVS: a drop-in replacement for kube-proxy in IPVS mode.')
-    .showSuggestionAfterError(true);
+  const program = addDaemonFlags(new Command('kube-ipvs')
+    .description('A Kubernetes service proxy that programs IPVS: a drop-in replacement for kube-proxy in IPVS mode.\n' +
+      'Without a command it runs the proxy (kube-proxy\'s flags); `kube-ipvs plan` renders a cluster offline.')
+    .showSuggestionAfterError(true)
+    // `plan` has flags of the same names: after the command name they are the command's.
+    .enablePositionalOptions());
   const plan = planCommand(io, (c) => { code = c; });
   program.addCommand(plan);
   const all = [program, plan];
   for (const c of all) {
     c.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   }
-  program.action(() => {
-    io.stderr('kube-ipvs: the proxy daemon is not part of this release yet; use `kube-ipvs plan` (see --help)\n');
-    code = EXIT_USAGE;
-  });
+  program.action(async (o: DaemonFlagValues) => { code = await runDaemon(o, io); });
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;

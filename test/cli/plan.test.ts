@@ -78,11 +78,12 @@ test('--config problems name the file and field; flags it overrides are reported
   assert.match(ok.err, /warning: --ipvs-scheduler is ignored: --config/);
 });
 
-test('the installed entry point: plan prints and exits 0; no subcommand is a clear usage error', () => {
+test('the entry point: plan prints and exits 0; the daemon without any API server configuration exits 2 before touching the node', () => {
   const main = join(repo, 'src', 'cli', 'main.ts');
   const out = execFileSync(process.execPath, [main, 'plan', '-f', '-', '--hostname-override', 'n', '-o', 'addresses'], { input: svc, encoding: 'utf8' });
   assert.equal(out, '10.96.0.1\n');
-  const bare = spawnSync(process.execPath, [main], { encoding: 'utf8' });
-  assert.equal(bare.status, 2);
-  assert.match(bare.stderr, /use `kube-ipvs plan`/);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KUBERNETES_')));
+  const bare = spawnSync(process.execPath, [main, '--hostname-override', 'n'], { encoding: 'utf8', env, timeout: 20_000 });
+  assert.equal(bare.status, 2, bare.stderr);
+  assert.match(bare.stderr, /--kubeconfig: not given, no --master, and not running in a cluster/);
 });

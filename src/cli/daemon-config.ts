@@ -1,0 +1,63 @@
+// The daemon's node-level settings and its effective configuration, as files and sysctls.
+import { availableParallelism } from 'node:os';
+import type { SysctlChange, SysctlFs } from '../apply/sysctl.ts';
+import type { ProxyConfig } from '../compute/config.ts';
+import { formatDuration } from '../compute/duration.ts';
+import type { Conntrack, DaemonOptions, RawDaemonOptions } from './daemon-options.ts';
+
+/**
+ * kube-proxy's --conntrack-* settings: nf_conntrack_max is only ever raised (to
+ * max(maxPerCore × cores, min)); timeouts of 0 leave the kernel's value.
+ */
+export async function conntrackSysctls(fs: SysctlFs, c: Conntrack, cores = availableParallelism()): Promise<SysctlChange[]> {
+  const changes: SysctlChange[] = [];
+  const set = async (name: string, value: number, onlyRaise = false): Promise<void> => {
+    const from = await fs.read(name).catch(() => undefined);
+    if (from === undefined || Number(from) === value || (onlyRaise && Number(from) > value)) return;
+    await fs.write(name, String(value));
+    changes.push({ name, from, to: String(value) });
+  };
+  if (c.maxPerCore > 0) await set('net/netfilter/nf_conntrack_max', Math.max(c.maxPerCore * cores, c.min), true);
+  if (c.tcpEstablished > 0) await set('net/netfilter/nf_conntrack_tcp_timeout_established', c.tcpEstablished);
+  if (c.tcpCloseWait > 0) await set('net/netfilter/nf_conntrack_tcp_timeout_close_wait', c.tcpCloseWait);
+  if (c.udp > 0) await set('net/netfilter/nf_conntrack_udp_timeout', c.udp);
+  if (c.udpStream > 0) await set('net/netfilter/nf_conntrack_udp_timeout_stream', c.udpStream);
+  if (c.tcpBeLiberal) await set('net/netfilter/nf_conntrack_tcp_be_liberal', 1);
+  return changes;
+}
+
+const seconds = (s: number): string => formatDuration(s * 1000);
+
+/** --write-config-to: the effective configuration as a KubeProxyConfiguration v1alpha1. */
+export function kubeProxyConfiguration(raw: RawDaemonOptions, config: ProxyConfig, o: DaemonOptions): object {
+  return {
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    mode: 'ipvs',
+    bindAddress: o.bindAddress,
+    healthzBindAddress: o.healthzBindAddress,
+    metricsBindAddress: o.metricsBindAddress,
+    clientConnection: { kubeconfig: o.kubeconfig ?? '' },
+    clusterCIDR: config.clusterCidrs.map((c) => c.text).join(','),
+    hostnameOverride: raw.hostnameOverride ?? '',
+    nodePortAddresses: config.nodePortPrimary ? ['primary'] : config.nodePortAddresses.map((c) => c.text),
+    oomScoreAdj: o.oomScoreAdj,
+    conntrack: {
+      maxPerCore: o.conntrack.maxPerCore, min: o.conntrack.min,
+      tcpEstablishedTimeout: seconds(o.conntrack.tcpEstablished), tcpCloseWaitTimeout: seconds(o.conntrack.tcpCloseWait),
+      udpTimeout: seconds(o.conntrack.udp), udpStreamTimeout: seconds(o.conntrack.udpStream), tcpBeLiberal: o.conntrack.tcpBeLiberal,
+    },
+    iptables: { masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit },
+    ipvs: {
+      scheduler: config.scheduler,
+      excludeCIDRs: config.excludeCidrs.map((c) => c.text),
+      strictARP: config.strictArp,
+      syncPeriod: formatDuration(o.syncPeriodMs),
+      minSyncPeriod: formatDuration(o.minSyncPeriodMs),
+      tcpTimeout: seconds(o.ipvsTimeouts.tcp),
+      tcpFinTimeout: seconds(o.ipvsTimeouts.tcpFin),
+      udpTimeout: seconds(o.ipvsTimeouts.udp),
+    },
+    logging: { verbosity: o.verbosity },
+  };
+}

@@ -1,0 +1,158 @@
+// `kube-ipvs [flags]`: the proxy daemon, `--cleanup`, or `--write-config-to`. Resolves flags
+// and the --config file, then wires the daemon to the real world: execa, /proc/sys, the API
+// server, pino logs, the health and metrics servers, SIGTERM/SIGINT.
+import { readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { pino, type Logger } from 'pino';
+import { KubeConfig } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { cleanup, isEmptyReport } from '../apply/cleanup.ts';
+import { DataplaneError } from '../apply/dataplane.ts';
+import { countingRunner, execaRunner } from '../apply/exec.ts';
+import { readStats } from '../apply/ipvsadm-list.ts';
+import { procSysFs } from '../apply/sysctl.ts';
+import { ConfigError, resolveConfig, type ProxyConfig } from '../compute/config.ts';
+import { formatWarning } from '../compute/model/types.ts';
+import { Daemon } from '../daemon.ts';
+import { EventRecorder } from '../observe/events.ts';
+import { createMetrics, recordQueued, recordServiceTraffic, recordSync, startMetricsServer } from '../serve/metrics.ts';
+import { ProxyHealth, startHealthServer, type IpFamilyName } from '../serve/proxy-health.ts';
+import { ServiceHealthServer } from '../serve/service-health.ts';
+import type { Listening } from '../serve/listen.ts';
+import { systemClock } from '../sync/clock.ts';
+import { ignoredFlags, mergeFileConfig, parseConfigFile } from './config-file.ts';
+import { rawDaemonOptions, type DaemonFlagValues } from './daemon-flags.ts';
+import { resolveDaemonOptions, type DaemonOptions, type RawDaemonOptions } from './daemon-options.ts';
+import { conntrackSysctls, kubeProxyConfiguration } from './daemon-config.ts';
+import type { PlanIo } from './plan.ts';
+
+const level = (v: number): string => (v >= 5 ? 'trace' : v >= 2 ? 'debug' : 'info');
+
+export interface Resolved {
+  readonly raw: RawDaemonOptions;
+  readonly config: ProxyConfig;
+  readonly options: DaemonOptions;
+}
+
+export async function resolveAll(flags: DaemonFlagValues, warn: (s: string) => void): Promise<Resolved> {
+  const fromFlags = rawDaemonOptions(flags);
+  const file = flags.config === undefined ? undefined : parseConfigFile(await readFile(flags.config, 'utf8'), flags.config);
+  if (file !== undefined) for (const f of ignoredFlags(fromFlags)) warn(`${f} is ignored: --config ${flags.config ?? ''} takes precedence (as in kube-proxy)`);
+  const raw = mergeFileConfig(fromFlags, file);
+  const options = resolveDaemonOptions(raw);
+  return { raw, config: resolveConfig(raw, hostname()), options };
+}
+
+function loadKubeConfig(o: DaemonOptions): KubeConfig {
+  const kc = new KubeConfig();
+  if (o.kubeconfig === undefined && o.master === undefined && (process.env.KUBERNETES_SERVICE_HOST ?? '') === '') {
+    throw new ConfigError(['--kubeconfig: not given, no --master, and not running in a cluster (KUBERNETES_SERVICE_HOST is unset)']);
+  }
+  if (o.kubeconfig !== undefined) kc.loadFromFile(o.kubeconfig);
+  else if (o.master !== undefined) kc.loadFromClusterAndUser({ name: 'master', server: o.master, skipTLSVerify: false }, { name: 'kube-ipvs' });
+  else kc.loadFromCluster();
+  if (o.master !== undefined) {
+    // --master overrides the kubeconfig's server, as in kube-proxy.
+    const current = kc.getCurrentCluster();
+    if (current !== null) kc.clusters = kc.clusters.map((c) => (c.name === current.name ? { ...c, server: o.master ?? c.server } : c));
+  }
+  return kc;
+}
+
+async function setOomScoreAdj(value: number, log: Logger): Promise<void> {
+  await writeFile('/proc/self/oom_score_adj', String(value)).catch((e: unknown) => {
+    log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not set oom_score_adj');
+  });
+}
+
+/** Runs until SIGTERM/SIGINT; returns the exit code. */
+export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<number> {
+  const { raw, config, options } = await resolveAll(flags, (s) => { io.stderr(`warning: ${s}\n`); });
+  if (flags.writeConfigTo !== undefined) {
+    await writeFile(flags.writeConfigTo, stringify(kubeProxyConfiguration(raw, config, options)));
+    return 0;
+  }
+  const log = pino({ level: level(options.verbosity), base: { component: 'kube-ipvs' } }, pino.destination(2));
+  const runner = countingRunner(execaRunner);
+  // Cleanup needs no API server; everything else does, and fails before touching the node.
+  const kc = flags.cleanup === true || flags.cleanupIpvs === true ? undefined : loadKubeConfig(options);
+  if (kc === undefined) {
+    const report = await cleanup({ runner, log: log.child({ component: 'cleanup' }), excludeCidrs: config.excludeCidrs });
+    log.info({ ...report, nothingToDo: isEmptyReport(report) }, 'cleanup done');
+    return 0;
+  }
+  await setOomScoreAdj(options.oomScoreAdj, log);
+  const families: IpFamilyName[] = ['IPv4', 'IPv6'];
+  const metrics = createMetrics();
+  const health = new ProxyHealth({ syncPeriodMs: options.syncPeriodMs, families });
+  const serviceHealth = new ServiceHealthServer({ proxyHealth: health, log: log.child({ component: 'service-health' }) });
+  const events = new EventRecorder(kc, config.nodeName, log.child({ component: 'events' }));
+  let lastStats = 0;
+  let nodeSeen = false;
+  // The Node's deletion state decides /healthz; every event for it is applied at once.
+  const nodeHealth = (): void => {
+    nodeSeen ||= daemon.cluster.node !== undefined;
+    if (nodeSeen) health.syncNode(daemon.cluster.node);
+  };
+  const sysctl = procSysFs();
+  for (const c of await conntrackSysctls(sysctl, options.conntrack)) log.info(c, 'conntrack setting changed');
+  const daemon: Daemon = new Daemon(
+    { runner, sysctl, kubeConfig: kc, clock: systemClock, log: log.child({ component: 'proxier' }) },
+    {
+      config, syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs, families: [4, 6],
+      kernel: { strictArp: config.strictArp, timeouts: options.ipvsTimeouts }, dryRun: flags.dryRun === true,
+    },
+    {
+      queued: () => {
+        health.queued();
+        nodeHealth();
+        recordQueued(metrics, families, Date.now());
+        metrics.serviceChangesPending.set(daemon.cluster.pendingServiceChanges);
+        metrics.endpointChangesPending.set(daemon.cluster.pendingEndpointChanges);
+      },
+      invalid: (w) => {
+        log.warn({ kind: w.kind, object: w.object, field: w.field }, formatWarning(w));
+        if (w.kind === 'Service') events.invalidService(w);
+      },
+      synced: (r) => {
+        const ok = r.error === undefined;
+        if (ok) health.updated();
+        nodeHealth();
+        if (r.error instanceof DataplaneError) {
+          metrics.batchFailures.inc({ tool: r.error.tool });
+          if (r.error.tool.endsWith('tables-restore')) metrics.iptablesRestoreFailures.inc({ ip_family: r.error.tool.startsWith('ip6') ? 'IPv6' : 'IPv4' });
+        }
+        recordSync(metrics, {
+          families, kind: r.full ? 'full' : 'incremental', ok, seconds: r.durationMs / 1000, endedAtMs: Date.now(),
+          processes: runner.total(), repairs: r.result?.repairs ?? 0, triggerTimesMs: r.triggerTimes,
+          noLocalEndpoints: { internal: r.desired.noLocalEndpoints.internal.length, external: r.desired.noLocalEndpoints.external.length },
+        });
+        runner.reset();
+        metrics.serviceChangesPending.set(daemon.cluster.pendingServiceChanges);
+        metrics.endpointChangesPending.set(daemon.cluster.pendingEndpointChanges);
+        void serviceHealth.sync(r.desired.healthChecks);
+        // Per-Service traffic: one `ipvsadm -Ln --stats` at most once per sync period.
+        if (ok && Date.now() - lastStats >= options.syncPeriodMs) {
+          lastStats = Date.now();
+          readStats(execaRunner).then((s) => { recordServiceTraffic(metrics, s, r.desired.virtualServers); })
+            .catch((e: unknown) => { log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not read IPVS stats'); });
+        }
+      },
+    },
+  );
+  const servers: Listening[] = [];
+  if (options.healthzBindAddress !== '') servers.push(await startHealthServer(options.healthzBindAddress, health, metrics));
+  if (options.metricsBindAddress !== '') servers.push(await startMetricsServer(options.metricsBindAddress, metrics.registry));
+  log.info({ node: config.nodeName, dryRun: flags.dryRun === true, syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs }, 'starting');
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => { resolve('SIGTERM'); });
+    process.once('SIGINT', () => { resolve('SIGINT'); });
+  });
+  const first = daemon.start().then(() => { log.info({}, 'first sync done'); });
+  const signal = await Promise.race([stopped, first.then(() => stopped)]);
+  log.info({ signal }, 'stopping; kernel state left in place');
+  daemon.stop();
+  await serviceHealth.sync([]);
+  await Promise.all(servers.map((s) => s.close()));
+  return 0;
+}

@@ -1,0 +1,41 @@
+// Kubernetes Events for invalid Services, so `kubectl describe service` shows why kube-ipvs
+// skipped one. Best effort: a failed post is logged, never retried or fatal.
+import { CoreV1Api, CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import type { Warning } from '../compute/model/types.ts';
+import type { Log } from '../log.ts';
+
+export const COMPONENT = 'kube-ipvs';
+
+export class EventRecorder {
+  readonly #api: CoreV1Api;
+  readonly #log: Log;
+  readonly #host: string;
+
+  constructor(kc: KubeConfig, host: string, log: Log) {
+    this.#api = kc.makeApiClient(CoreV1Api);
+    this.#log = log;
+    this.#host = host;
+  }
+
+  /** One Warning event on the Service the warning names. */
+  invalidService(w: Warning): void {
+    const [namespace = 'default', name = ''] = w.object.split('/');
+    const now = new Date();
+    const body = Object.assign(new CoreV1Event(), {
+      metadata: { generateName: `${name}.`, namespace },
+      involvedObject: { apiVersion: 'v1', kind: 'Service', namespace, name },
+      reason: 'InvalidService',
+      message: `${w.field}: ${w.message}`,
+      type: 'Warning',
+      source: { component: COMPONENT, host: this.#host },
+      reportingComponent: COMPONENT,
+      reportingInstance: this.#host,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    });
+    this.#api.createNamespacedEvent({ namespace, body }).catch((e: unknown) => {
+      this.#log.warn({ service: w.object, err: e instanceof Error ? e.message : String(e) }, 'could not record event');
+    });
+  }
+}
