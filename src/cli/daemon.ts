@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { cleanup, isEmptyReport } from '../apply/cleanup.ts';
+import { CleanupError, cleanup, isEmptyReport } from '../apply/cleanup.ts';
 import { DataplaneError } from '../apply/dataplane.ts';
 import { countingRunner, execaRunner } from '../apply/exec.ts';
 import { readStats } from '../apply/ipvsadm-list.ts';
@@ -77,11 +77,17 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
   // Cleanup needs no API server; everything else does, and fails before touching the node.
   const kc = flags.cleanup === true || flags.cleanupIpvs === true ? undefined : loadKubeConfig(options);
   if (kc === undefined) {
-    const report = await cleanup({ runner, log: log.child({ component: 'cleanup' }), excludeCidrs: config.excludeCidrs });
-    log.info({ ...report, nothingToDo: isEmptyReport(report) }, 'cleanup done');
-    return 0;
+    try {
+      const report = await cleanup({ runner, log: log.child({ component: 'cleanup' }), excludeCidrs: config.excludeCidrs });
+      log.info({ ...report, nothingToDo: isEmptyReport(report) }, 'cleanup done');
+      return 0;
+    } catch (e) {
+      if (!(e instanceof CleanupError)) throw e;
+      log.error({ ...e.report, errors: e.errors.map((x: unknown) => (x instanceof Error ? x.message : String(x))) }, 'cleanup incomplete; run it again');
+      return 1;
+    }
   }
-  await setOomScoreAdj(options.oomScoreAdj, log);
+  if (flags.dryRun !== true) await setOomScoreAdj(options.oomScoreAdj, log);
   const families: IpFamilyName[] = ['IPv4', 'IPv6'];
   const metrics = createMetrics();
   const health = new ProxyHealth({ syncPeriodMs: options.syncPeriodMs, families });
@@ -95,7 +101,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
     if (nodeSeen) health.syncNode(daemon.cluster.node);
   };
   const sysctl = procSysFs();
-  for (const c of await conntrackSysctls(sysctl, options.conntrack)) log.info(c, 'conntrack setting changed');
+  if (flags.dryRun !== true) for (const c of await conntrackSysctls(sysctl, options.conntrack)) log.info(c, 'conntrack setting changed');
   const daemon: Daemon = new Daemon(
     { runner, sysctl, kubeConfig: kc, clock: systemClock, log: log.child({ component: 'proxier' }) },
     {
