@@ -4,6 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
+import { Gauge } from 'prom-client';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { CleanupError, cleanup, isEmptyReport } from '../apply/cleanup.ts';
@@ -91,6 +92,10 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
   const families: IpFamilyName[] = ['IPv4', 'IPv6'];
   const metrics = createMetrics();
   const health = new ProxyHealth({ syncPeriodMs: options.syncPeriodMs, families });
+  // --dry-run exports what it would change, per tool, for comparing with a running kube-proxy.
+  const wouldChange = flags.dryRun === true
+    ? new Gauge({ name: 'kubeipvs_dry_run_changes', help: 'Changes the last sync would have applied (--dry-run), by tool', labelNames: ['tool'], registers: [metrics.registry] })
+    : undefined;
   const serviceHealth = new ServiceHealthServer({ proxyHealth: health, log: log.child({ component: 'service-health' }) });
   const events = new EventRecorder(kc, config.nodeName, log.child({ component: 'events' }));
   let lastStats = 0;
@@ -134,6 +139,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
           noLocalEndpoints: { internal: r.desired.noLocalEndpoints.internal.length, external: r.desired.noLocalEndpoints.external.length },
         });
         runner.reset();
+        for (const [tool, n] of Object.entries(r.result?.changes ?? {})) wouldChange?.set({ tool }, n);
         metrics.serviceChangesPending.set(daemon.cluster.pendingServiceChanges);
         metrics.endpointChangesPending.set(daemon.cluster.pendingEndpointChanges);
         void serviceHealth.sync(r.desired.healthChecks);

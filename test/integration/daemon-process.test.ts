@@ -41,6 +41,7 @@ test('the daemon starts against an API server, serves health and metrics, and ex
     const m = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
     assert.match(m, /^# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram$/m);
     assert.match(m, /^kubeipvs_syncs_total\{kind="full",result="(success|error)"\} 1$/m);
+    assert.match(m, /^# TYPE kubeipvs_dry_run_changes gauge$/m);
     const line = logs.split('\n').find((l) => l.includes('"msg":"starting"'));
     assert.ok(line !== undefined && (JSON.parse(line) as { dryRun?: boolean }).dryRun === true, 'structured JSON logs');
     proc.kill('SIGTERM');
