@@ -11,12 +11,13 @@ import { diffIpvs, drainKey, type IpvsDiff } from '../compute/diff/ipvs.ts';
 import type { Log } from '../log.ts';
 import { deleteByEndpointArgv, deleteByServiceIpArgv, deleteEntries } from './conntrack.ts';
 import { moduleHint, type Runner } from './exec.ts';
-import { applyIpBatch, formatIpBatch } from './ip.ts';
+import { applyIpBatch, formatIpBatch, type InterfaceAddress } from './ip.ts';
 import { applyIpsetScript, formatDeltaScript } from './ipset.ts';
 import { applyIptables, formatRestore, type Backend } from './iptables.ts';
 import { applyIpvsBatch, formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedRealServer, type ObservedService } from './ipvsadm.ts';
 import { readConnCounts } from './ipvsadm-list.ts';
-import { afterApply, observeKernel, type KernelState } from './kernel-state.ts';
+import { afterApply, afterIncremental, observeKernel, type KernelState } from './kernel-state.ts';
+import type { Changes } from '../compute/model/desired-index.ts';
 import { boundAddresses, DEFAULT_NODE_PORTS, ownsService, type OwnershipRule } from './ownership.ts';
 
 export interface DataplaneOptions {
@@ -73,12 +74,20 @@ export class Dataplane {
     const rule: OwnershipRule = {
       families: this.#o.families,
       excludeCidrs: this.#o.excludeCidrs,
-      bound: boundAddresses(state.addresses),
+      bound: this.#bound(state.addresses),
       nodeAddresses: new Set(this.#nodeAddresses.map((ip) => ip.text)),
       nodePortRange: this.#o.nodePortRange ?? DEFAULT_NODE_PORTS,
       wanted: (key) => desired.virtualServers.has(key),
     };
     return (s) => ownsService(rule, s);
+  }
+
+  // The bound set only changes with the address list: don't rebuild it for every sync.
+  #boundCache = new WeakMap<readonly InterfaceAddress[], Set<string>>();
+  #bound(addresses: readonly InterfaceAddress[]): Set<string> {
+    let b = this.#boundCache.get(addresses);
+    if (b === undefined) this.#boundCache.set(addresses, (b = boundAddresses(addresses)));
+    return b;
   }
 
   /** NodePort services on these addresses (in the NodePort range) are ours. */
@@ -91,12 +100,17 @@ export class Dataplane {
     return { ipvs: p.ipvs.ops, result: p.result };
   }
 
-  async sync(desired: DesiredState, opts: { readonly full: boolean }): Promise<SyncResult> {
+  /**
+   * One sync. With `changes` (what changed since the last sync) and no full resync asked, only
+   * those objects are diffed against what was last applied: the cost follows the change.
+   */
+  async sync(desired: DesiredState, opts: { readonly full: boolean; readonly changes?: Changes }): Promise<SyncResult> {
     const known = this.#known;
     const observed = known === undefined || opts.full ? await this.#observe() : known;
     this.#known = undefined; // unknown until every batch has applied cleanly
     const full = opts.full || known === undefined;
-    const p = await this.#diff(desired, observed, full, full ? known : undefined);
+    const only = full ? undefined : opts.changes;
+    const p = await this.#diff(desired, observed, full, full ? known : undefined, only);
 
     // Sets before the rules that match them; addresses before the services on them.
     await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(p.sets)));
@@ -107,22 +121,26 @@ export class Dataplane {
     const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(p.ipvs.ops)).catch((e: unknown) => { throw new DataplaneError('ipvsadm', 'restore failed', e); });
     if (!res.clean) throw ipvsFailure(res.messages);
     const conntrackDeletes = await this.#clearUdpConntrack(p.ipvs.ops);
-    this.#known = afterApply(observed, desired, p.owns, drainingServers(observed, p.ipvs));
+    const draining = drainingServers(observed, p.ipvs);
+    this.#known = only === undefined ? afterApply(observed, desired, p.owns, draining) : afterIncremental(observed, desired, only, p.owns, draining);
     if (p.result.repairs > 0) this.#o.log.warn({ repairs: p.result.repairs }, 'kernel state drifted from what kube-ipvs applied; repaired');
     return { ...p.result, conntrackDeletes };
   }
 
   /** The diff of every tool; `known` (on a full sync) is what we last applied, to count repairs. */
-  async #diff(desired: DesiredState, observed: KernelState, full: boolean, known: KernelState | undefined) {
+  async #diff(desired: DesiredState, observed: KernelState, full: boolean, known: KernelState | undefined, only?: Changes) {
     const owns = this.owner(observed, desired);
-    let ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns });
-    if (ipvs.needsConns) ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, conns: await readConnCounts(this.#o.runner) });
-    const sets = diffIpsets(desired.ipsets, observed.sets);
+    const keys = only === undefined ? {} : { keys: only.virtualServers };
+    let ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, ...keys });
+    if (ipvs.needsConns) ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, ...keys, conns: await readConnCounts(this.#o.runner, ipvs.needsConnsFor) });
+    const sets = diffIpsets(only === undefined ? desired.ipsets : desired.ipsets.filter((s) => only.sets.has(s.name)), observed.sets);
     if (sets.conflicts.length > 0) throw new DataplaneError('ipset', sets.conflicts.join('; '));
-    const restores = desired.iptables
+    const restores = only !== undefined && !only.iptables ? [] : desired.iptables
       .filter((s) => iptablesDrift(s, observed.iptables.get(s.family) ?? new Map()) > 0)
       .map((s) => ({ family: s.family, payload: formatRestore(s, observed.iptables.get(s.family) ?? new Map()) }));
-    const addrs = diffAddresses(desired.addresses, observed.addresses, observed.linkExists, desired.families);
+    const addrs = only !== undefined && !only.addresses
+      ? { createLink: false, add: [], del: [] }
+      : diffAddresses(desired.addresses, observed.addresses, observed.linkExists, desired.families);
     const repairs = known === undefined
       ? 0
       : this.#repairs(desired, known, { ipvs, setDeltas: sets.deltas.length, restores: restores.length, addrs: addrs.add.length + addrs.del.length });

@@ -3,6 +3,8 @@
 import type { Ip } from '../compute/net/ip.ts';
 import { virtualServerKey, type Protocol } from '../compute/model/types.ts';
 import type { Runner } from './exec.ts';
+import { serviceArg } from '../compute/format/ipvsadm.ts';
+import type { ServiceId } from './ipvsadm.ts';
 import { parseHostPort } from './ipvsadm.ts';
 
 const PROTOCOLS: Readonly<Record<string, Protocol>> = { TCP: 'TCP', UDP: 'UDP', SCTP: 'SCTP' };
@@ -99,8 +101,23 @@ export function parseStats(text: string): Map<string, ServiceStats> {
   });
 }
 
-export const readConnCounts = async (runner: Runner): Promise<Map<string, readonly RealServerConns[]>> =>
-  parseConnCounts((await runner.run(['ipvsadm', '-Ln', '--exact'])).stdout);
+/** Above this many services one whole-table dump is cheaper than one listing each. */
+const PER_SERVICE_MAX = 4;
+
+/**
+ * Connection counts: of the given services (one `ipvsadm -Ln --exact -t …` each, so removing a
+ * pod's endpoint does not dump a 10,000-service table), or of all when there are many or none
+ * are named.
+ */
+export async function readConnCounts(runner: Runner, services?: readonly ServiceId[]): Promise<Map<string, readonly RealServerConns[]>> {
+  if (services === undefined || services.length > PER_SERVICE_MAX) return parseConnCounts((await runner.run(['ipvsadm', '-Ln', '--exact'])).stdout);
+  const out = new Map<string, readonly RealServerConns[]>();
+  for (const s of services) {
+    const parts = (await runner.run(['ipvsadm', '-Ln', '--exact', ...serviceArg(s).split(' ')])).stdout;
+    for (const [k, v] of parseConnCounts(parts)) out.set(k, v);
+  }
+  return out;
+}
 
 export const readStats = async (runner: Runner): Promise<Map<string, ServiceStats>> =>
   parseStats((await runner.run(['ipvsadm', '-Ln', '--stats', '--exact'])).stdout);

@@ -2,6 +2,7 @@
 // "what we last applied", so an incremental sync diffs against memory instead of the kernel.
 import type { Family } from '../compute/net/ip.ts';
 import type { DesiredState } from '../compute/model/desired.ts';
+import type { Changes } from '../compute/model/desired-index.ts';
 import type { VirtualServer } from '../compute/model/types.ts';
 import { jumpRuleText } from '../compute/model/iptables.ts';
 import { DUMMY_LINK, readAddresses, readLinks, type InterfaceAddress } from './ip.ts';
@@ -86,4 +87,34 @@ function optionsOf(createOptions: string): Map<string, string> {
   const out = new Map<string, string>();
   for (let i = 0; i + 1 < t.length; i += 2) out.set(t[i] ?? '', t[i + 1] ?? '');
   return out;
+}
+
+/**
+ * afterApply for an incremental sync: only what `changes` names is updated, in place (the
+ * dataplane owns `known` exclusively), so the cost follows the change, not the cluster.
+ */
+export function afterIncremental(
+  known: KernelState, desired: DesiredState, changes: Changes, owned: (s: ObservedService) => boolean,
+  draining: ReadonlyMap<string, readonly ObservedRealServer[]>,
+): KernelState {
+  const ipvs = known.ipvs as Map<string, ObservedService>;
+  for (const k of changes.virtualServers) {
+    const vs = desired.virtualServers.get(k);
+    const cur = ipvs.get(k);
+    if (vs !== undefined) ipvs.set(k, toObserved(vs, draining.get(k)));
+    else if (cur !== undefined && owned(cur)) ipvs.delete(k);
+  }
+  const sets = known.sets as Map<string, ObservedSet>;
+  for (const s of desired.ipsets) {
+    if (!changes.sets.has(s.name)) continue;
+    sets.set(s.name, { name: s.name, type: s.type, options: sets.get(s.name)?.options ?? optionsOf(s.createOptions), entries: s.entries });
+  }
+  const iptables = changes.iptables
+    ? new Map(desired.families.map((f) => [f, tablesOf(desired, f, known.iptables.get(f))]))
+    : known.iptables;
+  const addresses = changes.addresses
+    ? [...known.addresses.filter((a) => a.ifname !== DUMMY_LINK || !desired.families.includes(a.ip.family)),
+      ...desired.addresses.map((ip) => ({ ifname: DUMMY_LINK, ip, prefix: ip.family === 4 ? 32 : 128 }))]
+    : known.addresses;
+  return { ipvs, sets, iptables, addresses, linkExists: known.linkExists || changes.addresses };
 }

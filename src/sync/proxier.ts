@@ -5,9 +5,10 @@
 import type { ProxyConfig } from '../compute/config.ts';
 import type { Ip } from '../compute/net/ip.ts';
 import { buildContext, type RenderContext } from '../compute/model/context.ts';
-import { assemble, type DesiredState } from '../compute/model/desired.ts';
+import type { DesiredState } from '../compute/model/desired.ts';
+import { DesiredIndex, type Changes } from '../compute/model/desired-index.ts';
 import { mergeSlices, parseEndpointSlice, type ParsedSlice } from '../compute/model/endpoints.ts';
-import { renderService, type ServiceState } from '../compute/model/render.ts';
+import { renderService } from '../compute/model/render.ts';
 import { parseService } from '../compute/model/service.ts';
 import type { Warning } from '../compute/model/types.ts';
 import type { SyncResult } from '../apply/dataplane.ts';
@@ -17,7 +18,7 @@ import type { Clock } from './clock.ts';
 import type { RunReason } from './bounded-runner.ts';
 
 export interface DataplanePort {
-  sync(desired: DesiredState, opts: { readonly full: boolean }): Promise<SyncResult>;
+  sync(desired: DesiredState, opts: { readonly full: boolean; readonly changes?: Changes }): Promise<SyncResult>;
   checkDrains(desired: DesiredState): Promise<number>;
 }
 
@@ -58,8 +59,8 @@ const RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
 
 export class Proxier {
   readonly #o: ProxierOptions;
-  readonly #states = new Map<string, ServiceState>();
   #ctx: RenderContext | undefined;
+  #index: DesiredIndex | undefined;
   #nodeAddresses: readonly Ip[] = [];
   #lastDrainCheck = 0;
   #failures = 0;
@@ -80,17 +81,18 @@ export class Proxier {
       if (addrs.map((a) => a.text).join() !== this.#nodeAddresses.map((a) => a.text).join()) renderAll = true;
       this.#nodeAddresses = addrs;
     }
-    if (renderAll || this.#ctx === undefined) {
+    if (renderAll || this.#ctx === undefined || this.#index === undefined) {
       this.#ctx = buildContext({ ...this.#o.config, nodeAddresses: this.#nodeAddresses }, this.#o.cluster.node);
+      this.#index = new DesiredIndex(this.#ctx);
     }
-    const keys = renderAll ? new Set([...this.#o.cluster.services.keys(), ...this.#states.keys()]) : input.changed;
-    for (const key of keys) this.#render(key, this.#ctx);
-    const { desired, warnings } = assemble([...this.#states.values()], this.#ctx);
-    for (const w of warnings) if (keys.has(w.object)) this.#o.hooks.invalid(w);
+    const keys = renderAll ? new Set(this.#o.cluster.services.keys()) : input.changed;
+    for (const key of keys) this.#render(key, this.#ctx, this.#index);
+    const { desired, changes } = this.#index.snapshot();
+    for (const w of this.#index.conflicts(keys)) this.#o.hooks.invalid(w);
     this.#desired = desired;
     const base = { reason, full, rendered: keys.size, triggerTimes: input.triggerTimes, desired };
     try {
-      const result = await this.#o.dataplane.sync(desired, { full });
+      const result = await this.#o.dataplane.sync(desired, { full, changes });
       this.#failures = 0;
       await this.#checkDrains(desired);
       this.#o.hooks.synced({ ...base, durationMs: this.#o.clock.now() - started, result });
@@ -103,11 +105,11 @@ export class Proxier {
     }
   }
 
-  #render(key: string, ctx: RenderContext): void {
+  #render(key: string, ctx: RenderContext, index: DesiredIndex): void {
     const svc = this.#o.cluster.services.get(key);
     const parsed = svc === undefined ? undefined : parseService(svc, ctx.config);
     if (parsed === undefined || parsed.kind !== 'proxied') {
-      this.#states.delete(key);
+      index.set(key, undefined);
       if (parsed?.kind === 'invalid') parsed.warnings.forEach((w) => { this.#o.hooks.invalid(w); });
       if (parsed?.kind === 'ignored') this.#o.log.debug({ service: key, reason: parsed.reason }, 'service not proxied');
       return;
@@ -119,7 +121,7 @@ export class Proxier {
       if (r.kind !== 'ignored') r.warnings.forEach((w) => { this.#o.hooks.invalid(w); });
       if (r.kind === 'parsed') slices.push(r.slice);
     }
-    this.#states.set(key, renderService(parsed.info, mergeSlices(slices), ctx));
+    index.set(key, renderService(parsed.info, mergeSlices(slices), ctx));
   }
 
   async #checkDrains(desired: DesiredState): Promise<void> {

@@ -10,7 +10,12 @@ import type { DesiredState } from '../../src/compute/model/desired.ts';
 import { parseCidr, parseIp } from '../../src/compute/net/ip.ts';
 import { silentLog } from '../../src/log.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';
-import { compute, ep, makeService, makeSlice } from '../compute/builders.ts';
+import { compute, config, ep, makeService, makeSlice } from '../compute/builders.ts';
+import { buildContext } from '../../src/compute/model/context.ts';
+import { DesiredIndex } from '../../src/compute/model/desired-index.ts';
+import { mergeSlices, parseEndpointSlice } from '../../src/compute/model/endpoints.ts';
+import { renderService } from '../../src/compute/model/render.ts';
+import { parseService } from '../../src/compute/model/service.ts';
 
 function desired(backends: string[], o: { protocol?: string; extraServices?: number } = {}): DesiredState {
   const protocol = o.protocol ?? 'TCP';
@@ -163,3 +168,30 @@ test('kernel settings: kube-proxy\'s sysctls, strict ARP, IPVS timeouts; a secon
   kernel.proc.set('kernel/osrelease', '5.4.0-150-generic');
   assert.deepEqual((await ensureKernelSettings(kernel, kernel.sysctl, s)).map((c) => `${c.name}=${c.to}`), ['net/ipv4/vs/conn_reuse_mode=0']);
 });
+
+test('incremental syncs with the index\'s changes keep what was applied exact: a full resync then repairs nothing', async () => {
+  const { kernel, dp } = setup();
+  const index = new DesiredIndex(buildContext(config({ nodeAddresses: ['192.168.1.10'] }), undefined));
+  const sync = async (full: boolean) => { const { desired: d, changes } = index.snapshot(); return dp.sync(d, { full, changes }); };
+  index.set('d/web', renderOne(['10.244.1.1']));
+  await sync(true);
+  const before = kernel.callCount();
+  index.set('d/web', renderOne(['10.244.1.1', '10.244.1.2']));
+  index.set('d/api', renderOne(['10.244.2.1'], 'api', '10.96.0.21'));
+  const r = await sync(false);
+  assert.equal(r.full, false);
+  assert.equal(kernel.callCount() - before, 3, 'ipset (new hairpin and ClusterIP members), ip (new VIP), ipvsadm');
+  index.set('d/api', undefined);
+  await sync(false);
+  const full = await sync(true);
+  assert.equal(full.repairs, 0);
+  assert.deepEqual(full.changes, { ipvs: 0, ipset: 0, iptables: 0, addresses: 0 });
+});
+
+function renderOne(backends: string[], name = 'web', ip = '10.96.0.20') {
+  const cfg = config({ nodeAddresses: ['192.168.1.10'] });
+  const p = parseService(makeService('d', name, { type: 'NodePort', clusterIP: ip, ports: [{ name: 'p', port: 80, nodePort: name === 'web' ? 30080 : 30081 }] }), cfg);
+  const s = parseEndpointSlice(makeSlice('d', name, backends.map((a) => ep(a, { node: 'node-a' })), [{ name: 'p', port: 8080 }]));
+  assert.ok(p.kind === 'proxied' && s.kind === 'parsed');
+  return renderService(p.info, mergeSlices([s.slice]), buildContext(cfg, undefined));
+}

@@ -31,14 +31,15 @@ export function ipvsSave(ipvs: FakeIpvs): string {
 const num = (n: number): string => ` ${String(n).padStart(8)}`;
 const counters = (c: FakeCounters): string => [c.conns, c.inPkts, c.outPkts, c.inBytes, c.outBytes].map(num).join('');
 
-/** `ipvsadm -Ln --exact`, or with `--stats`. */
-export function ipvsList(ipvs: FakeIpvs, stats: boolean): string {
+/** `ipvsadm -Ln --exact`, or with `--stats`; one service (`-t VIP:PORT`) prints no version line. */
+export function ipvsList(ipvs: FakeIpvs, stats: boolean, only?: string): string {
   const lines = [
-    'IP Virtual Server version 1.2.1 (size=4096)',
+    ...(only === undefined ? ['IP Virtual Server version 1.2.1 (size=4096)'] : []),
     stats ? 'Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes' : 'Prot LocalAddress:Port Scheduler Flags',
     stats ? '  -> RemoteAddress:Port' : '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
   ];
-  for (const s of ipvs.services.values()) {
+  for (const [key, s] of ipvs.services) {
+    if (only !== undefined && key !== only) continue;
     const name = `${s.proto.padEnd(4)} ${s.addr}`;
     if (stats) lines.push(`${name.padEnd(33)}${counters(s.stats)}`);
     else {

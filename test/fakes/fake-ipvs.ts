@@ -99,7 +99,10 @@ export class FakeIpvs {
     if (has('-S', '--save')) return ok(ipvsSave(this));
     if (has('-L', '-l', '--list')) {
       if (has('--timeout')) return ok(`Timeout (tcp tcpfin udp): ${this.timeouts.tcp} ${this.timeouts.tcpfin} ${this.timeouts.udp}\n`);
-      return ok(ipvsList(this, has('--stats')));
+      const at = args.findIndex((a) => PROTO_OPTS[a] !== undefined && a !== '-f');
+      if (at < 0) return ok(ipvsList(this, has('--stats')));
+      const key = `${PROTO_OPTS[args[at] ?? ''] ?? ''} ${canonAddr(args[at + 1] ?? '', 'virtual server', false)}`;
+      return this.services.has(key) ? ok(ipvsList(this, has('--stats'), key)) : fail('No such service\n', 1);
     }
     if (has('-R', '--restore')) return this.restore(inputLines(input), fault);
     if (has('--set')) {

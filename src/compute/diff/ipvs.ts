@@ -24,6 +24,8 @@ export interface IpvsDiff {
   readonly draining: readonly string[];
   /** Some TCP real server is to go and connection counts were not given. */
   readonly needsConns: boolean;
+  /** The services whose connection counts that needs. */
+  readonly needsConnsFor: readonly VirtualServer[];
 }
 
 export const drainKey = (vsKey: string, rs: Pick<RealServer, 'ip' | 'port'>): string => `${vsKey} ${hostPort(rs.ip, rs.port)}`;
@@ -43,7 +45,7 @@ export function diffIpvs(
   const removals: IpvsOp[] = [];
   const deletes: IpvsOp[] = [];
   const draining: string[] = [];
-  let needsConns = false;
+  const needsConnsFor = new Map<string, VirtualServer>();
   const keys = opts.keys === undefined ? new Set([...desired.keys(), ...observed.keys()]) : new Set(opts.keys);
 
   // A real server of a still-desired service that is no longer wanted.
@@ -54,7 +56,7 @@ export function diffIpvs(
       removals.push({ op: 'delete-real', vs, rs });
       return;
     }
-    if (opts.conns === undefined) needsConns = true;
+    if (opts.conns === undefined) needsConnsFor.set(key, vs);
     draining.push(drainKey(key, rs));
     if (rs.weight !== 0) removals.push({ op: 'edit-real', vs, rs: { ip: rs.ip, port: rs.port, weight: 0 } });
   };
@@ -82,5 +84,5 @@ export function diffIpvs(
       if (!d.realServers.some((x) => sameServer(x, rs))) remove(d, key, rs);
     }
   }
-  return { ops: [...head, ...reals, ...removals, ...deletes], draining, needsConns };
+  return { ops: [...head, ...reals, ...removals, ...deletes], draining, needsConns: needsConnsFor.size > 0, needsConnsFor: [...needsConnsFor.values()] };
 }

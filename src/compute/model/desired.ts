@@ -6,8 +6,9 @@ import type { Node } from '../k8s/objects.ts';
 import { compareIp, type Family, type Ip } from '../net/ip.ts';
 import { buildContext, type RenderContext } from './context.ts';
 import { mergeSlices, parseEndpointSlice, type ParsedSlice } from './endpoints.ts';
-import { SET_BASES, SET_DEFS, createOptions, setName, type SetBase, type SetType } from './ipsets.ts';
-import { buildIptables, type IptablesState, type OutFilterDrop } from './iptables.ts';
+import type { SetBase, SetType } from './ipsets.ts';
+import { DesiredIndex } from './desired-index.ts';
+import type { IptablesState } from './iptables.ts';
 import { renderService, type ServiceState } from './render.ts';
 import { parseService } from './service.ts';
 import type { ServiceKey, VirtualServer, Warning } from './types.ts';
@@ -44,74 +45,30 @@ export interface DesiredState {
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * Merges Service states. Two Services claiming the same virtual server (e.g. the same
- * external IP and port) cannot both win: the one whose namespace/name sorts first keeps it
- * and the other gets a warning, so the outcome is deterministic (kube-proxy: map order).
+ * Merges Service states (all at once; the daemon keeps a DesiredIndex instead). Two Services
+ * claiming the same virtual server (e.g. the same external IP and port) cannot both win: the
+ * one whose namespace/name sorts first keeps it and the other gets a warning, so the outcome
+ * is deterministic (kube-proxy: Go map order). Everything comes out sorted, for printing.
  */
 export function assemble(states: readonly ServiceState[], ctx: RenderContext): { desired: DesiredState; warnings: Warning[] } {
-  const warnings: Warning[] = [];
-  const ordered = [...states].sort((a, b) => byText(a.key, b.key));
-  const vss = new Map<string, VirtualServer>();
-  const addresses = new Map<string, Ip>();
-  const members = new Map<string, Set<string>>();
-  const drops: OutFilterDrop[] = [];
-  for (const s of ordered) {
-    for (const vs of s.virtualServers) {
-      const owner = vss.get(vs.key);
-      if (owner === undefined) vss.set(vs.key, vs);
-      else if (`${owner.service.namespace}/${owner.service.name}` !== s.key) {
-        warnings.push({
-          kind: 'Service', object: s.key, field: 'spec',
-          message: `virtual server ${vs.key} is already used by Service ${owner.service.namespace}/${owner.service.name}; not programmed for this one`,
-        });
-      }
-    }
-    for (const ip of s.bound) addresses.set(ip.text, ip);
-    for (const e of s.setEntries) {
-      const name = setName(e.base, e.family);
-      let m = members.get(name);
-      if (m === undefined) members.set(name, (m = new Set<string>()));
-      m.add(e.entry);
-    }
-    drops.push(...s.outFilterDrops);
-  }
-  const ipsets = ctx.families.flatMap((family) => SET_BASES.map((base): IpsetState => {
-    const name = setName(base, family);
-    const type = SET_DEFS[base].type;
-    return { name, base, family, type, createOptions: createOptions(type, family), entries: [...(members.get(name) ?? [])].sort(byText) };
-  }));
-  const iptables = ctx.families.map((family) => buildIptables({
-    family,
-    masqueradeAll: ctx.config.masqueradeAll,
-    clusterCidr: ctx.config.clusterCidrs.find((c) => c.ip.family === family),
-    masqueradeBit: ctx.config.masqueradeBit,
-    nonEmptySets: new Set(ipsets.filter((s) => s.family === family && s.entries.length > 0).map((s) => s.base)),
-    outFilterDrops: dedupeDrops(drops.filter((d) => d.ip.family === family)),
-  }));
-  const desired: DesiredState = {
-    families: ctx.families,
-    virtualServers: new Map([...vss.entries()].sort(([, a], [, b]) => compareVirtualServers(a, b))),
-    addresses: [...addresses.values()].sort(compareIp),
-    ipsets,
-    iptables,
-    healthChecks: ordered.flatMap((s) => (s.healthCheck === undefined ? [] : [{ service: s.key, ...s.healthCheck }])),
-    noLocalEndpoints: {
-      internal: ordered.filter((s) => s.noLocalEndpoints.internal).map((s) => s.key),
-      external: ordered.filter((s) => s.noLocalEndpoints.external).map((s) => s.key),
+  const index = new DesiredIndex(ctx);
+  for (const s of states) index.set(s.key, s);
+  const { desired } = index.snapshot();
+  return {
+    desired: {
+      ...desired,
+      virtualServers: new Map([...desired.virtualServers.entries()].sort(([, a], [, b]) => compareVirtualServers(a, b))),
+      ipsets: desired.ipsets.map((s) => ({ ...s, entries: [...s.entries].sort(byText) })),
+      healthChecks: [...desired.healthChecks].sort((a, b) => byText(a.service, b.service)),
+      noLocalEndpoints: { internal: [...desired.noLocalEndpoints.internal].sort(byText), external: [...desired.noLocalEndpoints.external].sort(byText) },
     },
+    warnings: index.conflicts().sort((a, b) => byText(a.object, b.object)),
   };
-  return { desired, warnings };
 }
 
 /** Address (IPv4 first, numerically), then port, then protocol: how a person scans a table. */
 export const compareVirtualServers = (a: VirtualServer, b: VirtualServer): number =>
   compareIp(a.ip, b.ip) || a.port - b.port || byText(a.protocol, b.protocol);
-
-function dedupeDrops(drops: readonly OutFilterDrop[]): OutFilterDrop[] {
-  const seen = new Map<string, OutFilterDrop>();
-  for (const d of drops) seen.set(`${d.ip.text}/${d.protocol}/${d.port}`, d);
-  return [...seen.values()].sort((a, b) => compareIp(a.ip, b.ip) || byText(a.protocol, b.protocol) || a.port - b.port);
-}
 
 export interface ComputeResult {
   readonly desired: DesiredState;
