@@ -88,7 +88,7 @@ export class Daemon {
       fn: (reason) => this.proxier.sync(reason),
     });
     this.proxier = new Proxier({
-      config: s.config, cluster: this.cluster, dataplane, log: deps.log, clock: deps.clock,
+      config: s.config, families: s.families, cluster: this.cluster, dataplane, log: deps.log, clock: deps.clock,
       hooks: { invalid: (w) => { hooks.invalid(w); }, synced: (r) => { hooks.synced(r); this.#firstSync(); } },
       readNodeAddresses: async () => {
         const ips = await nodeAddresses(deps.runner, s.families);

@@ -1,6 +1,7 @@
 // `kube-ipvs [flags]`: the proxy daemon, `--cleanup`, or `--write-config-to`. Resolves flags
 // and the --config file, then wires the daemon to the real world: execa, /proc/sys, the API
 // server, pino logs, the health and metrics servers, SIGTERM/SIGINT.
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
@@ -14,6 +15,7 @@ import { readStats } from '../apply/ipvsadm-list.ts';
 import { procSysFs } from '../apply/sysctl.ts';
 import { ConfigError, resolveConfig, type ProxyConfig } from '../compute/config.ts';
 import { formatWarning } from '../compute/model/types.ts';
+import type { Family } from '../compute/net/ip.ts';
 import { Daemon } from '../daemon.ts';
 import { EventRecorder } from '../observe/events.ts';
 import { createMetrics, recordQueued, recordServiceTraffic, recordSync, startMetricsServer } from '../serve/metrics.ts';
@@ -89,7 +91,10 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
     }
   }
   if (flags.dryRun !== true) await setOomScoreAdj(options.oomScoreAdj, log);
-  const families: IpFamilyName[] = ['IPv4', 'IPv6'];
+  // Both families, as kube-proxy's dual-stack proxier on a host that has IPv6; IPv4 alone where
+  // the kernel has IPv6 disabled (ip6tables would fail every sync there).
+  const ipFamilies: Family[] = existsSync('/proc/net/if_inet6') ? [4, 6] : [4];
+  const families: IpFamilyName[] = ipFamilies.map((f) => (f === 4 ? 'IPv4' : 'IPv6'));
   const metrics = createMetrics();
   const health = new ProxyHealth({ syncPeriodMs: options.syncPeriodMs, families });
   // --dry-run exports what it would change, per tool, for comparing with a running kube-proxy.
@@ -110,7 +115,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
   const daemon: Daemon = new Daemon(
     { runner, sysctl, kubeConfig: kc, clock: systemClock, log: log.child({ component: 'proxier' }) },
     {
-      config, syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs, families: [4, 6],
+      config, syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs, families: ipFamilies,
       kernel: { strictArp: config.strictArp, timeouts: options.ipvsTimeouts }, dryRun: flags.dryRun === true,
     },
     {

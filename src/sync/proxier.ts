@@ -3,7 +3,7 @@
 // the kernel and repairs drift). Failures are reported and retried soon; nothing is lost,
 // since the rendered state already holds every change and the dataplane re-reads the kernel.
 import type { ProxyConfig } from '../compute/config.ts';
-import type { Ip } from '../compute/net/ip.ts';
+import type { Family, Ip } from '../compute/net/ip.ts';
 import { buildContext, type RenderContext } from '../compute/model/context.ts';
 import type { DesiredState } from '../compute/model/desired.ts';
 import { DesiredIndex, type Changes } from '../compute/model/desired-index.ts';
@@ -44,6 +44,8 @@ export interface ProxierHooks {
 
 export interface ProxierOptions {
   readonly config: ProxyConfig;
+  /** IP families proxied. */
+  readonly families: readonly Family[];
   readonly cluster: ClusterState;
   readonly dataplane: DataplanePort;
   readonly readNodeAddresses: () => Promise<readonly Ip[]>;
@@ -82,7 +84,7 @@ export class Proxier {
       this.#nodeAddresses = addrs;
     }
     if (renderAll || this.#ctx === undefined || this.#index === undefined) {
-      this.#ctx = buildContext({ ...this.#o.config, nodeAddresses: this.#nodeAddresses }, this.#o.cluster.node);
+      this.#ctx = buildContext({ ...this.#o.config, nodeAddresses: this.#nodeAddresses }, this.#o.cluster.node, this.#o.families);
       this.#index = new DesiredIndex(this.#ctx);
     }
     const keys = renderAll ? new Set(this.#o.cluster.services.keys()) : input.changed;
