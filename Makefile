@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 STAMP := node_modules/.kube-ipvs-installed
 
-.PHONY: all setup build lint typecheck unit e2e test demo clean
+.PHONY: all setup build lint typecheck unit e2e test demo clean image
 
 all: test
 
@@ -46,3 +46,11 @@ demo: setup
 
 clean:
 	rm -rf dist .cache node_modules
+
+# The container image (Dockerfile). Needs a Docker engine, so it is not part of `make test`
+# (test/deploy/ checks the Dockerfile, its packages and the build it runs offline instead).
+# Another name: make image IMAGE=registry.example/kube-ipvs:0.1.0
+VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
+IMAGE ?= kube-ipvs:$(VERSION)
+image:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .

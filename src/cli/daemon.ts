@@ -49,7 +49,7 @@ export async function resolveAll(flags: DaemonFlagValues, warn: (s: string) => v
 function loadKubeConfig(o: DaemonOptions): KubeConfig {
   const kc = new KubeConfig();
   if (o.kubeconfig === undefined && o.master === undefined && (process.env.KUBERNETES_SERVICE_HOST ?? '') === '') {
-    throw new ConfigError(['--kubeconfig: not given, no --master, and not running in a cluster (KUBERNETES_SERVICE_HOST is unset)']);
+    throw new ConfigError(['--kubeconfig: not given, no --master, and not running in a cluster (KUBERNETES_SERVICE_HOST is unset or empty)']);
   }
   if (o.kubeconfig !== undefined) kc.loadFromFile(o.kubeconfig);
   else if (o.master !== undefined) kc.loadFromClusterAndUser({ name: 'master', server: o.master, skipTLSVerify: false }, { name: 'kube-ipvs' });

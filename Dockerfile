@@ -1,0 +1,46 @@
+# kube-ipvs image: `make image` (needs a Docker engine). Debian bookworm with Node 24, the
+# kernel tools kube-ipvs drives, and only the npm dependencies it runs with.
+# test/deploy/image.test.ts checks this file offline: the base tag, the Debian packages, the
+# build output the entrypoint runs, and the production-only install.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# 1. Compile TypeScript to dist/ (needs the dev dependencies: typescript). --ignore-scripts: the
+#    `node` devDependency would download a second Node 24 binary; the image's node is used.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN node_modules/.bin/tsc -p tsconfig.build.json
+
+# 2. The runtime dependencies alone.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /opt/kube-ipvs
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+
+# 3. The image.
+FROM ${NODE_IMAGE}
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="kube-ipvs" \
+      org.opencontainers.image.description="A Kubernetes service proxy that programs IPVS: a drop-in replacement for kube-proxy in IPVS mode" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
+# The tools kube-ipvs runs (src/apply/): ipvsadm, ipset, iptables (legacy and nft, chosen at
+# start by the entrypoint), ip, conntrack, and modprobe. npm, npx, corepack and yarn are not
+# needed at run time and go.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ipvsadm ipset iptables iproute2 kmod conntrack \
+ && rm -rf /var/lib/apt/lists/* \
+ && rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack /opt/yarn-* \
+ && rm -f /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /usr/local/bin/yarn /usr/local/bin/yarnpkg
+WORKDIR /opt/kube-ipvs
+ENV NODE_ENV=production NODE_OPTIONS=--enable-source-maps
+COPY package.json ./
+COPY --from=deps /opt/kube-ipvs/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY image/kube-ipvs.sh /usr/local/bin/kube-ipvs
+# Runs as root: it programs the host's kernel (the DaemonSet makes it privileged).
+ENTRYPOINT ["/usr/local/bin/kube-ipvs"]
