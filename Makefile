@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 STAMP := node_modules/.kube-ipvs-installed
 
-.PHONY: all setup build lint typecheck unit e2e test demo clean image
+.PHONY: all setup build lint typecheck unit e2e test demo clean image bench bench-smoke
 
 all: test
 
@@ -43,6 +43,13 @@ test: lint typecheck unit e2e
 # The main job. Until the daemon exists, this renders the shipped example cluster.
 demo: setup
 	node src/cli/main.ts plan -f examples/cluster.yaml --node-addresses 192.168.1.10 --hostname-override node-a --output ipvsadm
+
+# Benchmarks through the daemon's code paths with the fake kernel (not part of `make test`).
+bench: setup
+	node bench/run.ts 100,1000,10000 5
+
+bench-smoke: setup
+	node bench/run.ts 100 2
 
 clean:
 	rm -rf dist .cache node_modules
