@@ -49,6 +49,12 @@ main() {
   done
   [ $# -ge 1 ] || usage
   [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || { echo "run.sh: bad --timeout: $TIMEOUT" >&2; exit 125; }
+  # /tmp, /run and /dev are fresh inside the VM: a checkout there (a CI clone, say) is shared
+  # in explicitly, read-only and cached, at the same path.
+  ROS=()
+  case "$(pwd -P)/" in
+    /tmp/* | /run/* | /dev/*) ROS+=("$(pwd -P)") ;;
+  esac
 
   "$HERE/setup.sh" || { echo "run.sh: test/vm/setup.sh failed" >&2; exit 125; }
   KERNEL=$CACHE/kernel
@@ -90,8 +96,13 @@ main() {
   n=0
   for d in ${RWS[@]+"${RWS[@]}"}; do
     n=$((n + 1))
-    printf 'rw%d %s\n' "$n" "$d" >>"$TMP/share/mounts"
+    printf 'rw%d %s rw\n' "$n" "$d" >>"$TMP/share/mounts"
     RWARGS+=(-virtfs "local,path=$d,mount_tag=rw$n,security_model=none,multidevs=remap")
+  done
+  for d in ${ROS[@]+"${ROS[@]}"}; do
+    n=$((n + 1))
+    printf 'ro%d %s ro\n' "$n" "$d" >>"$TMP/share/mounts"
+    RWARGS+=(-virtfs "local,path=$d,mount_tag=ro$n,security_model=none,readonly=on,multidevs=remap")
   done
 
   SMP=${KUBE_IPVS_VM_SMP:-$(nproc)}

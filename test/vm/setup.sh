@@ -263,10 +263,13 @@ mkdir -p $R/run/netns $R/run/lock $R/run/vm
 mount -o bind /out $R/run/vm
 # host folders shared writable (run.sh --rw DIR), at the same path
 if [ -f /out/mounts ]; then
-  while read -r tag path; do
+  while read -r tag path mode; do
+    # A read-only share (a checkout under /tmp) is cached like the root; a writable one is not.
+    opts=trans=virtio,version=9p2000.L,msize=512000
+    [ "$mode" = ro ] && opts=$opts,ro,cache=loose
     mkdir -p "$R$path" &&
-      mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 "$tag" "$R$path" ||
-      fail "cannot mount the writable share $path"
+      mount -t 9p -o "$opts" "$tag" "$R$path" ||
+      fail "cannot mount the share $path"
   done </out/mounts
 fi
 [ -d $R/sys/fs/cgroup ] && mount -t cgroup2 cgroup2 $R/sys/fs/cgroup 2>/dev/null
