@@ -162,8 +162,11 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
   if (options.metricsBindAddress !== '') servers.push(await startMetricsServer(options.metricsBindAddress, metrics.registry));
   log.info({ node: config.nodeName, dryRun: flags.dryRun === true, syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs }, 'starting');
   const stopped = new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => { resolve('SIGTERM'); });
-    process.once('SIGINT', () => { resolve('SIGINT'); });
+    // `on`, not `once`: while a tool runs, execa's signal-exit handler is also listening, and
+    // if it finds itself the only listener left it re-raises the signal and the process dies
+    // by it (exit 143, the tool killed mid-batch) instead of stopping cleanly.
+    process.on('SIGTERM', () => { resolve('SIGTERM'); });
+    process.on('SIGINT', () => { resolve('SIGINT'); });
   });
   const first = daemon.start().then(() => { log.info({}, 'first sync done'); });
   const signal = await Promise.race([stopped, first.then(() => stopped)]);
