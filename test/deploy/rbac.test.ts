@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { endpointSlice, node, service } from '../support/apiserver/builders.ts';
 import { waitUntil } from '../support/apiserver/client.ts';
 import { start } from '../support/apiserver/index.ts';
+import { freePort } from '../support/ports.ts';
 import type { RequestRecord } from '../support/apiserver/faults.ts';
 import { ROOT, objectsIn, only } from './deploy-files.ts';
 
@@ -19,14 +19,6 @@ interface Rule { apiGroups?: string[]; resources?: string[]; verbs?: string[]; r
 const main = join(ROOT, 'src', 'cli', 'main.ts');
 // Granted beyond what the daemon is seen to do: Event series are patched (kube-proxy's role too).
 const EXTRA = ['/events:patch'];
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** `GROUP/RESOURCE:VERB` for a request to the API server ('' group for core). */
 function rbacOf(r: RequestRecord): string {

@@ -3,21 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { endpointSlice, node, service } from '../support/apiserver/builders.ts';
 import { waitUntil } from '../support/apiserver/client.ts';
 import { start } from '../support/apiserver/index.ts';
+import { freePort } from '../support/ports.ts';
 
 const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('the daemon starts against an API server, serves health and metrics, and exits 0 on SIGTERM', async () => {
   const api = await start();
