@@ -5,17 +5,36 @@ import type { ProxyConfig } from '../compute/config.ts';
 import { formatDuration } from '../compute/duration.ts';
 import type { Conntrack, DaemonOptions, RawDaemonOptions } from './daemon-options.ts';
 
+export interface SysctlFailure {
+  readonly name: string;
+  readonly to: string;
+  readonly error: string;
+}
+
+export interface ConntrackResult {
+  readonly changes: SysctlChange[];
+  /** Settings the node refused (nf_conntrack_max is read-only outside the initial netns). */
+  readonly failed: SysctlFailure[];
+}
+
 /**
  * kube-proxy's --conntrack-* settings: nf_conntrack_max is only ever raised (to
- * max(maxPerCore × cores, min)); timeouts of 0 leave the kernel's value.
+ * max(maxPerCore × cores, min)); timeouts of 0 leave the kernel's value. A refused write is
+ * reported, not fatal: kube-proxy stops there (except for a read-only /sys), which is why kind
+ * and other nested set-ups must pass --conntrack-max-per-core=0; proxying works without it.
  */
-export async function conntrackSysctls(fs: SysctlFs, c: Conntrack, cores = availableParallelism()): Promise<SysctlChange[]> {
+export async function conntrackSysctls(fs: SysctlFs, c: Conntrack, cores = availableParallelism()): Promise<ConntrackResult> {
   const changes: SysctlChange[] = [];
+  const failed: SysctlFailure[] = [];
   const set = async (name: string, value: number, onlyRaise = false): Promise<void> => {
     const from = await fs.read(name).catch(() => undefined);
     if (from === undefined || Number(from) === value || (onlyRaise && Number(from) > value)) return;
-    await fs.write(name, String(value));
-    changes.push({ name, from, to: String(value) });
+    try {
+      await fs.write(name, String(value));
+      changes.push({ name, from, to: String(value) });
+    } catch (e) {
+      failed.push({ name, to: String(value), error: e instanceof Error ? e.message : String(e) });
+    }
   };
   if (c.maxPerCore > 0) await set('net/netfilter/nf_conntrack_max', Math.max(c.maxPerCore * cores, c.min), true);
   if (c.tcpEstablished > 0) await set('net/netfilter/nf_conntrack_tcp_timeout_established', c.tcpEstablished);
@@ -23,7 +42,7 @@ export async function conntrackSysctls(fs: SysctlFs, c: Conntrack, cores = avail
   if (c.udp > 0) await set('net/netfilter/nf_conntrack_udp_timeout', c.udp);
   if (c.udpStream > 0) await set('net/netfilter/nf_conntrack_udp_timeout_stream', c.udpStream);
   if (c.tcpBeLiberal) await set('net/netfilter/nf_conntrack_tcp_be_liberal', 1);
-  return changes;
+  return { changes, failed };
 }
 
 const seconds = (s: number): string => formatDuration(s * 1000);

@@ -2,11 +2,11 @@
 // and the --config file, then wires the daemon to the real world: execa, /proc/sys, the API
 // server, pino logs, the health and metrics servers, SIGTERM/SIGINT.
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { Gauge } from 'prom-client';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { CleanupError, cleanup, isEmptyReport } from '../apply/cleanup.ts';
 import { DataplaneError } from '../apply/dataplane.ts';
@@ -16,8 +16,7 @@ import { procSysFs } from '../apply/sysctl.ts';
 import { ConfigError, resolveConfig, type ProxyConfig } from '../compute/config.ts';
 import { formatWarning } from '../compute/model/types.ts';
 import type { Family } from '../compute/net/ip.ts';
-import { Daemon } from '../daemon.ts';
-import { EventRecorder } from '../observe/events.ts';
+import type { Daemon } from '../daemon.ts';
 import { createMetrics, recordQueued, recordServiceTraffic, recordSync, startMetricsServer } from '../serve/metrics.ts';
 import { ProxyHealth, startHealthServer, type IpFamilyName } from '../serve/proxy-health.ts';
 import { ServiceHealthServer } from '../serve/service-health.ts';
@@ -25,6 +24,7 @@ import type { Listening } from '../serve/listen.ts';
 import { systemClock } from '../sync/clock.ts';
 import { ignoredFlags, mergeFileConfig, parseConfigFile } from './config-file.ts';
 import { rawDaemonOptions, type DaemonFlagValues } from './daemon-flags.ts';
+import { readInput } from './proxy-flags.ts';
 import { resolveDaemonOptions, type DaemonOptions, type RawDaemonOptions } from './daemon-options.ts';
 import { conntrackSysctls, kubeProxyConfiguration } from './daemon-config.ts';
 import type { PlanIo } from './plan.ts';
@@ -39,18 +39,21 @@ export interface Resolved {
 
 export async function resolveAll(flags: DaemonFlagValues, warn: (s: string) => void): Promise<Resolved> {
   const fromFlags = rawDaemonOptions(flags);
-  const file = flags.config === undefined ? undefined : parseConfigFile(await readFile(flags.config, 'utf8'), flags.config);
+  const file = flags.config === undefined ? undefined : parseConfigFile(await readInput(flags.config), flags.config);
   if (file !== undefined) for (const f of ignoredFlags(fromFlags)) warn(`${f} is ignored: --config ${flags.config ?? ''} takes precedence (as in kube-proxy)`);
   const raw = mergeFileConfig(fromFlags, file);
   const options = resolveDaemonOptions(raw);
   return { raw, config: resolveConfig(raw, hostname()), options };
 }
 
-function loadKubeConfig(o: DaemonOptions): KubeConfig {
-  const kc = new KubeConfig();
+async function loadKubeConfig(o: DaemonOptions): Promise<KubeConfig> {
   if (o.kubeconfig === undefined && o.master === undefined && (process.env.KUBERNETES_SERVICE_HOST ?? '') === '') {
     throw new ConfigError(['--kubeconfig: not given, no --master, and not running in a cluster (KUBERNETES_SERVICE_HOST is unset or empty)']);
   }
+  // Loaded only here: the client library takes seconds to import on a slow node, which
+  // --help, plan and --cleanup have no reason to wait for.
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
   if (o.kubeconfig !== undefined) kc.loadFromFile(o.kubeconfig);
   else if (o.master !== undefined) kc.loadFromClusterAndUser({ name: 'master', server: o.master, skipTLSVerify: false }, { name: 'kube-ipvs' });
   else kc.loadFromCluster();
@@ -75,10 +78,10 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
     await writeFile(flags.writeConfigTo, stringify(kubeProxyConfiguration(raw, config, options)));
     return 0;
   }
-  const log = pino({ level: level(options.verbosity), base: { component: 'kube-ipvs' } }, pino.destination(2));
+  const log = pino({ level: level(options.verbosity), name: 'kube-ipvs', base: {} }, pino.destination(2));
   const runner = countingRunner(execaRunner);
   // Cleanup needs no API server; everything else does, and fails before touching the node.
-  const kc = flags.cleanup === true || flags.cleanupIpvs === true ? undefined : loadKubeConfig(options);
+  const kc = flags.cleanup === true || flags.cleanupIpvs === true ? undefined : await loadKubeConfig(options);
   if (kc === undefined) {
     try {
       const report = await cleanup({ runner, log: log.child({ component: 'cleanup' }), excludeCidrs: config.excludeCidrs });
@@ -90,6 +93,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
       return 1;
     }
   }
+  const [{ Daemon }, { EventRecorder }] = await Promise.all([import('../daemon.ts'), import('../observe/events.ts')]);
   if (flags.dryRun !== true) await setOomScoreAdj(options.oomScoreAdj, log);
   // Both families, as kube-proxy's dual-stack proxier on a host that has IPv6; IPv4 alone where
   // the kernel has IPv6 disabled (ip6tables would fail every sync there).
@@ -111,7 +115,11 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
     if (nodeSeen) health.syncNode(daemon.cluster.node);
   };
   const sysctl = procSysFs();
-  if (flags.dryRun !== true) for (const c of await conntrackSysctls(sysctl, options.conntrack)) log.info(c, 'conntrack setting changed');
+  if (flags.dryRun !== true) {
+    const { changes, failed } = await conntrackSysctls(sysctl, options.conntrack);
+    for (const c of changes) log.info(c, 'conntrack setting changed');
+    for (const f of failed) log.warn(f, 'could not change a conntrack setting; going on without it');
+  }
   const daemon: Daemon = new Daemon(
     { runner, sysctl, kubeConfig: kc, clock: systemClock, log: log.child({ component: 'proxier' }) },
     {

@@ -1,5 +1,4 @@
 // `kube-ipvs plan`: render the desired kernel state of a cluster offline, from YAML/JSON.
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { resolveConfig } from '../compute/config.ts';
@@ -11,7 +10,7 @@ import { formatIptablesSave } from '../compute/format/iptables.ts';
 import { formatIpvsadmSave } from '../compute/format/ipvsadm.ts';
 import { planJson } from '../compute/format/json.ts';
 import { ignoredFlags, mergeFileConfig, parseConfigFile } from './config-file.ts';
-import { addProxyFlags, rawConfigFromFlags, type ProxyFlagValues } from './proxy-flags.ts';
+import { addProxyFlags, rawConfigFromFlags, readInput, type ProxyFlagValues } from './proxy-flags.ts';
 
 export const OUTPUTS = ['ipvsadm', 'addresses', 'ipset', 'iptables', 'ip6tables', 'json'] as const;
 export type PlanOutput = (typeof OUTPUTS)[number];
@@ -49,7 +48,7 @@ export function renderOutput(r: ComputeResult, output: PlanOutput): string {
 async function loadCluster(files: readonly string[], io: PlanIo): Promise<Cluster> {
   const parts: Cluster[] = [];
   for (const f of files) {
-    const text = f === '-' ? await io.readStdin() : await readFile(f, 'utf8');
+    const text = f === '-' ? await io.readStdin() : await readInput(f);
     parts.push(parseManifests(text, f === '-' ? '<stdin>' : f));
   }
   return mergeClusters(parts);
@@ -57,7 +56,7 @@ async function loadCluster(files: readonly string[], io: PlanIo): Promise<Cluste
 
 /** Returns the exit code: 0, or 1 when --strict and some object was invalid. */
 async function runPlan(o: PlanOptions, io: PlanIo): Promise<number> {
-  const file = o.config === undefined ? undefined : parseConfigFile(await readFile(o.config, 'utf8'), o.config);
+  const file = o.config === undefined ? undefined : parseConfigFile(await readInput(o.config), o.config);
   const flags = rawConfigFromFlags(o, o.nodeAddresses);
   if (file !== undefined) {
     for (const f of ignoredFlags(flags)) io.stderr(`warning: ${f} is ignored: --config ${o.config ?? ''} takes precedence (as in kube-proxy)\n`);

@@ -1,5 +1,6 @@
 // kube-proxy's flags that shape the model, shared by `plan` and the daemon. Same names and
 // spellings as kube-proxy (`--flag=value` and `--flag value`; bools also `--flag=false`).
+import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { RawProxyConfig } from '../compute/config.ts';
 
@@ -8,6 +9,16 @@ export class FlagError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'FlagError';
+  }
+}
+
+/** A file named by a flag (`-f`, `--config`); unreadable → a usage error naming it. */
+export async function readInput(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    const code = e instanceof Error && 'code' in e && typeof e.code === 'string' ? e.code : 'error';
+    throw new FlagError(`cannot read ${path}: ${code}`);
   }
 }
 

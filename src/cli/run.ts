@@ -48,9 +48,10 @@ export async function run(argv: readonly string[], io: PlanIo): Promise<number> 
       io.stderr(`kube-ipvs: ${e.message}\n`);
       return EXIT_USAGE;
     }
+    // A system error the daemon cannot work around (a port in use, a file it must write).
     if (isNodeError(e)) {
-      io.stderr(`kube-ipvs: cannot read ${e.path ?? 'input'}: ${e.code ?? 'error'}\n`);
-      return EXIT_USAGE;
+      io.stderr(`kube-ipvs: ${e.message}\n`);
+      return 1;
     }
     throw e;
   }

@@ -77,9 +77,21 @@ test('conntrack settings: nf_conntrack_max only ever raised; zero timeouts left 
   k.proc.set('net/netfilter/nf_conntrack_tcp_timeout_established', '432000');
   k.proc.set('net/netfilter/nf_conntrack_udp_timeout', '30');
   const c = { maxPerCore: 32768, min: 131072, tcpEstablished: 86_400, tcpCloseWait: 0, udp: 0, udpStream: 0, tcpBeLiberal: false };
-  assert.deepEqual((await conntrackSysctls(k.sysctl, c, 16)).map((x) => `${x.name}=${x.to}`), [
+  assert.deepEqual((await conntrackSysctls(k.sysctl, c, 16)).changes.map((x) => `${x.name}=${x.to}`), [
     'net/netfilter/nf_conntrack_max=524288', 'net/netfilter/nf_conntrack_tcp_timeout_established=86400',
   ]);
-  assert.deepEqual(await conntrackSysctls(k.sysctl, { ...c, maxPerCore: 1000 }, 4), [], 'never lowered');
+  assert.deepEqual(await conntrackSysctls(k.sysctl, { ...c, maxPerCore: 1000 }, 4), { changes: [], failed: [] }, 'never lowered');
   assert.equal(k.proc.get('net/netfilter/nf_conntrack_udp_timeout'), '30');
+});
+
+test('conntrack settings: a read-only nf_conntrack_max (a non-initial netns) is reported and the rest still set', async () => {
+  const k = new FakeKernel();
+  k.proc.set('net/netfilter/nf_conntrack_max', '65536');
+  k.readOnlyProc.add('net/netfilter/nf_conntrack_max');
+  k.proc.set('net/netfilter/nf_conntrack_udp_timeout', '30');
+  const c = { maxPerCore: 32768, min: 131072, tcpEstablished: 0, tcpCloseWait: 0, udp: 60, udpStream: 0, tcpBeLiberal: false };
+  const r = await conntrackSysctls(k.sysctl, c, 2);
+  assert.deepEqual(r.failed.map((f) => [f.name, f.to, /EACCES/.test(f.error)]), [['net/netfilter/nf_conntrack_max', '131072', true]]);
+  assert.deepEqual(r.changes.map((x) => `${x.name}=${x.to}`), ['net/netfilter/nf_conntrack_udp_timeout=60']);
+  assert.deepEqual([k.proc.get('net/netfilter/nf_conntrack_max'), k.proc.get('net/netfilter/nf_conntrack_udp_timeout')], ['65536', '60']);
 });

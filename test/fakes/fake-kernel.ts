@@ -53,6 +53,9 @@ export class FakeKernel implements Runner {
     this.ip.addLink('eth0', 'ether', ['192.168.1.10/24', 'fe80::1/64']);
   }
 
+  /** Sysctls that refuse writes, as nf_conntrack_max does outside the initial netns. */
+  readonly readOnlyProc = new Set<string>();
+
   readonly sysctl: SysctlFs = {
     read: (name) => {
       const v = this.proc.get(name);
@@ -60,6 +63,7 @@ export class FakeKernel implements Runner {
     },
     write: (name, value) => {
       if (!this.proc.has(name)) return Promise.reject(new Error(`ENOENT: /proc/sys/${name}`));
+      if (this.readOnlyProc.has(name)) return Promise.reject(new Error(`EACCES: permission denied, open '/proc/sys/${name}'`));
       this.proc.set(name, value.trim());
       return Promise.resolve();
     },
