@@ -40,9 +40,12 @@ e2e: setup
 # The one test command: lint, typecheck, all tests (unit, then the real kernel).
 test: lint typecheck unit e2e
 
-# The main job. Until the daemon exists, this renders the shipped example cluster.
+# The main job: the real daemon on a real IPVS kernel in a VM (test/kernel/demo.ts) — the
+# example cluster served by a test API server, traffic to a ClusterIP, a live change.
 demo: setup
-	node src/cli/main.ts plan -f examples/cluster.yaml --node-addresses 192.168.1.10 --hostname-override node-a --output ipvsadm
+	@test/vm/setup.sh
+	@echo "booting a VM with Debian's kernel (QEMU, software emulation: ~5 s)..."
+	@test/vm/run.sh --timeout 600 -- $(CURDIR)/node_modules/.bin/node test/kernel/demo.ts
 
 # Benchmarks through the daemon's code paths with the fake kernel (not part of `make test`).
 bench: setup
