@@ -59,11 +59,15 @@ let diagnostics = (): string => '';
 
 /**
  * Under QEMU's software emulation a node process now and then dies at start-up with a V8 fatal
- * error (`# Fatal error in … Check failed`), an emulation fault rather than a test result (see
- * run-isolated.ts): such a start is tried once more, saying so.
+ * error (`# Fatal error in … Check failed`) or by a crash signal with nothing on stderr, an
+ * emulation fault rather than a test result (see run-isolated.ts): such a start is tried once
+ * more, saying so.
  */
 const V8_FATAL = /^# Fatal error in /m;
-const again = (what: string): void => { console.log(`# ${what} died at start-up with a V8 fatal error (an emulation fault); once more`); };
+/** Signals the node binary itself dies by when emulation faults it; the daemon never raises them. */
+const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGILL', 'SIGTRAP', 'SIGBUS']);
+const crashed = (stderr: string, signal: string | null): boolean => V8_FATAL.test(stderr) || (signal !== null && CRASH_SIGNALS.has(signal));
+const again = (what: string): void => { console.log(`# ${what} died of an emulation fault (a V8 fatal error or a crash signal); once more`); };
 
 /** lab.ts's startBackend, tried once more after a V8 fatal error at start-up. */
 export async function startBackendOnce(n: number): Promise<Backend> {
@@ -83,6 +87,7 @@ export class KubeIpvs {
   #procLogs = '';
   #exit: Promise<{ code: number | null; signal: string | null }> = Promise.resolve({ code: null, signal: null });
   #exited = true;
+  #exitSignal: string | null = null;
 
   constructor(api: TestApiServer, flags: readonly string[] = []) {
     // kube-proxy's default --conntrack-max-per-core: nf_conntrack_max is read-only in the test's
@@ -103,7 +108,9 @@ export class KubeIpvs {
       this.#procLogs = (this.#procLogs + c).slice(-20_000);
     });
     this.#exited = false;
-    this.#exit = new Promise((resolve) => { proc.once('exit', (code, signal) => { this.#exited = true; resolve({ code, signal }); }); });
+    this.#exit = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => { this.#exited = true; this.#exitSignal = signal; resolve({ code, signal }); });
+    });
     this.#proc = proc;
   }
 
@@ -130,7 +137,7 @@ export class KubeIpvs {
     try {
       await first();
     } catch (e) {
-      if (!this.#exited || !V8_FATAL.test(this.#procLogs)) throw e;
+      if (!this.#exited || !crashed(this.#procLogs, this.#exitSignal)) throw e;
       again('kube-ipvs');
       this.start();
       await first();
@@ -138,15 +145,15 @@ export class KubeIpvs {
   }
 }
 
-/** Runs `kube-ipvs ARGS…` to completion (e.g. --cleanup-ipvs); returns its exit code and stderr. */
-export function runOnce(...args: string[]): { code: number | null; stderr: string } {
+/** Runs `kube-ipvs ARGS…` to completion (e.g. --cleanup-ipvs): its exit code (or the signal that ended it) and stderr. */
+export function runOnce(...args: string[]): { code: number | null; signal: string | null; stderr: string } {
   const run = () => spawnSync(NODE_BIN, [MAIN, ...args], { encoding: 'utf8', timeout: 300_000 });
   let r = run();
-  if (V8_FATAL.test(r.stderr)) {
+  if (crashed(r.stderr, r.signal)) {
     again(`kube-ipvs ${args.join(' ')}`);
     r = run();
   }
-  return { code: r.status, stderr: r.stderr };
+  return { code: r.status, signal: r.signal, stderr: r.stderr };
 }
 
 // ---- observing: metrics, health, waiting ----

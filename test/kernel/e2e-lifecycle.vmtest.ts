@@ -291,13 +291,13 @@ test('SIGTERM leaves the kernel; --cleanup-ipvs removes all it made and nothing 
   let t0 = Date.now();
   const first = runOnce('--cleanup-ipvs');
   const took = Date.now() - t0;
-  assert.equal(first.code, 0, first.stderr);
+  assert.equal(first.code, 0, `signal ${String(first.signal)}; stderr:\n${first.stderr}`);
   assert.deepEqual(ipvsSave(), USER_VS, 'only the user\'s IPVS service is left');
   assert.equal(netfilter(), atStart, 'iptables (nft and legacy, v4 and v6) and ipsets as at the start');
   assert.equal(tryRun('ip', 'link', 'show', 'kube-ipvs0'), undefined, 'kube-ipvs0 is gone');
   t0 = Date.now();
   const second = runOnce('--cleanup-ipvs');
-  assert.equal(second.code, 0, second.stderr);
+  assert.equal(second.code, 0, `signal ${String(second.signal)}; stderr:\n${second.stderr}`);
   assert.match(second.stderr, /"nothingToDo":true/);
   assert.deepEqual(ipvsSave(), USER_VS);
   assert.equal(netfilter(), atStart);
