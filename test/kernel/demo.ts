@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { start, type KubeObject } from '../support/apiserver/index.ts';
-import { addNodeAddress, sh } from './lab.ts';
+import { addNodeAddress, netnsBehindVeth, sh } from './lab.ts';
 import { fetchName, metric, realServers, waitFor } from './e2e-lab.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -20,15 +20,7 @@ const shell = (cmd: string, ...argv: string[]): void => { say(`$ ${[cmd, ...argv
 
 /** A pod: netns <name>, veth to the node (<net>.1/24 on the node side), an HTTP server on 8080. */
 async function pod(name: string, ip: string): Promise<() => void> {
-  const gw = ip.replace(/\.\d+$/, '.1');
-  sh('ip', 'netns', 'add', name);
-  sh('ip', 'link', 'add', `veth-${name}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name);
-  sh('ip', 'addr', 'add', `${gw}/24`, 'dev', `veth-${name}`);
-  sh('ip', 'link', 'set', `veth-${name}`, 'up');
-  sh('ip', '-n', name, 'link', 'set', 'lo', 'up');
-  sh('ip', '-n', name, 'addr', 'add', `${ip}/24`, 'dev', 'eth0');
-  sh('ip', '-n', name, 'link', 'set', 'eth0', 'up');
-  sh('ip', '-n', name, 'route', 'add', 'default', 'via', gw);
+  netnsBehindVeth(name, ip.replace(/\.\d+$/, '.1'), ip);
   const proc = spawn('ip', ['netns', 'exec', name, NODE_BIN, join(import.meta.dirname, 'backend-server.ts'), `${name} (${ip})`, '8080', '5353'],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {

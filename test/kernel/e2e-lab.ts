@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { start, type KubeObject, type TestApiServer } from '../support/apiserver/index.ts';
-import { sh, startBackend, type Backend } from './lab.ts';
+import { netnsBehindVeth, sh, startBackend, type Backend } from './lab.ts';
 
 export const NS = 'e2e';
 export const NODE = 'node-a';
@@ -281,14 +281,7 @@ export interface Client { readonly ns: string; readonly ip: string }
 /** A client in netns cl<n> at 172.20.<n>.2, routed through 172.20.<n>.1 on the node. */
 export function addClient(n: number): Client {
   const ns = `cl${n}`;
-  sh('ip', 'netns', 'add', ns);
-  sh('ip', 'link', 'add', `veth-${ns}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-  sh('ip', 'addr', 'add', `172.20.${n}.1/24`, 'dev', `veth-${ns}`);
-  sh('ip', 'link', 'set', `veth-${ns}`, 'up');
-  sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
-  sh('ip', '-n', ns, 'addr', 'add', `172.20.${n}.2/24`, 'dev', 'eth0');
-  sh('ip', '-n', ns, 'link', 'set', 'eth0', 'up');
-  sh('ip', '-n', ns, 'route', 'add', 'default', 'via', `172.20.${n}.1`);
+  netnsBehindVeth(ns, `172.20.${n}.1`, `172.20.${n}.2`);
   return { ns, ip: `172.20.${n}.2` };
 }
 

@@ -9,19 +9,27 @@ import { join } from 'node:path';
 export const sh = (cmd: string, ...argv: string[]): string => execFileSync(cmd, argv, { encoding: 'utf8' });
 const node = join(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'node');
 
+/**
+ * Network namespace `ns` whose eth0 (`ip`/24) is a veth to the node (`veth-<ns>`, `gateway`/24),
+ * its default route through the node.
+ */
+export function netnsBehindVeth(ns: string, gateway: string, ip: string): void {
+  sh('ip', 'netns', 'add', ns);
+  sh('ip', 'link', 'add', `veth-${ns}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+  sh('ip', 'addr', 'add', `${gateway}/24`, 'dev', `veth-${ns}`);
+  sh('ip', 'link', 'set', `veth-${ns}`, 'up');
+  sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
+  sh('ip', '-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0');
+  sh('ip', '-n', ns, 'link', 'set', 'eth0', 'up');
+  sh('ip', '-n', ns, 'route', 'add', 'default', 'via', gateway);
+}
+
 export interface Backend { readonly name: string; readonly ip: string; readonly proc: ChildProcess }
 
 /** Backend `n` lives in netns be<n> at 10.244.<n>.5, routed through 10.244.<n>.1 on the node. */
 export async function startBackend(n: number): Promise<Backend> {
   const ns = `be${n}`;
-  sh('ip', 'netns', 'add', ns);
-  sh('ip', 'link', 'add', `veth-${ns}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-  sh('ip', 'addr', 'add', `10.244.${n}.1/24`, 'dev', `veth-${ns}`);
-  sh('ip', 'link', 'set', `veth-${ns}`, 'up');
-  sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
-  sh('ip', '-n', ns, 'addr', 'add', `10.244.${n}.5/24`, 'dev', 'eth0');
-  sh('ip', '-n', ns, 'link', 'set', 'eth0', 'up');
-  sh('ip', '-n', ns, 'route', 'add', 'default', 'via', `10.244.${n}.1`);
+  netnsBehindVeth(ns, `10.244.${n}.1`, `10.244.${n}.5`);
   const proc = spawn('ip', ['netns', 'exec', ns, node, join(import.meta.dirname, 'backend-server.ts'), ns, '8080', '5353'], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     proc.stdout.once('data', () => { resolve(); });
