@@ -2,8 +2,9 @@
 // kube-proxy's label selector) and this Node (by name). client-node stops an informer on any
 // error (socket reset, 5xx, a failed list) — each is restarted here with backoff; a 410 it
 // handles itself by relisting. Callbacks after stop() are ignored.
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  CoreV1Api, DiscoveryV1Api, ListWatch, Watch, makeInformer,
+  CoreV1Api, DiscoveryV1Api, ListWatch, Watch,
   type Informer, type KubeConfig, type KubernetesObject, type ObjectCallback, type ErrorCallback,
 } from '@kubernetes/client-node';
 import type { Log } from '../log.ts';
@@ -81,6 +82,29 @@ export interface InformerHooks {
   changed(): void;
 }
 
+/**
+ * client-node's Watch, as the proxy needs it:
+ * - bookmarks asked for (as client-go's reflector does), so a quiet watch's resourceVersion
+ *   stays fresh and a reconnect resumes instead of relisting everything after a 410;
+ * - ListWatch checks `stopped` only before its reconnect delay, its list and the watch's
+ *   connect, not after them: a stop() in one of those windows would leave a live watch (a
+ *   stopped informer still watching, and a process that never exits on SIGTERM). A watch that
+ *   connects after stop() is aborted at once here.
+ */
+class ProxyWatch extends Watch {
+  readonly #stopped: () => boolean;
+  constructor(kc: KubeConfig, stopped: () => boolean) {
+    super(kc);
+    this.#stopped = stopped;
+  }
+
+  override async watch(path: string, query: Parameters<Watch['watch']>[1], callback: Parameters<Watch['watch']>[2], done: Parameters<Watch['watch']>[3]): Promise<AbortController> {
+    const controller = await super.watch(path, { ...query, allowWatchBookmarks: true }, callback, done);
+    if (this.#stopped()) controller.abort();
+    return controller;
+  }
+}
+
 export class ClusterWatcher {
   readonly #watched: Supervised[] = [];
   #stopped = false;
@@ -88,13 +112,17 @@ export class ClusterWatcher {
   constructor(kc: KubeConfig, nodeName: string, cluster: ClusterState, hooks: InformerHooks, log: Log) {
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
-    const svc = makeInformer(kc, '/api/v1/services',
-      () => core.listServiceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }), PROXY_LABEL_SELECTOR);
-    const eps = makeInformer(kc, '/apis/discovery.k8s.io/v1/endpointslices',
+    const stopped = (): boolean => this.#stopped;
+    // Its reconnect delay must not keep a stopping process alive either.
+    const options = { delayFn: (ms: number) => sleep(ms, undefined, { ref: false }) };
+    const listWatch = <T extends KubernetesObject>(path: string, list: () => Promise<{ items: T[] }>, labels?: string, fields?: string): ListWatch<T> =>
+      new ListWatch(path, new ProxyWatch(kc, stopped), list, false, labels, fields, options);
+    const svc = listWatch('/api/v1/services', () => core.listServiceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }), PROXY_LABEL_SELECTOR);
+    const eps = listWatch('/apis/discovery.k8s.io/v1/endpointslices',
       () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }), PROXY_LABEL_SELECTOR);
-    // makeInformer has no field selector; the Node is watched by name with a ListWatch.
+    // The Node by name.
     const byName = `metadata.name=${nodeName}`;
-    const node = new ListWatch('/api/v1/nodes', new Watch(kc), () => core.listNode({ fieldSelector: byName }), false, undefined, byName);
+    const node = listWatch('/api/v1/nodes', () => core.listNode({ fieldSelector: byName }), undefined, byName);
     const wire = (name: string, informer: Informer<KubernetesObject>, set: (key: string, o: KubernetesObject | undefined) => void): void => {
       const put = ((o: KubernetesObject) => { if (!this.#stopped) { set(keyOf(o), o); hooks.changed(); } }) as ObjectCallback<KubernetesObject>;
       informer.on('add', put);

@@ -88,6 +88,23 @@ test('a 410 relist reports vanished objects as deletes; a reset socket restarts 
   await waitUntil(has(kernel, '-A -t 10.96.0.12:80 -s rr'), 'change after a socket reset', 8000);
 });
 
+test('watches ask for bookmarks (a quiet watch resumes without a relist)', async () => {
+  const { api } = await setup();
+  await waitUntil(() => api.requests('watch') >= 3, 'the three watches');
+  assert.equal(api.requests('watch', 'allowWatchBookmarks=true'), api.requests('watch'));
+});
+
+test('stop() while the informers reconnect leaves no watch open (the process can exit)', async () => {
+  const { api, daemon } = await setup();
+  api.pause();
+  api.dropWatches(); // each informer reconnects; its watch requests wait in the paused server
+  await waitUntil(() => api.requests('watch') >= 6, 'the informers to ask for their watches again');
+  daemon.stop();
+  api.resume();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(api.openWatches, 0);
+});
+
 test('a malformed Service is reported naming the field; the others are programmed', async () => {
   const { api, kernel, invalid } = await setup();
   const bad = service('default', 'bad', {}, '10.96.0.13');

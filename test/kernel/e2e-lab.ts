@@ -114,11 +114,19 @@ export class KubeIpvs {
     this.#proc = proc;
   }
 
-  /** Sends `signal` and waits for the exit. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: string | null }> {
-    this.#proc?.kill(signal);
-    const r = await this.#exit;
+  /** Sends `signal` and waits for the exit; a process still there after `timeoutMs` is killed and that is an error. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 60_000): Promise<{ code: number | null; signal: string | null }> {
+    const proc = this.#proc;
+    proc?.kill(signal);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => { resolve('late'); }, timeoutMs); });
+    const r = await Promise.race([this.#exit, late]);
+    clearTimeout(timer);
     this.#proc = undefined;
+    if (r === 'late') {
+      proc?.kill('SIGKILL');
+      throw new Error(`kube-ipvs did not exit within ${timeoutMs} ms of ${signal}:\n${this.logTail()}`);
+    }
     return r;
   }
 
