@@ -87,8 +87,13 @@ test('scale up and down: new connections follow within the min sync period; a re
   const down = Date.now() - t0;
   const got = await names('http://10.96.0.20/', 8);
   assert.deepEqual(new Set(got), new Set(['be23']), got.join(' '));
-  t.diagnostic(`API write → kernel: scale up ${up} ms, scale down ${down} ms (--ipvs-min-sync-period=1s)`);
-  assert.ok(up < 5000 && down < 5000, 'within the min sync period plus one sync');
+  // A change waits at most for the sync in progress, the min sync period, and its own sync.
+  // Syncs are slow under emulation on a busy machine, so the bound is taken from their mean.
+  const syncMs = 1000 * (await metric('kubeproxy_sync_full_proxy_rules_duration_seconds_sum', { ip_family: 'IPv4' }))
+    / (await metric('kubeproxy_sync_full_proxy_rules_duration_seconds_count', { ip_family: 'IPv4' }));
+  const bound = Math.round(1000 + 2 * syncMs + 1500);
+  t.diagnostic(`API write → kernel: scale up ${up} ms, scale down ${down} ms (--ipvs-min-sync-period=1s; full sync mean ${Math.round(syncMs)} ms, bound ${bound} ms)`);
+  assert.ok(up < bound && down < bound, `within the min sync period plus two syncs (${bound} ms)`);
 });
 
 /** Resolves with ms from the connection's reset to the real server's deletion, or the error. */
