@@ -105,6 +105,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
   const wouldChange = flags.dryRun === true
     ? new Gauge({ name: 'kubeipvs_dry_run_changes', help: 'Changes the last sync would have applied (--dry-run), by tool', labelNames: ['tool'], registers: [metrics.registry] })
     : undefined;
+  const everyAddress = !config.nodePortPrimary && (config.nodePortAddresses.length === 0 || config.nodePortAddresses.some((c) => c.prefix === 0));
   const serviceHealth = new ServiceHealthServer({ proxyHealth: health, log: log.child({ component: 'service-health' }) });
   const events = new EventRecorder(kc, config.nodeName, log.child({ component: 'events' }));
   let lastStats = 0;
@@ -155,7 +156,8 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
         for (const [tool, n] of Object.entries(r.result?.changes ?? {})) wouldChange?.set({ tool }, n);
         metrics.serviceChangesPending.set(daemon.cluster.pendingServiceChanges);
         metrics.endpointChangesPending.set(daemon.cluster.pendingEndpointChanges);
-        void serviceHealth.sync(r.desired.healthChecks);
+        // Health-check node ports listen where NodePorts do, as kube-proxy's do.
+        void serviceHealth.sync(r.desired.healthChecks, everyAddress ? 'all' : daemon.proxier.nodePortIps.map((ip) => ip.text));
         // Per-Service traffic: one `ipvsadm -Ln --stats` at most once per sync period.
         if (ok && Date.now() - lastStats >= options.syncPeriodMs) {
           lastStats = Date.now();

@@ -24,32 +24,42 @@ export interface ListenFailure {
 export interface ServiceHealthOptions {
   /** The proxier's health (ProxyHealth satisfies it); the Node's state is deliberately not used. */
   readonly proxyHealth: { isHealthy(): boolean };
-  /** Addresses to listen on (the node addresses --nodeport-addresses selects); absent or empty: all. */
-  readonly addresses?: readonly string[];
+  /** Addresses to listen on at first (see sync); absent: all. */
+  readonly addresses?: ListenOn;
   readonly log?: Log;
 }
 
-interface Instance { readonly nodePort: number; readonly listeners: readonly Listening[] }
+interface Instance { readonly nodePort: number; readonly listeners: readonly Listening[]; readonly on: string }
+
+/** Node addresses, or every address. */
+export type ListenOn = readonly string[] | 'all';
+
+const addressKey = (a: ListenOn): string => (a === 'all' ? '*' : [...a].sort().join(','));
 
 export class ServiceHealthServer {
   readonly #o: ServiceHealthOptions;
   readonly #log: Log;
   readonly #instances = new Map<string, Instance>();
   readonly #counts = new Map<string, number>();
+  #addresses: ListenOn;
   // Syncs run one after another so two never open the same port at once.
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(o: ServiceHealthOptions) {
     this.#o = o;
     this.#log = o.log ?? silentLog;
+    this.#addresses = o.addresses ?? 'all';
   }
 
   /**
    * Makes the listeners match `desired`: opens new ports, closes removed or moved ones, keeps
    * the rest open. Counts apply at once, before any listener opens. A port that cannot be bound
    * is reported and logged, not kept, so the next sync retries it (as kube-proxy does).
+   * `addresses`: the node addresses --nodeport-addresses selects ('all' when the flag is unset);
+   * when they change, every check is reopened on the new ones.
    */
-  sync(desired: readonly HealthCheckSpec[]): Promise<ListenFailure[]> {
+  sync(desired: readonly HealthCheckSpec[], addresses: ListenOn = this.#addresses): Promise<ListenFailure[]> {
+    this.#addresses = addresses;
     const wanted = new Map(desired.map((d) => [d.service, d]));
     this.#counts.clear();
     for (const d of wanted.values()) this.#counts.set(d.service, d.localEndpoints);
@@ -72,8 +82,9 @@ export class ServiceHealthServer {
 
   async #reconcile(wanted: ReadonlyMap<string, HealthCheckSpec>): Promise<ListenFailure[]> {
     const closing: Promise<void>[] = [];
+    const on = addressKey(this.#addresses);
     for (const [service, inst] of this.#instances) {
-      if (wanted.get(service)?.nodePort === inst.nodePort) continue;
+      if (wanted.get(service)?.nodePort === inst.nodePort && inst.on === on) continue;
       this.#log.info({ service, port: inst.nodePort }, 'closing health check');
       this.#instances.delete(service);
       closing.push(...inst.listeners.map((l) => l.close()));
@@ -97,7 +108,8 @@ export class ServiceHealthServer {
 
   /** All addresses or none: a half-open check would be closed to let the next sync retry cleanly. */
   async #open(spec: HealthCheckSpec): Promise<{ instance: Instance } | { failure: ListenFailure }> {
-    const hosts: (string | undefined)[] = this.#o.addresses === undefined || this.#o.addresses.length === 0 ? [undefined] : [...this.#o.addresses];
+    const addresses = this.#addresses;
+    const hosts: (string | undefined)[] = addresses === 'all' ? [undefined] : [...addresses];
     const listeners: Listening[] = [];
     for (const host of hosts) {
       try {
@@ -108,7 +120,7 @@ export class ServiceHealthServer {
         return { failure: { service: spec.service, nodePort: spec.nodePort, address: host ?? '', error } };
       }
     }
-    return { instance: { nodePort: spec.nodePort, listeners } };
+    return { instance: { nodePort: spec.nodePort, listeners, on: addressKey(addresses) } };
   }
 
   #handler(service: string): RequestListener {

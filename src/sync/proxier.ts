@@ -72,6 +72,9 @@ export class Proxier {
 
   get desired(): DesiredState | undefined { return this.#desired; }
 
+  /** The node addresses NodePorts are served on (--nodeport-addresses), as of the last sync. */
+  get nodePortIps(): readonly Ip[] { return this.#ctx?.nodePortIps ?? []; }
+
   async sync(reason: RunReason): Promise<void> {
     const started = this.#o.clock.now();
     const input = this.#o.cluster.drain();

@@ -56,6 +56,24 @@ describe('ServiceHealthServer', () => {
     assert.equal(sick.body, healthBody('ns', 'web', 2, false));
   });
 
+  test('listens only on the given node addresses (--nodeport-addresses) and follows them when they change', async () => {
+    const port = await freePort();
+    const s = make();
+    const at = (host: string): string => `http://${host}:${port}/healthz`;
+    const refusedAt = (host: string): Promise<void> =>
+      assert.rejects(get(at(host)), (e: Error) => (e.cause as NodeJS.ErrnoException).code === 'ECONNREFUSED');
+    const spec = [{ service: 'ns/web', nodePort: port, localEndpoints: 1 }];
+    assert.deepEqual(await s.sync(spec), []);
+    assert.equal((await get(at('127.0.0.1'))).status, 200);
+    await refusedAt('127.0.0.2');
+    assert.deepEqual(await s.sync(spec, ['127.0.0.2']), []);
+    assert.equal((await get(at('127.0.0.2'))).status, 200);
+    await refusedAt('127.0.0.1');
+    assert.deepEqual(await s.sync(spec, 'all'), []);
+    assert.equal((await get(at('127.0.0.1'))).status, 200);
+    assert.equal((await get(at('127.0.0.2'))).status, 200, 'all: every address');
+  });
+
   test('counts change without reopening; removed ports close; a moved port reopens', async () => {
     const [p1, p2] = [await freePort(), await freePort()];
     const s = make();
