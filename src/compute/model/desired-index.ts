@@ -41,8 +41,8 @@ class KeyList {
 export class DesiredIndex {
   readonly #ctx: RenderContext;
   readonly #states = new Map<ServiceKey, ServiceState>();
-  /** vs key → the Services that render it; the first by namespace/name wins. */
-  readonly #claims = new Map<string, Map<ServiceKey, VirtualServer>>();
+  /** vs key → the Services that render it (nearly always one); the first by namespace/name wins. */
+  readonly #claims = new Map<string, VirtualServer[]>();
   /** vs keys claimed by more than one Service. */
   readonly #contested = new Set<string>();
   readonly #vss = new Map<string, VirtualServer>();
@@ -107,14 +107,13 @@ export class DesiredIndex {
   }
 
   #claim(vs: VirtualServer, sign: 1 | -1): void {
-    const claims = this.#claims.get(vs.key) ?? new Map<ServiceKey, VirtualServer>();
-    if (sign === 1) claims.set(ownerKey(vs), vs);
-    else claims.delete(ownerKey(vs));
-    if (claims.size === 0) this.#claims.delete(vs.key);
+    const owner = ownerKey(vs);
+    const claims = (this.#claims.get(vs.key) ?? []).filter((c) => ownerKey(c) !== owner);
+    if (sign === 1) claims.push(vs);
+    if (claims.length === 0) this.#claims.delete(vs.key);
     else this.#claims.set(vs.key, claims);
-    if (claims.size > 1) this.#contested.add(vs.key); else this.#contested.delete(vs.key);
-    const winner = claims.size === 1 ? claims.keys().next().value : [...claims.keys()].sort(byText)[0];
-    const next = winner === undefined ? undefined : claims.get(winner);
+    if (claims.length > 1) this.#contested.add(vs.key); else this.#contested.delete(vs.key);
+    const next = claims.length > 1 ? [...claims].sort((a, b) => byText(ownerKey(a), ownerKey(b)))[0] : claims[0];
     if (next === this.#vss.get(vs.key)) return;
     if (next === undefined) this.#vss.delete(vs.key);
     else this.#vss.set(vs.key, next);
@@ -125,7 +124,7 @@ export class DesiredIndex {
   conflicts(keys?: ReadonlySet<ServiceKey>): Warning[] {
     const out: Warning[] = [];
     for (const vsKey of this.#contested) {
-      const [winner, ...losers] = [...(this.#claims.get(vsKey)?.keys() ?? [])].sort(byText);
+      const [winner, ...losers] = (this.#claims.get(vsKey) ?? []).map(ownerKey).sort(byText);
       for (const l of losers) {
         if (keys !== undefined && !keys.has(l)) continue;
         out.push({ kind: 'Service', object: l, field: 'spec', message: `virtual server ${vsKey} is already used by Service ${winner ?? ''}; not programmed for this one` });
