@@ -60,11 +60,12 @@ export interface SetDelta {
 
 /** Member changes in place. Deletions first, so a member moving between sets never overflows. */
 export function formatDeltaScript(deltas: readonly SetDelta[]): string {
-  const lines = deltas.flatMap((d) => [
-    ...(d.create ? [createLine(d.set)] : []),
-    ...d.del.map((e) => `del ${d.set.name} ${e}`),
-    ...d.add.map((e) => `add ${d.set.name} ${e}`),
-  ]);
+  const lines: string[] = [];
+  for (const d of deltas) {
+    if (d.create) lines.push(createLine(d.set));
+    for (const e of d.del) lines.push(`del ${d.set.name} ${e}`);
+    for (const e of d.add) lines.push(`add ${d.set.name} ${e}`);
+  }
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
 

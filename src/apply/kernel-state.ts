@@ -47,7 +47,8 @@ export function toObserved(vs: VirtualServer, draining: readonly ObservedRealSer
     schedulerFlags: vs.schedulerFlags,
     ...(vs.persistence === undefined ? {} : { persistence: vs.persistence }),
     otherOptions: [],
-    realServers: [...vs.realServers.map((rs) => ({ ...rs, forwarding: 'masq' as const })), ...draining],
+    // Shared with the desired state, not copied: both are immutable.
+    realServers: draining.length === 0 ? vs.realServers : [...vs.realServers, ...draining],
   };
 }
 

@@ -64,7 +64,7 @@ export function diffIpvs(
     const list = drainingServers.get(key) ?? [];
     list.push({ ...rs, weight: 0 });
     drainingServers.set(key, list);
-    if (rs.weight !== 0) removals.push({ op: 'edit-real', vs, rs: { ip: rs.ip, port: rs.port, weight: 0 } });
+    if (rs.weight !== 0) removals.push({ op: 'edit-real', vs, rs: { ip: rs.ip, port: rs.port, weight: 0, forwarding: 'masq' } });
   };
 
   for (const key of keys) {

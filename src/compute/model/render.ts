@@ -7,7 +7,7 @@ import { ipPortEntry, ipPortIpEntry, ipPortNetEntry, setName, type SetBase } fro
 import type { OutFilterDrop } from './iptables.ts';
 import type { ServiceInfo, ServicePortInfo } from './service.ts';
 import { categorizeEndpoints, endpointsFor, type Categorized, type NodeTopology } from './topology.ts';
-import { virtualServerKey, type Protocol, type ServiceKey, type VipKind, type VirtualServer } from './types.ts';
+import { virtualServerKey, type Protocol, type RealServer, type ServiceKey, type VipKind, type VirtualServer } from './types.ts';
 import type { RenderContext } from './context.ts';
 
 export interface SetEntry {
@@ -56,6 +56,17 @@ class Builder {
     if (!this.ctx.nodeAddressTexts.has(ip.text)) this.bind(ip);
   }
 
+  /** Real servers per endpoint list: a port's ClusterIP, NodePort and LB virtual servers share one. */
+  readonly #reals = new Map<readonly EndpointInfo[], readonly RealServer[]>();
+  realServers(endpoints: readonly EndpointInfo[]): readonly RealServer[] {
+    let rs = this.#reals.get(endpoints);
+    if (rs === undefined) {
+      rs = endpoints.map((ep): RealServer => ({ ip: ep.ip, port: ep.port, weight: 1, forwarding: 'masq' })).sort((x, y) => compareIp(x.ip, y.ip) || x.port - y.port);
+      this.#reals.set(endpoints, rs);
+    }
+    return rs;
+  }
+
   virtualServer(kind: VipKind, port: ServicePortInfo, ip: Ip, vport: number, cat: Categorized, onlyLocal: boolean): void {
     const { endpoints, noLocal } = endpointsFor(cat, onlyLocal);
     if (noLocal && this.info.internalPolicyLocal) this.noLocalInternal = true;
@@ -68,9 +79,7 @@ class Builder {
       scheduler: this.info.scheduler,
       schedulerFlags: this.info.schedulerFlags,
       ...(this.info.affinityTimeout === undefined ? {} : { persistence: this.info.affinityTimeout }),
-      realServers: endpoints
-        .map((ep) => ({ ip: ep.ip, port: ep.port, weight: 1 }))
-        .sort((x, y) => compareIp(x.ip, y.ip) || x.port - y.port),
+      realServers: this.realServers(endpoints),
       kind,
       service: port.ref,
     });
