@@ -75,13 +75,14 @@ const base = process.memoryUsage();
   for (const s of objs.services) state.setService(`${s.metadata.namespace}/${s.metadata.name}`, s);
   for (const e of objs.slices) state.setSlice(`${e.metadata.namespace}/${e.metadata.name}`, e);
 }
+gc();
+const loaded = process.memoryUsage();
 // The initial sync, then memory as the daemon holds it (after a GC, so garbage is not counted).
 let proxier = daemon();
 const cold: Sample[] = [await measure(proxier, () => undefined, true)];
 gc();
 const mem = process.memoryUsage();
 const peakRssBytes = process.resourceUsage().maxRSS * 1024;
-if (process.env.BENCH_MEM === '1') process.stderr.write(`${JSON.stringify({ base, mem })}\n`);
 // More cold full syncs: a fresh daemon against an empty kernel each time (the first one warmed up).
 for (let r = 0; r < runs; r++) {
   await kernel.reset();
@@ -118,6 +119,9 @@ process.stdout.write(`${JSON.stringify({
   serviceAddMs: median(steady(add)), serviceAddSpreadMs: spread(steady(add)),
   noChangeResyncOps: resync.ops,
   processesPerSync: Math.max(...[...ep, ...add].slice(warm).map((s) => s.processes)),
-  rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, peakRssBytes, baseRssBytes: base.rss, baseHeapUsedBytes: base.heapUsed,
+  // RSS after the initial sync; of the heap: the cluster objects as informers hold them, and
+  // what the daemon builds from them (index, applied state, trackers); base: Node and modules.
+  rssBytes: mem.rss, peakRssBytes, baseRssBytes: base.rss, heapUsedBytes: mem.heapUsed,
+  clusterHeapBytes: loaded.heapUsed - base.heapUsed, daemonHeapBytes: mem.heapUsed - loaded.heapUsed,
   iptablesRules: rules, setsWithMembers,
 })}\n`);
