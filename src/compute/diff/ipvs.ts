@@ -90,5 +90,5 @@ export function diffIpvs(
       if (!d.realServers.some((x) => sameServer(x, rs))) remove(d, key, rs);
     }
   }
-  return { ops: [...head, ...reals, ...removals, ...deletes], draining, drainingServers, needsConns: needsConnsFor.size > 0, needsConnsFor: [...needsConnsFor.values()] };
+  return { ops: head.concat(reals, removals, deletes), draining, drainingServers, needsConns: needsConnsFor.size > 0, needsConnsFor: [...needsConnsFor.values()] };
 }

@@ -75,8 +75,10 @@ export class DesiredIndex {
   /** Replaces one Service's share of the state (undefined: the Service is gone). */
   set(key: ServiceKey, state: ServiceState | undefined): void {
     const old = this.#states.get(key);
-    const next = new Set(state?.virtualServers.map((v) => v.key));
-    for (const vs of old?.virtualServers ?? []) if (!next.has(vs.key)) this.#claim(vs, -1);
+    if (old !== undefined) {
+      const next = new Set(state?.virtualServers.map((v) => v.key));
+      for (const vs of old.virtualServers) if (!next.has(vs.key)) this.#claim(vs, -1);
+    }
     for (const vs of state?.virtualServers ?? []) this.#claim(vs, 1);
     // New members first, then the old ones go: a member in both never drops to zero.
     if (state !== undefined) this.#count(state, 1);
@@ -107,8 +109,9 @@ export class DesiredIndex {
   }
 
   #claim(vs: VirtualServer, sign: 1 | -1): void {
-    const owner = ownerKey(vs);
-    const claims = (this.#claims.get(vs.key) ?? []).filter((c) => ownerKey(c) !== owner);
+    const sameOwner = (c: VirtualServer): boolean => c.service.name === vs.service.name && c.service.namespace === vs.service.namespace;
+    const cur = this.#claims.get(vs.key);
+    const claims = cur === undefined ? [] : cur.filter((c) => !sameOwner(c));
     if (sign === 1) claims.push(vs);
     if (claims.length === 0) this.#claims.delete(vs.key);
     else this.#claims.set(vs.key, claims);
