@@ -148,7 +148,9 @@ export function formatIpvsBatch(ops: readonly IpvsOp[]): string {
   // A cold sync is mostly `-a` lines, grouped by service: its argument is built once per service.
   let vs: IpvsOp['vs'] | undefined;
   let prefix = '';
-  for (const [i, o] of ops.entries()) {
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i];
+    if (o === undefined) continue;
     if (o.op !== 'add-real') { lines[i] = formatIpvsOp(o); continue; }
     if (o.vs !== vs) { vs = o.vs; prefix = `-a ${serviceArg(o.vs)} -r `; }
     lines[i] = `${prefix}${hostPort(o.rs.ip, o.rs.port)} -m -w ${o.rs.weight}`;

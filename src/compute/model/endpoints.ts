@@ -37,8 +37,10 @@ export type SliceResult =
   | { readonly kind: 'ignored'; readonly reason: string }
   | { readonly kind: 'invalid'; readonly warnings: readonly Warning[] };
 
-const names = (xs: readonly { readonly name?: string }[] | undefined): string[] =>
-  (xs ?? []).map((x) => x.name ?? '').filter((n) => n !== '');
+const NONE: readonly string[] = [];
+// Most endpoints carry no hints: share one empty list rather than build two per endpoint.
+const names = (xs: readonly { readonly name?: string }[] | undefined): readonly string[] =>
+  xs === undefined || xs.length === 0 ? NONE : xs.map((x) => x.name ?? '').filter((n) => n !== '');
 
 /** Validates one slice. A bad endpoint address skips that endpoint (with a warning), not the slice. */
 export function parseEndpointSlice(es: EndpointSlice): SliceResult {
