@@ -66,7 +66,9 @@ export function formatDeltaScript(deltas: readonly SetDelta[]): string {
     for (const e of d.del) lines.push(`del ${d.set.name} ${e}`);
     for (const e of d.add) lines.push(`add ${d.set.name} ${e}`);
   }
-  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+  if (lines.length === 0) return '';
+  lines.push(''); // the final newline, without a rope around the whole script
+  return lines.join('\n');
 }
 
 /**

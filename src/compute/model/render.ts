@@ -1,7 +1,7 @@
 // One Service → its share of the kernel state: virtual servers, kube-ipvs0 addresses and
 // ipset members, per IP family (kube-proxy: pkg/proxy/ipvs/proxier.go syncProxyRules).
 // Per-Service rendering lets a sync re-render only the Services that changed.
-import { cidrContains, compareIp, type Cidr, type Family, type Ip } from '../net/ip.ts';
+import { cidrContains, type Cidr, type Family, type Ip } from '../net/ip.ts';
 import { endpointsKey, type EndpointInfo } from './endpoints.ts';
 import { ipPortEntry, ipPortIpEntry, ipPortNetEntry, setName, type SetBase } from './ipsets.ts';
 import type { OutFilterDrop } from './iptables.ts';
@@ -61,7 +61,8 @@ class Builder {
   realServers(endpoints: readonly EndpointInfo[]): readonly RealServer[] {
     let rs = this.#reals.get(endpoints);
     if (rs === undefined) {
-      rs = endpoints.map((ep): RealServer => ({ ip: ep.ip, port: ep.port, weight: 1, forwarding: 'masq' })).sort((x, y) => compareIp(x.ip, y.ip) || x.port - y.port);
+      // Already in address order (mergeSlices sorts; topology only filters).
+      rs = endpoints.map((ep): RealServer => ({ ip: ep.ip, port: ep.port, weight: 1, forwarding: 'masq' }));
       this.#reals.set(endpoints, rs);
     }
     return rs;
