@@ -37,7 +37,10 @@ RUN apt-get update \
  && rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack /opt/yarn-* \
  && rm -f /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /usr/local/bin/yarn /usr/local/bin/yarnpkg
 WORKDIR /opt/kube-ipvs
-ENV NODE_ENV=production NODE_OPTIONS=--enable-source-maps
+# --max-semi-space-size=16 (MiB): uncapped, V8 grows the young generation to 2 x 64 MiB at the
+# heap size of a 10,000-Service cluster and keeps it: +75 MiB RSS for no measurable gain in sync
+# time (make bench runs the daemon side with the same flag).
+ENV NODE_ENV=production NODE_OPTIONS="--enable-source-maps --max-semi-space-size=16"
 COPY package.json ./
 COPY --from=deps /opt/kube-ipvs/node_modules ./node_modules
 COPY --from=build /src/dist ./dist

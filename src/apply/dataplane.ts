@@ -4,21 +4,21 @@
 // than guessing what was applied (`ipvsadm -R` is not a transaction).
 import type { Cidr, Family, Ip } from '../compute/net/ip.ts';
 import type { DesiredState } from '../compute/model/desired.ts';
-import { diffAddresses, noAddressChanges } from '../compute/diff/addresses.ts';
-import { diffIpsets } from '../compute/diff/ipsets.ts';
+import { diffAddresses, incrementalAddressChanges, noAddressChanges } from '../compute/diff/addresses.ts';
+import { diffIpsets, incrementalSetDeltas } from '../compute/diff/ipsets.ts';
 import { iptablesDrift } from '../compute/diff/iptables.ts';
-import { diffIpvs, drainKey, type IpvsDiff } from '../compute/diff/ipvs.ts';
+import { diffIpvs, type IpvsDiff } from '../compute/diff/ipvs.ts';
 import type { Log } from '../log.ts';
 import { deleteByEndpointArgv, deleteByServiceIpArgv, deleteEntries } from './conntrack.ts';
 import { moduleHint, type Runner } from './exec.ts';
-import { applyIpBatch, formatIpBatch, type InterfaceAddress } from './ip.ts';
+import { applyIpBatch, formatIpBatch } from './ip.ts';
 import { applyIpsetScript, formatDeltaScript } from './ipset.ts';
 import { applyIptables, formatRestore, type Backend } from './iptables.ts';
-import { applyIpvsBatch, formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedRealServer, type ObservedService } from './ipvsadm.ts';
+import { applyIpvsBatch, formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedService } from './ipvsadm.ts';
 import { readConnCounts } from './ipvsadm-list.ts';
 import { afterApply, afterIncremental, observeKernel, type KernelState } from './kernel-state.ts';
 import type { Changes } from '../compute/model/desired-index.ts';
-import { boundAddresses, DEFAULT_NODE_PORTS, ownsService, type OwnershipRule } from './ownership.ts';
+import { DEFAULT_NODE_PORTS, ownsService, type OwnershipRule } from './ownership.ts';
 
 export interface DataplaneOptions {
   readonly runner: Runner;
@@ -74,20 +74,12 @@ export class Dataplane {
     const rule: OwnershipRule = {
       families: this.#o.families,
       excludeCidrs: this.#o.excludeCidrs,
-      bound: this.#bound(state.addresses),
+      bound: state.bound,
       nodeAddresses: new Set(this.#nodeAddresses.map((ip) => ip.text)),
       nodePortRange: this.#o.nodePortRange ?? DEFAULT_NODE_PORTS,
       wanted: (key) => desired.virtualServers.has(key),
     };
     return (s) => ownsService(rule, s);
-  }
-
-  // The bound set only changes with the address list: don't rebuild it for every sync.
-  #boundCache = new WeakMap<readonly InterfaceAddress[], Set<string>>();
-  #bound(addresses: readonly InterfaceAddress[]): Set<string> {
-    let b = this.#boundCache.get(addresses);
-    if (b === undefined) this.#boundCache.set(addresses, (b = boundAddresses(addresses)));
-    return b;
   }
 
   /** NodePort services on these addresses (in the NodePort range) are ours. */
@@ -121,8 +113,9 @@ export class Dataplane {
     const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(p.ipvs.ops)).catch((e: unknown) => { throw new DataplaneError('ipvsadm', 'restore failed', e); });
     if (!res.clean) throw ipvsFailure(res.messages);
     const conntrackDeletes = await this.#clearUdpConntrack(p.ipvs.ops);
-    const draining = drainingServers(observed, p.ipvs);
-    this.#known = only === undefined ? afterApply(observed, desired, p.owns, draining) : afterIncremental(observed, desired, only, p.owns, draining);
+    this.#known = only === undefined
+      ? afterApply(observed, desired, p.owns, p.ipvs.drainingServers)
+      : afterIncremental(observed, desired, { virtualServers: only.virtualServers, sets: p.sets, addresses: p.addrs, iptables: p.restores.length > 0 }, p.owns, p.ipvs.drainingServers);
     if (p.result.repairs > 0) this.#o.log.warn({ repairs: p.result.repairs }, 'kernel state drifted from what kube-ipvs applied; repaired');
     return { ...p.result, conntrackDeletes };
   }
@@ -133,14 +126,15 @@ export class Dataplane {
     const keys = only === undefined ? {} : { keys: only.virtualServers };
     let ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, ...keys });
     if (ipvs.needsConns) ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, ...keys, conns: await readConnCounts(this.#o.runner, ipvs.needsConnsFor) });
-    const sets = diffIpsets(only === undefined ? desired.ipsets : desired.ipsets.filter((s) => only.sets.has(s.name)), observed.sets);
+    // Incremental: the index's member deltas, checked against the known members — O(changed).
+    const sets = only === undefined ? diffIpsets(desired.ipsets, observed.sets) : { deltas: incrementalSetDeltas(desired.ipsets, only.sets, observed.sets), conflicts: [] };
     if (sets.conflicts.length > 0) throw new DataplaneError('ipset', sets.conflicts.join('; '));
     const restores = only !== undefined && !only.iptables ? [] : desired.iptables
       .filter((s) => iptablesDrift(s, observed.iptables.get(s.family) ?? new Map()) > 0)
       .map((s) => ({ family: s.family, payload: formatRestore(s, observed.iptables.get(s.family) ?? new Map()) }));
-    const addrs = only !== undefined && !only.addresses
-      ? { createLink: false, add: [], del: [] }
-      : diffAddresses(desired.addresses, observed.addresses, observed.linkExists, desired.families);
+    const addrs = only === undefined
+      ? diffAddresses(desired.addresses, observed.bound, observed.linkExists, desired.families)
+      : incrementalAddressChanges(only.addresses, observed.bound, observed.linkExists);
     const repairs = known === undefined
       ? 0
       : this.#repairs(desired, known, { ipvs, setDeltas: sets.deltas.length, restores: restores.length, addrs: addrs.add.length + addrs.del.length });
@@ -175,7 +169,7 @@ export class Dataplane {
     this.#known = undefined;
     const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(deletes));
     if (!res.clean) throw ipvsFailure(res.messages);
-    this.#known = afterApply(known, desired, owns, drainingServers(known, ipvs));
+    this.#known = afterApply(known, desired, owns, ipvs.drainingServers);
     return deletes.length;
   }
 
@@ -219,7 +213,7 @@ export class Dataplane {
     const ipvs = actual.ipvs.ops.map(formatIpvsOp).filter((l) => !expectedLines.has(l)).length;
     const sets = actual.setDeltas - diffIpsets(desired.ipsets, known.sets).deltas.length;
     const rules = actual.restores - desired.iptables.filter((t) => iptablesDrift(t, known.iptables.get(t.family) ?? new Map()) > 0).length;
-    const a = diffAddresses(desired.addresses, known.addresses, known.linkExists, desired.families);
+    const a = diffAddresses(desired.addresses, known.bound, known.linkExists, desired.families);
     return ipvs + Math.max(0, sets) + Math.max(0, rules) + Math.max(0, actual.addrs - a.add.length - a.del.length);
   }
 }
@@ -227,15 +221,4 @@ export class Dataplane {
 function ipvsFailure(messages: readonly string[]): DataplaneError {
   const hint = moduleHint(messages.join('\n'));
   return new DataplaneError('ipvsadm', `restore reported: ${messages.join('; ')}${hint === undefined ? '' : `; ${hint}`}`);
-}
-
-/** Real servers left at weight 0 to drain, by service key, to remember in the applied state. */
-function drainingServers(observed: KernelState, d: IpvsDiff): Map<string, ObservedRealServer[]> {
-  const keys = new Set(d.draining);
-  const out = new Map<string, ObservedRealServer[]>();
-  for (const [k, s] of observed.ipvs) {
-    const rs = s.realServers.filter((r) => keys.has(drainKey(k, r))).map((r) => ({ ...r, weight: 0 }));
-    if (rs.length > 0) out.set(k, rs);
-  }
-  return out;
 }

@@ -10,7 +10,7 @@ export interface ObservedSet {
   /** `create` options by name; flags such as `counters` map to ''. */
   readonly options: ReadonlyMap<string, string>;
   /** Members as printed, in the kernel's (hash) order. */
-  readonly entries: readonly string[];
+  readonly members: ReadonlySet<string>;
 }
 
 // Options of `create` that take no value (ipset(8)); every other option takes one.
@@ -28,13 +28,13 @@ function parseOptions(tokens: readonly string[]): Map<string, string> {
 
 /** `ipset save` → sets by name, in the order printed. */
 export function parseIpsetSave(text: string): Map<string, ObservedSet> {
-  const sets = new Map<string, { name: string; type: string; options: Map<string, string>; entries: string[] }>();
+  const sets = new Map<string, { name: string; type: string; options: Map<string, string>; members: Set<string> }>();
   for (const line of text.split('\n')) {
     const [cmd, name, arg, ...rest] = line.trim().split(/\s+/);
     if (name === undefined || arg === undefined) continue;
-    if (cmd === 'create') sets.set(name, { name, type: arg, options: parseOptions(rest), entries: [] });
+    if (cmd === 'create') sets.set(name, { name, type: arg, options: parseOptions(rest), members: new Set() });
     // Per-member options (timeout, comment…) are not used by kube-proxy's sets.
-    else if (cmd === 'add') sets.get(name)?.entries.push(arg);
+    else if (cmd === 'add') sets.get(name)?.members.add(arg);
   }
   return sets;
 }
@@ -44,7 +44,7 @@ export function parseIpsetSave(text: string): Map<string, ObservedSet> {
  * limits count: ipset 7.x prints `bucketsize` and a random `initval`, and the kernel grows
  * `hashsize` as a set fills, so those differ without meaning anything.
  */
-export function sameDefinition(observed: ObservedSet, desired: IpsetState): boolean {
+export function sameDefinition(observed: Pick<ObservedSet, 'type' | 'options'>, desired: IpsetState): boolean {
   if (observed.type !== desired.type) return false;
   const want = parseOptions(desired.createOptions.split(' ').filter((t) => t !== ''));
   return ['family', 'maxelem', 'range'].every((k) => observed.options.get(k) === want.get(k));
@@ -60,12 +60,15 @@ export interface SetDelta {
 
 /** Member changes in place. Deletions first, so a member moving between sets never overflows. */
 export function formatDeltaScript(deltas: readonly SetDelta[]): string {
-  const lines = deltas.flatMap((d) => [
-    ...(d.create ? [createLine(d.set)] : []),
-    ...d.del.map((e) => `del ${d.set.name} ${e}`),
-    ...d.add.map((e) => `add ${d.set.name} ${e}`),
-  ]);
-  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+  const lines: string[] = [];
+  for (const d of deltas) {
+    if (d.create) lines.push(createLine(d.set));
+    for (const e of d.del) lines.push(`del ${d.set.name} ${e}`);
+    for (const e of d.add) lines.push(`add ${d.set.name} ${e}`);
+  }
+  if (lines.length === 0) return '';
+  lines.push(''); // the final newline, without a rope around the whole script
+  return lines.join('\n');
 }
 
 /**

@@ -116,7 +116,8 @@ export function parseIpvsadmSave(text: string): IpvsTable {
     const l = parseLine(line);
     if (l?.kind === 'service') services.set(l.service.key, l.service);
     const owner = l?.kind === 'real' ? services.get(l.key) : undefined;
-    if (l?.kind === 'real' && owner !== undefined) services.set(l.key, { ...owner, realServers: [...owner.realServers, l.rs] });
+    // parseLine made the service's list just now: appending in place is safe (and O(1)).
+    if (l?.kind === 'real' && owner !== undefined) (owner.realServers as ObservedRealServer[]).push(l.rs);
     if (l === undefined || (l.kind === 'real' && owner === undefined)) skipped.push(line);
   }
   return { services, skipped };
@@ -141,8 +142,24 @@ export function formatIpvsOp(o: IpvsOp): string {
   }
 }
 
-export const formatIpvsBatch = (ops: readonly IpvsOp[]): string =>
-  ops.length === 0 ? '' : `${ops.map(formatIpvsOp).join('\n')}\n`;
+export function formatIpvsBatch(ops: readonly IpvsOp[]): string {
+  if (ops.length === 0) return '';
+  const lines: string[] = new Array<string>(ops.length);
+  // A cold sync is mostly `-a` lines, grouped by service: its argument is built once per service.
+  let vs: IpvsOp['vs'] | undefined;
+  let prefix = '';
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i];
+    if (o === undefined) continue;
+    if (o.op !== 'add-real') { lines[i] = formatIpvsOp(o); continue; }
+    if (o.vs !== vs) { vs = o.vs; prefix = `-a ${serviceArg(o.vs)} -r `; }
+    lines[i] = `${prefix}${hostPort(o.rs.ip, o.rs.port)} -m -w ${o.rs.weight}`;
+  }
+  // A trailing '' gives the final newline in the same flat string (a `${…}\n` would be a rope
+  // of 8 MB at 10,000 Services, flattened again by its first reader).
+  lines.push('');
+  return lines.join('\n');
+}
 
 export const readIpvs = async (runner: Runner): Promise<IpvsTable> =>
   parseIpvsadmSave((await runner.run(['ipvsadm', '-Sn'])).stdout);

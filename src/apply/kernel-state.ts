@@ -1,12 +1,11 @@
 // What the kernel holds, as kube-ipvs reads it: one read per tool, and the same shape for
 // "what we last applied", so an incremental sync diffs against memory instead of the kernel.
-import type { Family } from '../compute/net/ip.ts';
+import type { Family, Ip } from '../compute/net/ip.ts';
 import type { DesiredState } from '../compute/model/desired.ts';
-import type { Changes } from '../compute/model/desired-index.ts';
 import type { VirtualServer } from '../compute/model/types.ts';
 import { jumpRuleText } from '../compute/model/iptables.ts';
-import { DUMMY_LINK, readAddresses, readLinks, type InterfaceAddress } from './ip.ts';
-import { readIpsets, type ObservedSet } from './ipset.ts';
+import { DUMMY_LINK, readAddresses, readLinks, type AddressChanges, type InterfaceAddress } from './ip.ts';
+import { readIpsets, type ObservedSet, type SetDelta } from './ipset.ts';
 import { parseIptablesSave, iptablesBinary, type Backend, type SavedTable } from './iptables.ts';
 import { readIpvs, type ObservedRealServer, type ObservedService } from './ipvsadm.ts';
 import type { Runner } from './exec.ts';
@@ -15,9 +14,18 @@ export interface KernelState {
   readonly ipvs: ReadonlyMap<string, ObservedService>;
   readonly sets: ReadonlyMap<string, ObservedSet>;
   readonly iptables: ReadonlyMap<Family, ReadonlyMap<string, SavedTable>>;
-  readonly addresses: readonly InterfaceAddress[];
+  /** kube-ipvs0's addresses (every family) by address text; other interfaces' are not kept. */
+  readonly bound: ReadonlyMap<string, InterfaceAddress>;
   readonly linkExists: boolean;
 }
+
+const boundOf = (addresses: Iterable<InterfaceAddress>): Map<string, InterfaceAddress> => {
+  const out = new Map<string, InterfaceAddress>();
+  for (const a of addresses) if (a.ifname === DUMMY_LINK) out.set(a.ip.text, a);
+  return out;
+};
+
+const ours = (ip: Ip): InterfaceAddress => ({ ifname: DUMMY_LINK, ip, prefix: ip.family === 4 ? 32 : 128 });
 
 /** One process per tool (per family for iptables): never one per object. */
 export async function observeKernel(runner: Runner, families: readonly Family[], backend?: Backend): Promise<KernelState> {
@@ -26,7 +34,7 @@ export async function observeKernel(runner: Runner, families: readonly Family[],
     ...families.map(async (f) => parseIptablesSave((await runner.run([iptablesBinary(f, 'save', backend)])).stdout)),
   ]);
   return {
-    ipvs: table.services, sets, addresses, linkExists: links.includes(DUMMY_LINK),
+    ipvs: table.services, sets, bound: boundOf(addresses), linkExists: links.includes(DUMMY_LINK),
     iptables: new Map(families.map((f, i) => [f, tables[i] ?? new Map<string, SavedTable>()])),
   };
 }
@@ -39,7 +47,8 @@ export function toObserved(vs: VirtualServer, draining: readonly ObservedRealSer
     schedulerFlags: vs.schedulerFlags,
     ...(vs.persistence === undefined ? {} : { persistence: vs.persistence }),
     otherOptions: [],
-    realServers: [...vs.realServers.map((rs) => ({ ...rs, forwarding: 'masq' as const })), ...draining],
+    // Shared with the desired state, not copied: both are immutable.
+    realServers: draining.length === 0 ? vs.realServers : [...vs.realServers, ...draining],
   };
 }
 
@@ -74,12 +83,11 @@ export function afterApply(
   for (const [k, vs] of desired.virtualServers) ipvs.set(k, toObserved(vs, draining.get(k)));
   const sets = new Map(before.sets);
   for (const s of desired.ipsets) {
-    sets.set(s.name, { name: s.name, type: s.type, options: before.sets.get(s.name)?.options ?? optionsOf(s.createOptions), entries: s.entries });
+    sets.set(s.name, { name: s.name, type: s.type, options: before.sets.get(s.name)?.options ?? optionsOf(s.createOptions), members: new Set(s.entries) });
   }
   const iptables = new Map(desired.families.map((f) => [f, tablesOf(desired, f, before.iptables.get(f))]));
-  const others = before.addresses.filter((a) => a.ifname !== DUMMY_LINK || !desired.families.includes(a.ip.family));
-  const ours = desired.addresses.map((ip) => ({ ifname: DUMMY_LINK, ip, prefix: ip.family === 4 ? 32 : 128 }));
-  return { ipvs, sets, iptables, addresses: [...others, ...ours], linkExists: true };
+  const others = [...before.bound.values()].filter((a) => !desired.families.includes(a.ip.family));
+  return { ipvs, sets, iptables, bound: boundOf([...others, ...desired.addresses.map(ours)]), linkExists: true };
 }
 
 function optionsOf(createOptions: string): Map<string, string> {
@@ -89,32 +97,43 @@ function optionsOf(createOptions: string): Map<string, string> {
   return out;
 }
 
+/** What an incremental sync applied: per-tool changes, each O(changed). */
+export interface AppliedChanges {
+  /** Virtual server keys diffed (and so rewritten from the desired state). */
+  readonly virtualServers: Iterable<string>;
+  readonly sets: readonly SetDelta[];
+  readonly addresses: AddressChanges;
+  readonly iptables: boolean;
+}
+
 /**
- * afterApply for an incremental sync: only what `changes` names is updated, in place (the
- * dataplane owns `known` exclusively), so the cost follows the change, not the cluster.
+ * afterApply for an incremental sync: what was applied is replayed on `known`, in place (the
+ * dataplane owns it exclusively), so the cost follows the change, not the cluster.
  */
 export function afterIncremental(
-  known: KernelState, desired: DesiredState, changes: Changes, owned: (s: ObservedService) => boolean,
+  known: KernelState, desired: DesiredState, applied: AppliedChanges, owned: (s: ObservedService) => boolean,
   draining: ReadonlyMap<string, readonly ObservedRealServer[]>,
 ): KernelState {
   const ipvs = known.ipvs as Map<string, ObservedService>;
-  for (const k of changes.virtualServers) {
+  for (const k of applied.virtualServers) {
     const vs = desired.virtualServers.get(k);
     const cur = ipvs.get(k);
     if (vs !== undefined) ipvs.set(k, toObserved(vs, draining.get(k)));
     else if (cur !== undefined && owned(cur)) ipvs.delete(k);
   }
   const sets = known.sets as Map<string, ObservedSet>;
-  for (const s of desired.ipsets) {
-    if (!changes.sets.has(s.name)) continue;
-    sets.set(s.name, { name: s.name, type: s.type, options: sets.get(s.name)?.options ?? optionsOf(s.createOptions), entries: s.entries });
+  for (const d of applied.sets) {
+    const cur = sets.get(d.set.name);
+    const members = (cur?.members ?? new Set<string>()) as Set<string>;
+    for (const e of d.del) members.delete(e);
+    for (const e of d.add) members.add(e);
+    if (cur === undefined) sets.set(d.set.name, { name: d.set.name, type: d.set.type, options: optionsOf(d.set.createOptions), members });
   }
-  const iptables = changes.iptables
+  const iptables = applied.iptables
     ? new Map(desired.families.map((f) => [f, tablesOf(desired, f, known.iptables.get(f))]))
     : known.iptables;
-  const addresses = changes.addresses
-    ? [...known.addresses.filter((a) => a.ifname !== DUMMY_LINK || !desired.families.includes(a.ip.family)),
-      ...desired.addresses.map((ip) => ({ ifname: DUMMY_LINK, ip, prefix: ip.family === 4 ? 32 : 128 }))]
-    : known.addresses;
-  return { ipvs, sets, iptables, addresses, linkExists: known.linkExists || changes.addresses };
+  const bound = known.bound as Map<string, InterfaceAddress>;
+  for (const ip of applied.addresses.del) bound.delete(ip.text);
+  for (const ip of applied.addresses.add) bound.set(ip.text, ours(ip));
+  return { ipvs, sets, iptables, bound, linkExists: known.linkExists || applied.addresses.createLink };
 }

@@ -11,8 +11,8 @@ export interface OwnershipRule {
   readonly families: readonly Family[];
   /** --ipvs-exclude-cidrs: never ours, whatever else holds. */
   readonly excludeCidrs: readonly Cidr[];
-  /** Addresses bound to kube-ipvs0, as text. */
-  readonly bound: ReadonlySet<string>;
+  /** Addresses bound to kube-ipvs0, as text (a set, or a map keyed by them). */
+  readonly bound: { has(ip: string): boolean };
   /** Node addresses, as text: services on them in the NodePort range are ours. */
   readonly nodeAddresses: ReadonlySet<string>;
   readonly nodePortRange: readonly [number, number];

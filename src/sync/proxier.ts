@@ -86,9 +86,11 @@ export class Proxier {
       if (addrs.map((a) => a.text).join() !== this.#nodeAddresses.map((a) => a.text).join()) renderAll = true;
       this.#nodeAddresses = addrs;
     }
+    let rebuilt = false;
     if (renderAll || this.#ctx === undefined || this.#index === undefined) {
       this.#ctx = buildContext({ ...this.#o.config, nodeAddresses: this.#nodeAddresses }, this.#o.cluster.node, this.#o.families);
       this.#index = new DesiredIndex(this.#ctx);
+      rebuilt = true;
     }
     const keys = renderAll ? new Set(this.#o.cluster.services.keys()) : input.changed;
     for (const key of keys) this.#render(key, this.#ctx, this.#index);
@@ -97,7 +99,8 @@ export class Proxier {
     this.#desired = desired;
     const base = { reason, full, rendered: keys.size, triggerTimes: input.triggerTimes, desired };
     try {
-      const result = await this.#o.dataplane.sync(desired, { full, changes });
+      // A new index's changes are relative to nothing, not to what was applied: diff it all.
+      const result = await this.#o.dataplane.sync(desired, rebuilt ? { full } : { full, changes });
       this.#failures = 0;
       await this.#checkDrains(desired);
       this.#o.hooks.synced({ ...base, durationMs: this.#o.clock.now() - started, result });

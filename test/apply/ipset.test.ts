@@ -21,10 +21,10 @@ test('ipset save: sets with ipset 7.x bucketsize/initval, bitmaps, and host nets
   assert.equal(cip.type, 'hash:ip,port');
   assert.deepEqual([...cip.options.keys()], ['family', 'hashsize', 'maxelem', 'bucketsize', 'initval']);
   assert.match(cip.options.get('initval') ?? '', /^0x[0-9a-f]{8}$/);
-  assert.ok(cip.entries.includes('10.96.0.20,sctp:3868'));
-  assert.ok(sets.get('KUBE-LOAD-BALANCER-SOURCE-CIDR')?.entries.includes('203.0.113.10,tcp:443,198.51.100.7'));
+  assert.ok(cip.members.has('10.96.0.20,sctp:3868'));
+  assert.ok(sets.get('KUBE-LOAD-BALANCER-SOURCE-CIDR')?.members.has('203.0.113.10,tcp:443,198.51.100.7'));
   assert.deepEqual(Object.fromEntries(sets.get('KUBE-NODE-PORT-TCP')?.options ?? []), { range: '0-65535' });
-  assert.ok(sets.get('KUBE-NODE-PORT-TCP')?.entries.includes('30080'));
+  assert.ok(sets.get('KUBE-NODE-PORT-TCP')?.members.has('30080'));
   assert.equal(sets.get('KUBE-6-CLUSTER-IP')?.options.get('family'), 'inet6');
 });
 
@@ -50,8 +50,8 @@ test('delta script: creates what is missing, deletes before adding, and reads ba
   assert.equal(script, 'del KUBE-CLUSTER-IP 10.96.0.11,udp:53\nadd KUBE-CLUSTER-IP 10.96.0.12,tcp:443\n');
   await applyIpsetScript(k, script);
   const got = await readIpsets(k);
-  assert.deepEqual(got.get('KUBE-CLUSTER-IP')?.entries, ['10.96.0.10,tcp:80', '10.96.0.12,tcp:443']);
-  assert.deepEqual(got.get('KUBE-NODE-PORT-TCP')?.entries, ['30080']);
+  assert.deepEqual([...got.get('KUBE-CLUSTER-IP')?.members ?? []], ['10.96.0.10,tcp:80', '10.96.0.12,tcp:443']);
+  assert.deepEqual([...got.get('KUBE-NODE-PORT-TCP')?.members ?? []], ['30080']);
   assert.equal(formatDeltaScript([{ set: cip, create: false, add: [], del: [] }]), '');
 });
 
@@ -63,12 +63,12 @@ test('swap script: replaces members in one step, whether the set exists or not, 
   const existing = new Set((await readIpsets(k)).keys());
   await applyIpsetScript(k, formatSwapScript(want, existing));
   const got = await readIpsets(k);
-  assert.deepEqual([...got].map(([n, s]) => [n, s.entries]), want.map((s) => [s.name, s.entries]));
+  assert.deepEqual([...got].map(([n, s]) => [n, [...s.members]]), want.map((s) => [s.name, s.entries]));
   // a temp set left over by an interrupted run is reused, not a failure
   k.admin(['ipset', 'create', tempSetName('KUBE-CLUSTER-IP'), 'hash:ip,port', 'family', 'inet', 'hashsize', '1024', 'maxelem', '65536']);
   k.admin(['ipset', 'add', tempSetName('KUBE-CLUSTER-IP'), '10.1.1.1,tcp:1']);
   await applyIpsetScript(k, formatSwapScript(want, new Set((await readIpsets(k)).keys())));
-  assert.deepEqual((await readIpsets(k)).get('KUBE-CLUSTER-IP')?.entries, ['10.96.0.10,tcp:80']);
+  assert.deepEqual([...(await readIpsets(k)).get('KUBE-CLUSTER-IP')?.members ?? []], ['10.96.0.10,tcp:80']);
 });
 
 test('temp set names fit ipset\'s 31 characters and differ per set', () => {

@@ -78,7 +78,7 @@ test('ipvsadm -Ln --stats --exact: counters per service and real server', () => 
 
 test('batch lines for every operation, as ipvsadm reads them', () => {
   const web = vs('TCP', '10.96.0.10', 80, { persistence: 10800 });
-  const rs = { ip: ip('10.244.1.5'), port: 8080, weight: 0 };
+  const rs = { ip: ip('10.244.1.5'), port: 8080, weight: 0, forwarding: 'masq' as const };
   const v6 = vs('UDP', 'fd00::a', 53);
   const ops: IpvsOp[] = [
     { op: 'add-service', vs: web }, { op: 'edit-service', vs: web }, { op: 'delete-service', vs: v6 },
@@ -94,7 +94,7 @@ test('batch lines for every operation, as ipvsadm reads them', () => {
 
 test('round trip: a batch applied to the kernel reads back as the same virtual servers', async () => {
   const k = new FakeKernel();
-  const rs = (a: string, port: number, weight = 1) => ({ ip: ip(a), port, weight });
+  const rs = (a: string, port: number, weight = 1) => ({ ip: ip(a), port, weight, forwarding: 'masq' as const });
   const want = [
     vs('TCP', '10.96.0.10', 80, { realServers: [rs('10.244.1.5', 8080), rs('10.244.2.6', 8080, 0)] }),
     vs('UDP', '10.96.0.10', 53, { realServers: [rs('10.244.1.7', 53)] }),

@@ -1,17 +1,24 @@
-// Desired kube-ipvs0 addresses vs `ip -o addr` → binds and unbinds, on kube-ipvs0 only.
+// Desired kube-ipvs0 addresses vs the ones bound → binds and unbinds, on kube-ipvs0 only.
 import type { Family, Ip } from '../net/ip.ts';
-import { DUMMY_LINK, type AddressChanges, type InterfaceAddress } from '../../apply/ip.ts';
+import type { Delta } from '../model/counted.ts';
+import type { AddressChanges, InterfaceAddress } from '../../apply/ip.ts';
 
+/** `bound`: kube-ipvs0's addresses by text, of every family (other families are left alone). */
 export function diffAddresses(
-  desired: readonly Ip[], observed: readonly InterfaceAddress[], linkExists: boolean, families: readonly Family[],
+  desired: readonly Ip[], bound: ReadonlyMap<string, InterfaceAddress>, linkExists: boolean, families: readonly Family[],
 ): AddressChanges {
-  const bound = observed.filter((a) => a.ifname === DUMMY_LINK && families.includes(a.ip.family));
   const want = new Set(desired.map((ip) => ip.text));
-  const have = new Set(bound.map((a) => a.ip.text));
+  const del: Ip[] = [];
+  for (const a of bound.values()) if (families.includes(a.ip.family) && !want.has(a.ip.text)) del.push(a.ip);
+  return { createLink: !linkExists, add: desired.filter((ip) => !bound.has(ip.text)), del };
+}
+
+/** The index's address delta → binds and unbinds, checked against what is bound: O(changed). */
+export function incrementalAddressChanges(delta: Delta<Ip>, bound: ReadonlyMap<string, InterfaceAddress>, linkExists: boolean): AddressChanges {
   return {
     createLink: !linkExists,
-    add: desired.filter((ip) => !have.has(ip.text)),
-    del: bound.filter((a) => !want.has(a.ip.text)).map((a) => a.ip),
+    add: delta.added.filter((ip) => !bound.has(ip.text)),
+    del: delta.removed.filter((ip) => bound.has(ip.text)),
   };
 }
 

@@ -1,7 +1,9 @@
 // Desired set members vs `ipset save` → per-set add/del deltas (one `ipset restore` applies
 // them all). Deltas, not whole-set swaps: a sync then costs O(changed members), and a set's
-// other members are never in flux.
+// other members are never in flux. An incremental sync skips this whole-set comparison:
+// the DesiredIndex's member deltas go straight to `incrementalSetDeltas`.
 import type { IpsetState } from '../model/desired.ts';
+import type { Delta } from '../model/counted.ts';
 import { sameDefinition, type ObservedSet, type SetDelta } from '../../apply/ipset.ts';
 
 export interface IpsetDiff {
@@ -19,11 +21,31 @@ export function diffIpsets(desired: readonly IpsetState[], observed: ReadonlyMap
       conflicts.push(`ipset ${set.name} exists as "${o.type} ${[...o.options].map(([k, v]) => `${k} ${v}`.trim()).join(' ')}", kube-ipvs needs "${set.type} ${set.createOptions}"; remove it (kube-ipvs --cleanup-ipvs) and restart`);
       continue;
     }
-    const have = new Set(o?.entries ?? []);
+    const have = o?.members ?? new Set<string>();
     const want = new Set(set.entries);
     const add = set.entries.filter((e) => !have.has(e));
-    const del = (o?.entries ?? []).filter((e) => !want.has(e)).sort();
+    const del = [...have].filter((e) => !want.has(e)).sort();
     if (o === undefined || add.length > 0 || del.length > 0) deltas.push({ set, create: o === undefined, add, del });
   }
   return { deltas, conflicts };
+}
+
+/**
+ * Member deltas since the last applied state → set deltas, checked against what is known to be
+ * in each set (so a delta never re-adds or deletes twice). Cost: O(changed members).
+ */
+export function incrementalSetDeltas(
+  desired: readonly IpsetState[], changed: ReadonlyMap<string, Delta<string>>, known: ReadonlyMap<string, ObservedSet>,
+): SetDelta[] {
+  const out: SetDelta[] = [];
+  for (const set of desired) {
+    const d = changed.get(set.name);
+    if (d === undefined) continue;
+    const have = known.get(set.name)?.members;
+    if (have === undefined) { out.push({ set, create: true, add: set.entries, del: [] }); continue; }
+    const add = d.added.filter((e) => !have.has(e));
+    const del = d.removed.filter((e) => have.has(e));
+    if (add.length > 0 || del.length > 0) out.push({ set, create: false, add, del });
+  }
+  return out;
 }

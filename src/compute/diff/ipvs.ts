@@ -22,6 +22,8 @@ export interface IpvsDiff {
   readonly ops: readonly IpvsOp[];
   /** `vsKey rsHostPort` of TCP real servers left (or put) at weight 0 to drain. */
   readonly draining: readonly string[];
+  /** The same real servers (at weight 0) by service key, to remember in the applied state. */
+  readonly drainingServers: ReadonlyMap<string, readonly ObservedRealServer[]>;
   /** Some TCP real server is to go and connection counts were not given. */
   readonly needsConns: boolean;
   /** The services whose connection counts that needs. */
@@ -45,6 +47,7 @@ export function diffIpvs(
   const removals: IpvsOp[] = [];
   const deletes: IpvsOp[] = [];
   const draining: string[] = [];
+  const drainingServers = new Map<string, ObservedRealServer[]>();
   const needsConnsFor = new Map<string, VirtualServer>();
   const keys = opts.keys === undefined ? new Set([...desired.keys(), ...observed.keys()]) : new Set(opts.keys);
 
@@ -58,7 +61,10 @@ export function diffIpvs(
     }
     if (opts.conns === undefined) needsConnsFor.set(key, vs);
     draining.push(drainKey(key, rs));
-    if (rs.weight !== 0) removals.push({ op: 'edit-real', vs, rs: { ip: rs.ip, port: rs.port, weight: 0 } });
+    const list = drainingServers.get(key) ?? [];
+    list.push({ ...rs, weight: 0 });
+    drainingServers.set(key, list);
+    if (rs.weight !== 0) removals.push({ op: 'edit-real', vs, rs: { ip: rs.ip, port: rs.port, weight: 0, forwarding: 'masq' } });
   };
 
   for (const key of keys) {
@@ -84,5 +90,5 @@ export function diffIpvs(
       if (!d.realServers.some((x) => sameServer(x, rs))) remove(d, key, rs);
     }
   }
-  return { ops: [...head, ...reals, ...removals, ...deletes], draining, needsConns: needsConnsFor.size > 0, needsConnsFor: [...needsConnsFor.values()] };
+  return { ops: head.concat(reals, removals, deletes), draining, drainingServers, needsConns: needsConnsFor.size > 0, needsConnsFor: [...needsConnsFor.values()] };
 }

@@ -1,8 +1,10 @@
 // The desired state kept up to date Service by Service: replacing one Service's state costs
-// O(that Service), and a snapshot says exactly which virtual servers, sets, addresses and rules
-// changed since the last one — so a sync is O(changed), not O(cluster).
+// O(that Service), and a snapshot says exactly what changed since the last one — which virtual
+// servers, which set members and addresses were added or removed, whether the rules changed —
+// so a sync is O(changed), not O(cluster).
 import { compareIp, type Family, type Ip } from '../net/ip.ts';
 import type { RenderContext } from './context.ts';
+import { Counted, type Delta } from './counted.ts';
 import type { DesiredState, HealthCheck, IpsetState } from './desired.ts';
 import { SET_BASES, SET_DEFS, createOptions, setName, type SetBase } from './ipsets.ts';
 import { buildIptables, type IptablesState, type OutFilterDrop } from './iptables.ts';
@@ -12,57 +14,58 @@ import type { ServiceKey, VirtualServer, Warning } from './types.ts';
 export interface Changes {
   /** Virtual server keys whose desired value changed (added, edited, removed). */
   readonly virtualServers: ReadonlySet<string>;
-  /** Set names whose members changed. */
-  readonly sets: ReadonlySet<string>;
-  readonly addresses: boolean;
+  /** Member changes by set name; only sets whose members changed are present. */
+  readonly sets: ReadonlyMap<string, Delta<string>>;
+  /** kube-ipvs0 addresses added and removed. */
+  readonly addresses: Delta<Ip>;
   readonly iptables: boolean;
 }
 
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const ownerKey = (vs: VirtualServer): string => `${vs.service.namespace}/${vs.service.name}`;
 
-/** A count per member, so two Services sharing a member (an address, a NodePort) keep it. */
-class Counted<T> {
-  readonly items = new Map<string, { value: T; n: number }>();
-  add(k: string, value: T): boolean {
-    const cur = this.items.get(k);
-    if (cur !== undefined) { cur.n++; return false; }
-    this.items.set(k, { value, n: 1 });
-    return true;
+interface IndexedSet { readonly state: IpsetState; readonly members: Counted<string> }
+
+/** The Services with a flag set; the list is rebuilt only after a change. */
+class KeyList {
+  readonly #keys = new Set<ServiceKey>();
+  #list: readonly ServiceKey[] | undefined;
+  set(key: ServiceKey, on: boolean): void {
+    if (on === this.#keys.has(key)) return;
+    if (on) this.#keys.add(key); else this.#keys.delete(key);
+    this.#list = undefined;
   }
-  remove(k: string): boolean {
-    const cur = this.items.get(k);
-    if (cur === undefined) return false;
-    if (--cur.n > 0) return false;
-    this.items.delete(k);
-    return true;
-  }
+  list(): readonly ServiceKey[] { return (this.#list ??= [...this.#keys]); }
 }
 
 export class DesiredIndex {
   readonly #ctx: RenderContext;
   readonly #states = new Map<ServiceKey, ServiceState>();
-  /** vs key → the Services that render it; the first by namespace/name wins. */
-  readonly #claims = new Map<string, Map<ServiceKey, VirtualServer>>();
+  /** vs key → the Services that render it (nearly always one); the first by namespace/name wins. */
+  readonly #claims = new Map<string, VirtualServer[]>();
+  /** vs keys claimed by more than one Service. */
+  readonly #contested = new Set<string>();
   readonly #vss = new Map<string, VirtualServer>();
-  readonly #members = new Map<string, Counted<null>>();
+  readonly #sets = new Map<string, IndexedSet>();
   readonly #addresses = new Counted<Ip>();
   readonly #drops = new Counted<OutFilterDrop>();
-  readonly #sets = new Map<string, IpsetState>();
-  #iptables: IptablesState[] = [];
-  #addressList: Ip[] = [];
+  readonly #healthChecks = new Map<ServiceKey, HealthCheck>();
+  #healthCheckList: readonly HealthCheck[] | undefined;
+  readonly #noLocalInternal = new KeyList();
+  readonly #noLocalExternal = new KeyList();
+  #iptables: IptablesState[] | undefined;
   #dirtyVs = new Set<string>();
-  #dirtySets = new Set<string>();
-  #dirtyAddresses = true;
-  #dirtyRules = true;
 
   constructor(ctx: RenderContext) {
     this.#ctx = ctx;
     for (const family of ctx.families) {
       for (const base of SET_BASES) {
         const name = setName(base, family);
-        this.#members.set(name, new Counted());
-        this.#dirtySets.add(name);
+        const members = new Counted<string>();
+        const type = SET_DEFS[base].type;
+        // Unordered: a sync needs membership, not order (plan sorts what it prints).
+        const state: IpsetState = { name, base, family, type, createOptions: createOptions(type, family), get entries() { return members.values(); } };
+        this.#sets.set(name, { state, members });
       }
     }
   }
@@ -72,38 +75,48 @@ export class DesiredIndex {
   /** Replaces one Service's share of the state (undefined: the Service is gone). */
   set(key: ServiceKey, state: ServiceState | undefined): void {
     const old = this.#states.get(key);
-    const next = new Set(state?.virtualServers.map((v) => v.key));
-    for (const vs of old?.virtualServers ?? []) if (!next.has(vs.key)) this.#claim(vs, -1);
+    if (old !== undefined) {
+      const next = new Set(state?.virtualServers.map((v) => v.key));
+      for (const vs of old.virtualServers) if (!next.has(vs.key)) this.#claim(vs, -1);
+    }
     for (const vs of state?.virtualServers ?? []) this.#claim(vs, 1);
-    // New members first, then the old ones go: a member in both never drops to zero, so only
-    // real changes are reported.
+    // New members first, then the old ones go: a member in both never drops to zero.
     if (state !== undefined) this.#count(state, 1);
     if (old !== undefined) this.#count(old, -1);
     if (state === undefined) this.#states.delete(key);
     else this.#states.set(key, state);
+    const hc = state?.healthCheck;
+    if (hc !== old?.healthCheck) {
+      if (hc === undefined) this.#healthChecks.delete(key);
+      else this.#healthChecks.set(key, { service: key, ...hc });
+      this.#healthCheckList = undefined;
+    }
+    this.#noLocalInternal.set(key, state?.noLocalEndpoints.internal ?? false);
+    this.#noLocalExternal.set(key, state?.noLocalEndpoints.external ?? false);
   }
 
   #count(s: ServiceState, sign: 1 | -1): void {
     for (const e of s.setEntries) {
-      const name = setName(e.base, e.family);
-      const m = this.#members.get(name);
-      if (m !== undefined && (sign === 1 ? m.add(e.entry, null) : m.remove(e.entry))) this.#dirtySets.add(name);
+      const m = this.#sets.get(setName(e.base, e.family))?.members;
+      if (m === undefined) continue;
+      if (sign === 1) m.add(e.entry, e.entry); else m.remove(e.entry);
     }
-    for (const ip of s.bound) if (sign === 1 ? this.#addresses.add(ip.text, ip) : this.#addresses.remove(ip.text)) this.#dirtyAddresses = true;
+    for (const ip of s.bound) if (sign === 1) this.#addresses.add(ip.text, ip); else this.#addresses.remove(ip.text);
     for (const d of s.outFilterDrops) {
       const k = `${d.ip.text}/${d.protocol}/${d.port}`;
-      if (sign === 1 ? this.#drops.add(k, d) : this.#drops.remove(k)) this.#dirtyRules = true;
+      if (sign === 1) this.#drops.add(k, d); else this.#drops.remove(k);
     }
   }
 
   #claim(vs: VirtualServer, sign: 1 | -1): void {
-    const claims = this.#claims.get(vs.key) ?? new Map<ServiceKey, VirtualServer>();
-    if (sign === 1) claims.set(ownerKey(vs), vs);
-    else claims.delete(ownerKey(vs));
-    if (claims.size === 0) this.#claims.delete(vs.key);
+    const sameOwner = (c: VirtualServer): boolean => c.service.name === vs.service.name && c.service.namespace === vs.service.namespace;
+    const cur = this.#claims.get(vs.key);
+    const claims = cur === undefined ? [] : cur.filter((c) => !sameOwner(c));
+    if (sign === 1) claims.push(vs);
+    if (claims.length === 0) this.#claims.delete(vs.key);
     else this.#claims.set(vs.key, claims);
-    const winner = [...claims.keys()].sort(byText)[0];
-    const next = winner === undefined ? undefined : claims.get(winner);
+    if (claims.length > 1) this.#contested.add(vs.key); else this.#contested.delete(vs.key);
+    const next = claims.length > 1 ? [...claims].sort((a, b) => byText(ownerKey(a), ownerKey(b)))[0] : claims[0];
     if (next === this.#vss.get(vs.key)) return;
     if (next === undefined) this.#vss.delete(vs.key);
     else this.#vss.set(vs.key, next);
@@ -113,9 +126,8 @@ export class DesiredIndex {
   /** Services that lost a virtual server to another Service (deterministic: namespace/name order). */
   conflicts(keys?: ReadonlySet<ServiceKey>): Warning[] {
     const out: Warning[] = [];
-    for (const [vsKey, claims] of this.#claims) {
-      if (claims.size < 2) continue;
-      const [winner, ...losers] = [...claims.keys()].sort(byText);
+    for (const vsKey of this.#contested) {
+      const [winner, ...losers] = (this.#claims.get(vsKey) ?? []).map(ownerKey).sort(byText);
       for (const l of losers) {
         if (keys !== undefined && !keys.has(l)) continue;
         out.push({ kind: 'Service', object: l, field: 'spec', message: `virtual server ${vsKey} is already used by Service ${winner ?? ''}; not programmed for this one` });
@@ -124,52 +136,44 @@ export class DesiredIndex {
     return out;
   }
 
-  /** The desired state now, and what changed since the previous snapshot. */
+  /**
+   * The desired state now, and what changed since the previous snapshot. The state is a view
+   * of the index (nothing is copied): read it before the next `set`.
+   */
   snapshot(): { desired: DesiredState; changes: Changes } {
-    const changedSets = this.#dirtySets;
+    const sets = new Map<string, Delta<string>>();
     let emptinessChanged = false;
-    for (const name of changedSets) {
-      const wasEmpty = (this.#sets.get(name)?.entries.length ?? 0) === 0;
-      const next = this.#setState(name);
-      this.#sets.set(name, next);
+    for (const [name, { members }] of this.#sets) {
+      if (!members.changed) continue;
+      const d = members.takeDelta();
+      sets.set(name, d);
       // Rules are written only for sets with members: their count follows emptiness, not size.
-      if (wasEmpty !== (next.entries.length === 0)) emptinessChanged = true;
+      const wasEmpty = members.size - d.added.length + d.removed.length === 0;
+      if (wasEmpty !== (members.size === 0)) emptinessChanged = true;
     }
-    const rulesChanged = this.#dirtyRules || emptinessChanged || this.#iptables.length === 0;
-    if (rulesChanged) this.#iptables = this.#ctx.families.map((f) => this.#rules(f));
-    if (this.#dirtyAddresses) this.#addressList = [...this.#addresses.items.values()].map((a) => a.value).sort(compareIp);
-    const changes: Changes = { virtualServers: this.#dirtyVs, sets: changedSets, addresses: this.#dirtyAddresses, iptables: rulesChanged };
+    const rulesChanged = this.#drops.changed || emptinessChanged || this.#iptables === undefined;
+    this.#drops.takeDelta();
+    const iptables = rulesChanged || this.#iptables === undefined ? this.#ctx.families.map((f) => this.#rules(f)) : this.#iptables;
+    this.#iptables = iptables;
+    const changes: Changes = { virtualServers: this.#dirtyVs, sets, addresses: this.#addresses.takeDelta(), iptables: rulesChanged };
     this.#dirtyVs = new Set();
-    this.#dirtySets = new Set();
-    this.#dirtyAddresses = false;
-    this.#dirtyRules = false;
-    const states = [...this.#states.values()];
+    const addresses = this.#addresses;
     const desired: DesiredState = {
       families: this.#ctx.families,
       virtualServers: this.#vss,
-      addresses: this.#addressList,
-      ipsets: [...this.#sets.values()],
-      iptables: this.#iptables,
-      healthChecks: states.flatMap((s): HealthCheck[] => (s.healthCheck === undefined ? [] : [{ service: s.key, ...s.healthCheck }])),
-      noLocalEndpoints: {
-        internal: states.filter((s) => s.noLocalEndpoints.internal).map((s) => s.key),
-        external: states.filter((s) => s.noLocalEndpoints.external).map((s) => s.key),
-      },
+      get addresses() { return addresses.values(); },
+      ipsets: [...this.#sets.values()].map((s) => s.state),
+      iptables,
+      healthChecks: (this.#healthCheckList ??= [...this.#healthChecks.values()]),
+      noLocalEndpoints: { internal: this.#noLocalInternal.list(), external: this.#noLocalExternal.list() },
     };
     return { desired, changes };
   }
 
-  #setState(name: string): IpsetState {
-    const family: Family = name.startsWith('KUBE-6-') ? 6 : 4;
-    const base = SET_BASES.find((b) => setName(b, family) === name) as SetBase;
-    const type = SET_DEFS[base].type;
-    // Unsorted: a sync needs membership, not order (plan sorts what it prints).
-    return { name, base, family, type, createOptions: createOptions(type, family), entries: [...(this.#members.get(name)?.items.keys() ?? [])] };
-  }
-
   #rules(family: Family): IptablesState {
-    const nonEmpty = new Set([...this.#sets.values()].filter((s) => s.family === family && s.entries.length > 0).map((s) => s.base));
-    const drops = [...this.#drops.items.values()].map((d) => d.value).filter((d) => d.ip.family === family)
+    const nonEmpty = new Set<SetBase>();
+    for (const { state, members } of this.#sets.values()) if (state.family === family && members.size > 0) nonEmpty.add(state.base);
+    const drops = this.#drops.values().filter((d) => d.ip.family === family)
       .sort((a, b) => compareIp(a.ip, b.ip) || byText(a.protocol, b.protocol) || a.port - b.port);
     return buildIptables({
       family, masqueradeAll: this.#ctx.config.masqueradeAll, clusterCidr: this.#ctx.config.clusterCidrs.find((c) => c.ip.family === family),

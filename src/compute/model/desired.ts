@@ -19,7 +19,7 @@ export interface IpsetState {
   readonly family: Family;
   readonly type: SetType;
   readonly createOptions: string;
-  /** Members, sorted. */
+  /** Members; unordered from the daemon's index, sorted by `assemble` (for printing). */
   readonly entries: readonly string[];
 }
 
@@ -31,9 +31,9 @@ export interface HealthCheck {
 
 export interface DesiredState {
   readonly families: readonly Family[];
-  /** By key, sorted by key. */
+  /** By key; in address order from `assemble`. */
   readonly virtualServers: ReadonlyMap<string, VirtualServer>;
-  /** Addresses bound to kube-ipvs0, sorted (IPv4 first). */
+  /** Addresses bound to kube-ipvs0; sorted (IPv4 first) by `assemble`. */
   readonly addresses: readonly Ip[];
   /** Every managed set of every family, in kube-proxy's order, IPv4 first. */
   readonly ipsets: readonly IpsetState[];
@@ -58,6 +58,7 @@ export function assemble(states: readonly ServiceState[], ctx: RenderContext): {
     desired: {
       ...desired,
       virtualServers: new Map([...desired.virtualServers.entries()].sort(([, a], [, b]) => compareVirtualServers(a, b))),
+      addresses: [...desired.addresses].sort(compareIp),
       ipsets: desired.ipsets.map((s) => ({ ...s, entries: [...s.entries].sort(byText) })),
       healthChecks: [...desired.healthChecks].sort((a, b) => byText(a.service, b.service)),
       noLocalEndpoints: { internal: [...desired.noLocalEndpoints.internal].sort(byText), external: [...desired.noLocalEndpoints.external].sort(byText) },

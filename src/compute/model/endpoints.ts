@@ -3,7 +3,7 @@
 // match by (name, protocol); only addresses[0] is used; nil conditions mean
 // ready=serving=true, terminating=false; duplicates across slices keep a non-terminating one.
 import { SERVICE_NAME_LABEL, type EndpointSlice } from '../k8s/objects.ts';
-import { hostPort, parseIp, type Family, type Ip } from '../net/ip.ts';
+import { compareIp, hostPort, parseIp, type Family, type Ip } from '../net/ip.ts';
 import { PROTOCOLS, type Protocol, type ServiceKey, type Warning } from './types.ts';
 import { ignoredByLabels } from './service.ts';
 
@@ -37,8 +37,10 @@ export type SliceResult =
   | { readonly kind: 'ignored'; readonly reason: string }
   | { readonly kind: 'invalid'; readonly warnings: readonly Warning[] };
 
-const names = (xs: readonly { readonly name?: string }[] | undefined): string[] =>
-  (xs ?? []).map((x) => x.name ?? '').filter((n) => n !== '');
+const NONE: readonly string[] = [];
+// Most endpoints carry no hints: share one empty list rather than build two per endpoint.
+const names = (xs: readonly { readonly name?: string }[] | undefined): readonly string[] =>
+  xs === undefined || xs.length === 0 ? NONE : xs.map((x) => x.name ?? '').filter((n) => n !== '');
 
 /** Validates one slice. A bad endpoint address skips that endpoint (with a warning), not the slice. */
 export function parseEndpointSlice(es: EndpointSlice): SliceResult {
@@ -105,7 +107,8 @@ export function parseEndpointSlice(es: EndpointSlice): SliceResult {
 }
 
 /**
- * Merges a Service's slices into endpoints per (portKey, family), sorted by key.
+ * Merges a Service's slices into endpoints per (portKey, family), sorted by address then port
+ * (the order real servers are listed in, so rendering need not sort again).
  * Duplicates keep the first, unless a later one is not terminating.
  */
 export function mergeSlices(slices: readonly ParsedSlice[]): Map<string, EndpointInfo[]> {
@@ -123,7 +126,7 @@ export function mergeSlices(slices: readonly ParsedSlice[]): Map<string, Endpoin
   }
   const out = new Map<string, EndpointInfo[]>();
   for (const [k, m] of merged) {
-    out.set(k, [...m.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
+    out.set(k, [...m.values()].sort((a, b) => compareIp(a.ip, b.ip) || a.port - b.port));
   }
   return out;
 }

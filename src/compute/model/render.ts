@@ -1,13 +1,13 @@
 // One Service → its share of the kernel state: virtual servers, kube-ipvs0 addresses and
 // ipset members, per IP family (kube-proxy: pkg/proxy/ipvs/proxier.go syncProxyRules).
 // Per-Service rendering lets a sync re-render only the Services that changed.
-import { cidrContains, compareIp, type Cidr, type Family, type Ip } from '../net/ip.ts';
+import { cidrContains, type Cidr, type Family, type Ip } from '../net/ip.ts';
 import { endpointsKey, type EndpointInfo } from './endpoints.ts';
 import { ipPortEntry, ipPortIpEntry, ipPortNetEntry, setName, type SetBase } from './ipsets.ts';
 import type { OutFilterDrop } from './iptables.ts';
 import type { ServiceInfo, ServicePortInfo } from './service.ts';
 import { categorizeEndpoints, endpointsFor, type Categorized, type NodeTopology } from './topology.ts';
-import { virtualServerKey, type Protocol, type ServiceKey, type VipKind, type VirtualServer } from './types.ts';
+import { virtualServerKey, type Protocol, type RealServer, type ServiceKey, type VipKind, type VirtualServer } from './types.ts';
 import type { RenderContext } from './context.ts';
 
 export interface SetEntry {
@@ -56,6 +56,18 @@ class Builder {
     if (!this.ctx.nodeAddressTexts.has(ip.text)) this.bind(ip);
   }
 
+  /** Real servers per endpoint list: a port's ClusterIP, NodePort and LB virtual servers share one. */
+  readonly #reals = new Map<readonly EndpointInfo[], readonly RealServer[]>();
+  realServers(endpoints: readonly EndpointInfo[]): readonly RealServer[] {
+    let rs = this.#reals.get(endpoints);
+    if (rs === undefined) {
+      // Already in address order (mergeSlices sorts; topology only filters).
+      rs = endpoints.map((ep): RealServer => ({ ip: ep.ip, port: ep.port, weight: 1, forwarding: 'masq' }));
+      this.#reals.set(endpoints, rs);
+    }
+    return rs;
+  }
+
   virtualServer(kind: VipKind, port: ServicePortInfo, ip: Ip, vport: number, cat: Categorized, onlyLocal: boolean): void {
     const { endpoints, noLocal } = endpointsFor(cat, onlyLocal);
     if (noLocal && this.info.internalPolicyLocal) this.noLocalInternal = true;
@@ -68,9 +80,7 @@ class Builder {
       scheduler: this.info.scheduler,
       schedulerFlags: this.info.schedulerFlags,
       ...(this.info.affinityTimeout === undefined ? {} : { persistence: this.info.affinityTimeout }),
-      realServers: endpoints
-        .map((ep) => ({ ip: ep.ip, port: ep.port, weight: 1 }))
-        .sort((x, y) => compareIp(x.ip, y.ip) || x.port - y.port),
+      realServers: this.realServers(endpoints),
       kind,
       service: port.ref,
     });

@@ -20,6 +20,8 @@ export interface RealServer {
   readonly port: number;
   /** 1 for an endpoint in rotation; 0 only while draining (the dataplane sets that). */
   readonly weight: number;
+  /** Always NAT, as kube-proxy: kept here so a desired real server is also its observed form. */
+  readonly forwarding: 'masq';
 }
 
 export type VipKind = 'cluster-ip' | 'external-ip' | 'load-balancer' | 'node-port';

@@ -33,8 +33,9 @@ function state(i: number, shape: number, n: number): ServiceState {
 const text = (d: ReturnType<DesiredIndex['snapshot']>['desired']) => ({
   ipvs: formatIpvsadmSave([...d.virtualServers.values()]).split('\n').sort(),
   sets: d.ipsets.map((s) => `${s.name}:${[...s.entries].sort().join(' ')}`).sort(),
-  addresses: d.addresses.map((a) => a.text),
+  addresses: d.addresses.map((a) => a.text).sort(),
   rules: d.iptables.map((t) => [...t.nat.rules, ...t.filter.rules]),
+  members: new Map(d.ipsets.map((s) => [s.name, new Set(s.entries)])),
 });
 
 test('after any sequence of updates the index equals a from-scratch assemble, and its changes name what differs', () => {
@@ -61,7 +62,19 @@ test('after any sequence of updates the index equals a from-scratch assemble, an
       const proto = flag === '-t' ? 'TCP' : flag === '-u' ? 'UDP' : 'SCTP';
       assert.ok(changes.virtualServers.has(`${proto}/${hostPort ?? ''}`), `step ${step}: ${id} changed but not reported`);
     }
-    if (JSON.stringify(now.addresses) !== JSON.stringify(before.addresses)) assert.ok(changes.addresses, `step ${step}: addresses`);
+    // Set members and addresses: the previous state plus the reported deltas is the new state.
+    const replayed = new Map(before.members);
+    for (const [name, d] of changes.sets) {
+      const m = new Set(replayed.get(name));
+      for (const e of d.removed) assert.ok(m.delete(e), `step ${step}: ${name} removes ${e}, which it did not hold`);
+      for (const e of d.added) { assert.ok(!m.has(e), `step ${step}: ${name} adds ${e} twice`); m.add(e); }
+      replayed.set(name, m);
+    }
+    assert.deepEqual(replayed, now.members, `step ${step}: set deltas`);
+    const addrs = new Set(before.addresses);
+    for (const ip of changes.addresses.removed) assert.ok(addrs.delete(ip.text), `step ${step}: address ${ip.text}`);
+    for (const ip of changes.addresses.added) { assert.ok(!addrs.has(ip.text)); addrs.add(ip.text); }
+    assert.deepEqual([...addrs].sort(), now.addresses, `step ${step}: address delta`);
     if (JSON.stringify(now.rules) !== JSON.stringify(before.rules)) assert.ok(changes.iptables, `step ${step}: rules`);
     before = now;
   }
@@ -74,7 +87,7 @@ test('a change to one Service reports only its own virtual servers and sets', ()
   index.set('d/s7', state(7, 0, 3));
   const { changes } = index.snapshot();
   assert.deepEqual([...changes.virtualServers], ['TCP/10.96.0.7:80']);
-  assert.deepEqual([...changes.sets], ['KUBE-LOOP-BACK'], 'only the new local endpoint\'s hairpin member');
-  assert.equal(changes.addresses, false);
+  assert.deepEqual([...changes.sets], [['KUBE-LOOP-BACK', { added: ['10.244.7.3,tcp:8080,10.244.7.3'], removed: [] }]], 'only the new local endpoint\'s hairpin member');
+  assert.deepEqual(changes.addresses, { added: [], removed: [] });
   assert.equal(changes.iptables, false);
 });
