@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 STAMP := node_modules/.kube-ipvs-installed
 
-.PHONY: all setup build lint typecheck unit e2e test demo clean image bench bench-smoke
+.PHONY: all setup build lint typecheck unit e2e test demo clean image bench bench-smoke bench-vm
 
 all: test
 
@@ -51,8 +51,15 @@ demo: setup
 bench: setup
 	node bench/run.ts 100,1000,10000 5
 
+# A quick check that the bench still works (100 Services; bench/results/smoke.json).
 bench-smoke: setup
-	node bench/run.ts 100 2
+	node bench/run.ts 100 2 smoke
+
+# The real kernel (QEMU VM, software emulation: ratios only): the cold sync and one-endpoint
+# changes at 1,000 Services through the daemon's code vs the raw tools fed the same batches.
+bench-vm: setup
+	test/vm/setup.sh
+	test/vm/run.sh --timeout 900 --mem 4096 -- $(CURDIR)/node_modules/.bin/node bench/vm-apply.ts 1000 3
 
 clean:
 	rm -rf dist .cache node_modules

@@ -3,7 +3,8 @@
 // first (.cache/bench-js), as the image runs it: Node's TypeScript stripping would add ~30 MiB
 // to every process. Prints a table and writes bench/results/latest.json (machine, commit, one
 // entry per size).
-//   node bench/run.ts [sizes=100,1000,10000] [runs=5]
+//   node bench/run.ts [sizes=100,1000,10000] [runs=5] [name=latest]
+// A run named `latest` also keeps a dated copy (bench/results/<date>-<commit>.json) to compare over time.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 
 const sizes = (process.argv[2] ?? '100,1000,10000').split(',').map(Number);
 const runs = Number(process.argv[3] ?? 5);
+const name = process.argv[4] ?? 'latest';
 const MiB = 2 ** 20;
 // The V8 flags the container image gives the daemon (Dockerfile NODE_OPTIONS): without a cap,
 // V8 grows the young generation to 2 x 64 MiB at this heap size and keeps it (RSS +75 MiB at
@@ -50,5 +52,6 @@ const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=n
 const out = { date: new Date().toISOString(), commit: dirty ? `${commit}+dirty` : commit, node: process.version, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memBytes: totalmem() }, runs, results };
 const dir = join(import.meta.dirname, 'results');
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
-process.stdout.write('wrote bench/results/latest.json\n');
+const files = [`${name}.json`, ...(name === 'latest' ? [`${out.date.slice(0, 10)}-${out.commit}.json`] : [])];
+for (const f of files) writeFileSync(join(dir, f), `${JSON.stringify(out, null, 2)}\n`);
+process.stdout.write(`wrote ${files.map((f) => `bench/results/${f}`).join(', ')}\n`);
