@@ -5,37 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dataplane } from '../../src/apply/dataplane.ts';
 import { formatIpvsadmSave } from '../../src/compute/format/ipvsadm.ts';
-import { buildContext } from '../../src/compute/model/context.ts';
 import type { DesiredState } from '../../src/compute/model/desired.ts';
 import { DesiredIndex } from '../../src/compute/model/desired-index.ts';
-import { mergeSlices, parseEndpointSlice } from '../../src/compute/model/endpoints.ts';
-import { renderService, type ServiceState } from '../../src/compute/model/render.ts';
-import { parseService } from '../../src/compute/model/service.ts';
 import { parseIp } from '../../src/compute/net/ip.ts';
 import { silentLog } from '../../src/log.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';
-import { config, ep, lbStatus, makeService, makeSlice } from '../compute/builders.ts';
+import { ctx, shapedService } from '../compute/shapes.ts';
 
-const cfg = config({ nodeAddresses: ['192.168.1.10'] });
-const ctx = buildContext(cfg, undefined);
-
-/** Service i in one of several shapes that share NodePorts, external IPs and endpoints on purpose. */
-function state(i: number, shape: number, n: number): ServiceState {
-  const spec = [
-    { clusterIP: `10.96.0.${i}`, ports: [{ name: 'p', port: 80 }] },
-    { type: 'NodePort', clusterIP: `10.96.0.${i}`, ports: [{ name: 'p', port: 80, nodePort: 30000 + (i % 3) }] },
-    { type: 'LoadBalancer', clusterIP: `10.96.0.${i}`, externalTrafficPolicy: 'Local', healthCheckNodePort: 32000 + i, loadBalancerSourceRanges: [i % 2 === 0 ? '192.168.1.0/24' : '198.51.100.0/24'], ports: [{ name: 'p', port: 80, nodePort: 31000 + i }] },
-    { clusterIP: `10.96.0.${i}`, externalIPs: ['203.0.113.9'], ports: [{ name: 'p', port: 443, protocol: 'UDP' }] },
-  ][shape % 4]!;
-  const svc = makeService('d', `s${i}`, spec, shape % 4 === 2 ? lbStatus(`203.0.113.${i}`) : {});
-  const proto = shape % 4 === 3 ? 'UDP' : 'TCP';
-  // Endpoints overlap between Services (10.244.0.j), so hairpin members are shared too.
-  const slice = makeSlice('d', `s${i}`, Array.from({ length: n }, (_, j) => ep(`10.244.${j % 2 === 0 ? 0 : i}.${j + 1}`, { node: j % 3 === 0 ? 'node-b' : 'node-a' })), [{ name: 'p', port: 8080, protocol: proto }]);
-  const p = parseService(svc, cfg);
-  const r = parseEndpointSlice(slice);
-  assert.ok(p.kind === 'proxied' && r.kind === 'parsed');
-  return renderService(p.info, mergeSlices([r.slice]), ctx);
-}
+const state = shapedService;
 
 const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '').sort();
 

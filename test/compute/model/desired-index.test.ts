@@ -1,34 +1,13 @@
 // The incremental index must always equal a from-scratch assemble, and report exactly what changed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildContext } from '../../../src/compute/model/context.ts';
 import { assemble } from '../../../src/compute/model/desired.ts';
 import { DesiredIndex } from '../../../src/compute/model/desired-index.ts';
-import { mergeSlices, parseEndpointSlice } from '../../../src/compute/model/endpoints.ts';
-import { renderService, type ServiceState } from '../../../src/compute/model/render.ts';
-import { parseService } from '../../../src/compute/model/service.ts';
 import { formatIpvsadmSave } from '../../../src/compute/format/ipvsadm.ts';
-import { config, ep, lbStatus, makeService, makeSlice } from '../builders.ts';
+import type { ServiceState } from '../../../src/compute/model/render.ts';
+import { ctx, shapedService } from '../shapes.ts';
 
-const cfg = config({ nodeAddresses: ['192.168.1.10'] });
-const ctx = buildContext(cfg, undefined);
-
-/** Service i in one of several shapes, with `n` endpoints; shapes share addresses and NodePorts on purpose. */
-function state(i: number, shape: number, n: number): ServiceState {
-  const spec = [
-    { clusterIP: `10.96.0.${i}`, ports: [{ name: 'p', port: 80 }] },
-    { type: 'NodePort', clusterIP: `10.96.0.${i}`, ports: [{ name: 'p', port: 80, nodePort: 30000 + (i % 3) }] },
-    { type: 'LoadBalancer', clusterIP: `10.96.0.${i}`, externalTrafficPolicy: 'Local', healthCheckNodePort: 32000 + i, loadBalancerSourceRanges: ['198.51.100.0/24'], ports: [{ name: 'p', port: 80, nodePort: 31000 + i }] },
-    { clusterIP: `10.96.0.${i}`, externalIPs: ['203.0.113.9'], ports: [{ name: 'p', port: 443, protocol: 'UDP' }] },
-  ][shape % 4]!;
-  const svc = makeService('d', `s${i}`, spec, shape % 4 === 2 ? lbStatus(`203.0.113.${i}`) : {});
-  const proto = shape % 4 === 3 ? 'UDP' : 'TCP';
-  const slice = makeSlice('d', `s${i}`, Array.from({ length: n }, (_, j) => ep(`10.244.${i}.${j + 1}`, { node: j % 2 === 0 ? 'node-a' : 'node-b' })), [{ name: 'p', port: 8080, protocol: proto }]);
-  const p = parseService(svc, cfg);
-  const r = parseEndpointSlice(slice);
-  assert.ok(p.kind === 'proxied' && r.kind === 'parsed');
-  return renderService(p.info, mergeSlices([r.slice]), ctx);
-}
+const state = shapedService;
 
 const text = (d: ReturnType<DesiredIndex['snapshot']>['desired']) => ({
   ipvs: formatIpvsadmSave([...d.virtualServers.values()]).split('\n').sort(),
@@ -87,7 +66,7 @@ test('a change to one Service reports only its own virtual servers and sets', ()
   index.set('d/s7', state(7, 0, 3));
   const { changes } = index.snapshot();
   assert.deepEqual([...changes.virtualServers], ['TCP/10.96.0.7:80']);
-  assert.deepEqual([...changes.sets], [['KUBE-LOOP-BACK', { added: ['10.244.7.3,tcp:8080,10.244.7.3'], removed: [] }]], 'only the new local endpoint\'s hairpin member');
+  assert.deepEqual([...changes.sets], [['KUBE-LOOP-BACK', { added: ['10.244.0.3,tcp:8080,10.244.0.3'], removed: [] }]], 'only the new local endpoint\'s hairpin member');
   assert.deepEqual(changes.addresses, { added: [], removed: [] });
   assert.equal(changes.iptables, false);
 });
