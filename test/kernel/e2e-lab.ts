@@ -67,7 +67,10 @@ const V8_FATAL = /^# Fatal error in /m;
 /** Signals the node binary itself dies by when emulation faults it; the daemon never raises them. */
 const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGILL', 'SIGTRAP', 'SIGBUS']);
 const crashed = (stderr: string, signal: string | null): boolean => V8_FATAL.test(stderr) || (signal !== null && CRASH_SIGNALS.has(signal));
-const again = (what: string): void => { console.log(`# ${what} died of an emulation fault (a V8 fatal error or a crash signal); once more`); };
+/** What the crash looked like: the V8 check that failed, or the signal. */
+const evidence = (stderr: string, signal: string | null): string =>
+  /^# (Check failed.*)$/m.exec(stderr)?.[1] ?? /^# (Fatal error in .*)$/m.exec(stderr)?.[1] ?? `signal ${String(signal)}`;
+const again = (what: string, why: string): void => { console.log(`# ${what} died of an emulation fault (${why}); once more`); };
 
 /** lab.ts's startBackend, tried once more after a V8 fatal error at start-up. */
 export async function startBackendOnce(n: number): Promise<Backend> {
@@ -75,7 +78,7 @@ export async function startBackendOnce(n: number): Promise<Backend> {
     return await startBackend(n);
   } catch {
     tryRun('ip', 'netns', 'del', `be${n}`); // its veth pair goes with it
-    again(`backend be${n}`);
+    again(`backend be${n}`, 'its start failed');
     return startBackend(n);
   }
 }
@@ -95,6 +98,9 @@ export class KubeIpvs {
     this.#args = [MAIN, '--proxy-mode=ipvs', '--kubeconfig', api.kubeconfigPath, `--hostname-override=${NODE}`, '--cluster-cidr=10.244.0.0/16', ...flags];
     diagnostics = () => this.logTail();
   }
+
+  /** The flags it runs with, for showing. */
+  get flags(): readonly string[] { return this.#args.slice(1); }
 
   /** Whether the last process started is still running. */
   get running(): boolean { return this.#proc !== undefined && !this.#exited; }
@@ -146,7 +152,7 @@ export class KubeIpvs {
       await first();
     } catch (e) {
       if (!this.#exited || !crashed(this.#procLogs, this.#exitSignal)) throw e;
-      again('kube-ipvs');
+      again('kube-ipvs', evidence(this.#procLogs, this.#exitSignal));
       this.start();
       await first();
     }
@@ -158,7 +164,7 @@ export function runOnce(...args: string[]): { code: number | null; signal: strin
   const run = () => spawnSync(NODE_BIN, [MAIN, ...args], { encoding: 'utf8', timeout: 300_000 });
   let r = run();
   if (crashed(r.stderr, r.signal)) {
-    again(`kube-ipvs ${args.join(' ')}`);
+    again(`kube-ipvs ${args.join(' ')}`, evidence(r.stderr, r.signal));
     r = run();
   }
   return { code: r.status, signal: r.signal, stderr: r.stderr };
