@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { endpointSlice, node, service } from '../support/apiserver/builders.ts';
+import { seedWeb, service } from '../support/apiserver/builders.ts';
 import { waitUntil } from '../support/apiserver/client.ts';
 import { start } from '../support/apiserver/index.ts';
 import { freePort } from '../support/ports.ts';
@@ -45,9 +45,7 @@ test('request paths map to RBAC resources and verbs', () => {
 test('the ClusterRole grants exactly the API calls kube-ipvs makes, and no wildcards', async () => {
   const api = await start();
   try {
-    api.create(node('node-a'));
-    api.create(service('default', 'web', {}, '10.96.0.10'));
-    api.create(endpointSlice('default', 'web-1', 'web', ['10.244.1.5']));
+    seedWeb(api);
     const bad = service('shop', 'broken', {}, '10.96.0.11');
     (bad as unknown as { spec: { ports: { port: number }[] } }).spec.ports[0]!.port = 70000;
     api.create(bad);

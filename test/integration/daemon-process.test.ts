@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { endpointSlice, node, service } from '../support/apiserver/builders.ts';
+import { seedWeb } from '../support/apiserver/builders.ts';
 import { waitUntil } from '../support/apiserver/client.ts';
 import { start } from '../support/apiserver/index.ts';
 import { freePort } from '../support/ports.ts';
@@ -14,9 +14,7 @@ const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 test('the daemon starts against an API server, serves health and metrics, and exits 0 on SIGTERM', async () => {
   const api = await start();
   try {
-    api.create(node('node-a'));
-    api.create(service('default', 'web', {}, '10.96.0.10'));
-    api.create(endpointSlice('default', 'web-1', 'web', ['10.244.1.5']));
+    seedWeb(api);
     const [healthz, metrics] = [await freePort(), await freePort()];
     const proc = spawn(process.execPath, [main, '--proxy-mode=ipvs', '--kubeconfig', api.kubeconfigPath, '--hostname-override=node-a', '--dry-run',
       '--healthz-bind-address', `127.0.0.1:${healthz}`, '--metrics-bind-address', `127.0.0.1:${metrics}`, '--ipvs-sync-period', '1m0s'],

@@ -7,7 +7,7 @@ import type { Warning } from '../../src/compute/model/types.ts';
 import { Daemon } from '../../src/daemon.ts';
 import { silentLog } from '../../src/log.ts';
 import type { SyncReport } from '../../src/sync/proxier.ts';
-import { endpointSlice, node, service } from '../support/apiserver/builders.ts';
+import { endpointSlice, seedWeb, service } from '../support/apiserver/builders.ts';
 import { kubeConfigFor, waitUntil } from '../support/apiserver/client.ts';
 import { start, type TestApiServer } from '../support/apiserver/index.ts';
 import { FakeClock } from '../support/fake-clock.ts';
@@ -24,9 +24,7 @@ afterEach(async () => {
 
 async function setup(): Promise<Rig> {
   const api = await start();
-  api.create(node('node-a'));
-  api.create(service('default', 'web', {}, '10.96.0.10'));
-  api.create(endpointSlice('default', 'web-1', 'web', ['10.244.1.5']));
+  seedWeb(api);
   const kernel = new FakeKernel();
   const clock = new FakeClock();
   const reports: SyncReport[] = [];

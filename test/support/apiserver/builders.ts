@@ -28,3 +28,10 @@ export function node(name: string, labels: Labels = {}): KubeObject {
     status: { addresses: [{ type: 'InternalIP', address: '192.168.0.10' }] },
   };
 }
+
+/** The smallest cluster a daemon test starts from: node-a and default/web (10.96.0.10) with one endpoint. */
+export function seedWeb(api: { create(o: KubeObject): unknown }): void {
+  api.create(node('node-a'));
+  api.create(service('default', 'web', {}, '10.96.0.10'));
+  api.create(endpointSlice('default', 'web-1', 'web', ['10.244.1.5']));
+}
