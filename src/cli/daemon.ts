@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { Gauge } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
@@ -22,14 +22,15 @@ import { ProxyHealth, startHealthServer, type IpFamilyName } from '../serve/prox
 import { ServiceHealthServer } from '../serve/service-health.ts';
 import type { Listening } from '../serve/listen.ts';
 import { systemClock } from '../sync/clock.ts';
-import { ignoredFlags, mergeFileConfig, parseConfigFile } from './config-file.ts';
+import { ignoredFlags, mergeFileConfig, readConfigFile } from './config-file.ts';
+import { inertWarnings } from './inert-flags.ts';
+import { createLogger } from './logger.ts';
+import { versionText } from './version.ts';
 import { rawDaemonOptions, type DaemonFlagValues } from './daemon-flags.ts';
 import { readInput } from './proxy-flags.ts';
 import { resolveDaemonOptions, type DaemonOptions, type RawDaemonOptions } from './daemon-options.ts';
 import { conntrackSysctls, kubeProxyConfiguration } from './daemon-config.ts';
 import type { PlanIo } from './plan.ts';
-
-const level = (v: number): string => (v >= 5 ? 'trace' : v >= 2 ? 'debug' : 'info');
 
 export interface Resolved {
   readonly raw: RawDaemonOptions;
@@ -39,7 +40,10 @@ export interface Resolved {
 
 export async function resolveAll(flags: DaemonFlagValues, warn: (s: string) => void): Promise<Resolved> {
   const fromFlags = rawDaemonOptions(flags);
-  const file = flags.config === undefined ? undefined : parseConfigFile(await readInput(flags.config), flags.config);
+  for (const w of inertWarnings(flags)) warn(w);
+  const read = flags.config === undefined ? undefined : readConfigFile(await readInput(flags.config), flags.config);
+  for (const w of read?.warnings ?? []) warn(w);
+  const file = read?.config;
   if (file !== undefined) for (const f of ignoredFlags(fromFlags)) warn(`${f} is ignored: --config ${flags.config ?? ''} takes precedence (as in kube-proxy)`);
   const raw = mergeFileConfig(fromFlags, file);
   const options = resolveDaemonOptions(raw);
@@ -73,12 +77,16 @@ async function setOomScoreAdj(value: number, log: Logger): Promise<void> {
 
 /** Runs until SIGTERM/SIGINT; returns the exit code. */
 export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<number> {
+  if (flags.version !== undefined) {
+    io.stdout(versionText(flags.version));
+    return 0;
+  }
   const { raw, config, options } = await resolveAll(flags, (s) => { io.stderr(`warning: ${s}\n`); });
   if (flags.writeConfigTo !== undefined) {
     await writeFile(flags.writeConfigTo, stringify(kubeProxyConfiguration(raw, config, options)));
     return 0;
   }
-  const log = pino({ level: level(options.verbosity), name: 'kube-ipvs', base: {} }, pino.destination(2));
+  const log = createLogger(options);
   const runner = countingRunner(execaRunner);
   // Cleanup needs no API server; everything else does, and fails before touching the node.
   const kc = flags.cleanup === true || flags.cleanupIpvs === true ? undefined : await loadKubeConfig(options);
@@ -120,6 +128,12 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
     const { changes, failed } = await conntrackSysctls(sysctl, options.conntrack);
     for (const c of changes) log.info(c, 'conntrack setting changed');
     for (const f of failed) log.warn(f, 'could not change a conntrack setting; going on without it');
+  }
+  // --init-only: the steps that need full root (oom_score_adj, conntrack) are done; a second
+  // kube-ipvs can then run with CAP_NET_ADMIN alone, as with kube-proxy.
+  if (flags.initOnly === true) {
+    log.info({}, 'init-only: initialization done, exiting');
+    return 0;
   }
   const daemon: Daemon = new Daemon(
     { runner, sysctl, kubeConfig: kc, clock: systemClock, log: log.child({ component: 'proxier' }) },
