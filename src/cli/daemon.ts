@@ -24,6 +24,7 @@ import type { Listening } from '../serve/listen.ts';
 import { systemClock } from '../sync/clock.ts';
 import { ignoredFlags, mergeFileConfig, readConfigFile } from './config-file.ts';
 import { inertWarnings } from './inert-flags.ts';
+import { loadKubeConfigFile } from './token-file.ts';
 import { createLogger } from './logger.ts';
 import { versionText } from './version.ts';
 import { rawDaemonOptions, type DaemonFlagValues } from './daemon-flags.ts';
@@ -58,7 +59,7 @@ async function loadKubeConfig(o: DaemonOptions): Promise<KubeConfig> {
   // --help, plan and --cleanup have no reason to wait for.
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
-  if (o.kubeconfig !== undefined) kc.loadFromFile(o.kubeconfig);
+  if (o.kubeconfig !== undefined) loadKubeConfigFile(kc, o.kubeconfig);
   else if (o.master !== undefined) kc.loadFromClusterAndUser({ name: 'master', server: o.master, skipTLSVerify: false }, { name: 'kube-ipvs' });
   else kc.loadFromCluster();
   if (o.master !== undefined) {

@@ -17,8 +17,8 @@ export interface InertFlag {
 const IPVS_MODE = 'kube-proxy uses it only in iptables mode; kube-ipvs is IPVS mode (use the --ipvs-* flag)';
 
 export const INERT_FLAGS: readonly InertFlag[] = [
-  { flag: '--iptables-sync-period', value: 'duration', why: `${IPVS_MODE}` },
-  { flag: '--iptables-min-sync-period', value: 'duration', why: `${IPVS_MODE}` },
+  { flag: '--iptables-sync-period', value: 'duration', why: IPVS_MODE },
+  { flag: '--iptables-min-sync-period', value: 'duration', why: IPVS_MODE },
   { flag: '--iptables-localhost-nodeports', value: 'bool', why: 'kube-proxy applies it only in iptables mode; in IPVS mode NodePorts are never reachable on localhost' },
   { flag: '--config-sync-period', value: 'duration', why: 'kube-ipvs\' informers have no periodic resync; the full resync every --ipvs-sync-period re-reads the kernel instead' },
   { flag: '--kube-api-qps', value: 'float', why: 'kube-ipvs makes no client-side rate-limited requests: one list and watch per resource, and a few Events' },
