@@ -60,7 +60,8 @@ async function loadKubeConfig(o: DaemonOptions): Promise<KubeConfig> {
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   if (o.kubeconfig !== undefined) loadKubeConfigFile(kc, o.kubeconfig);
-  else if (o.master !== undefined) kc.loadFromClusterAndUser({ name: 'master', server: o.master, skipTLSVerify: false }, { name: 'kube-ipvs' });
+  // An http:// --master has no TLS to verify; client-node refuses http unless told to skip it.
+  else if (o.master !== undefined) kc.loadFromClusterAndUser({ name: 'master', server: o.master, skipTLSVerify: o.master.startsWith('http://') }, { name: 'kube-ipvs' });
   else kc.loadFromCluster();
   if (o.master !== undefined) {
     // --master overrides the kubeconfig's server, as in kube-proxy.
