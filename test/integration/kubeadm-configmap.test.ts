@@ -48,7 +48,7 @@ function podDir(cm: ConfigMap, server: string): string {
   return dir;
 }
 
-const portsFree = (): boolean => !/:(10256|10249)\b/.test(spawnSync('ss', ['-ltnH']).stdout?.toString() ?? '');
+const portsFree = (): boolean => !/:(10256|10249)\b/.test(spawnSync('ss', ['-ltnH']).stdout.toString());
 
 for (const file of readdirSync(fixtures).filter((f) => /^v1\.\d+\.yaml$/.test(f)).sort()) {
   test(`kubeadm ${file.replace('.yaml', '')}'s kube-proxy ConfigMap starts the daemon unchanged; --write-config-to shows kube-proxy's defaults`,
