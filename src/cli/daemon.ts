@@ -26,7 +26,7 @@ import { ignoredFlags, mergeFileConfig, readConfigFile } from './config-file.ts'
 import { inertWarnings } from './inert-flags.ts';
 import { loadKubeConfigFile } from './token-file.ts';
 import { createLogger } from './logger.ts';
-import { versionText } from './version.ts';
+import { versionText } from '../version.ts';
 import { rawDaemonOptions, type DaemonFlagValues } from './daemon-flags.ts';
 import { readInput } from './proxy-flags.ts';
 import { resolveDaemonOptions, type DaemonOptions, type RawDaemonOptions } from './daemon-options.ts';
@@ -185,7 +185,10 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
   );
   const servers: Listening[] = [];
   if (options.healthzBindAddress !== '') servers.push(await startHealthServer(options.healthzBindAddress, health, metrics));
-  if (options.metricsBindAddress !== '') servers.push(await startMetricsServer(options.metricsBindAddress, metrics.registry));
+  // /configz as kube-proxy serves it there: the effective configuration under its API group.
+  const configz = (): object => ({ 'kubeproxy.config.k8s.io': kubeProxyConfiguration(raw, config, options) });
+  if (options.metricsBindAddress !== '') servers.push(await startMetricsServer(options.metricsBindAddress, metrics.registry, 'ipvs', configz));
+  events.starting();
   log.info({ node: config.nodeName, dryRun: flags.dryRun === true, syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs }, 'starting');
   const stopped = new Promise<string>((resolve) => {
     // `on`, not `once`: while a tool runs, execa's signal-exit handler is also listening, and

@@ -80,6 +80,11 @@ for (const file of readdirSync(fixtures).filter((f) => /^v1\.\d+\.yaml$/.test(f)
           const metrics = await (await fetch('http://127.0.0.1:10249/metrics')).text();
           assert.ok(metrics.includes('# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram'), 'kube-proxy metrics on 127.0.0.1:10249');
           assert.equal(await (await fetch('http://127.0.0.1:10249/proxyMode')).text(), 'ipvs');
+          // kube-proxy's signals: /configz, the build-info metric, the Node's Starting event.
+          assert.deepEqual(await (await fetch('http://127.0.0.1:10249/configz')).json(),
+            { 'kubeproxy.config.k8s.io': parse(readFileSync(join(fixtures, 'effective.yaml'), 'utf8')) as unknown });
+          assert.match(metrics, /^kubernetes_build_info\{major="\d+",minor="\d+",git_version="v\d+\.\d+\.\d+",.*\} 1$/m);
+          await waitUntil(() => api.events().some((e) => (e as { reason?: string }).reason === 'Starting'), 'the Starting event', 5000);
           // Text logs by default (logging.format unset), klog-style.
           assert.ok(/^I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ kube-ipvs\] "starting" node="node-a"/m.test(logs), `klog-style text lines:\n${logs.slice(0, 2000)}`);
         } finally {

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 
 function readVersion(): string {
   try {
-    // src/cli/version.ts and dist/cli/version.js are both two levels below the package root.
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    // src/version.ts and dist/version.js are both one level below the package root.
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
     return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
   } catch {
     return '0.0.0';
