@@ -21,15 +21,16 @@ test('an invalid Service is reported as a Warning event naming the field', async
   }
 });
 
-test('start-up posts kube-proxy\'s Starting event on the Node (events.k8s.io/v1)', async () => {
+test('start-up posts kube-proxy\'s Starting event on the Node', async () => {
   const api = await start();
   try {
     new EventRecorder(kubeConfigFor(api), 'node-a', silentLog).starting();
     await waitUntil(() => api.events().length === 1, 'event recorded');
-    const e = api.events()[0] as { apiVersion?: string; metadata?: { namespace?: string }; type?: string; reason?: string; action?: string; eventTime?: string;
-      regarding?: { kind?: string; name?: string }; reportingController?: string; reportingInstance?: string };
-    assert.deepEqual([e.apiVersion, e.metadata?.namespace, e.type, e.reason, e.action, e.regarding?.kind, e.regarding?.name, e.reportingController, e.reportingInstance],
-      ['events.k8s.io/v1', 'default', 'Normal', 'Starting', 'StartKubeProxy', 'Node', 'node-a', 'kube-proxy', 'kube-proxy-node-a']);
+    const e = api.events()[0] as { metadata?: { namespace?: string }; type?: string; reason?: string; action?: string; eventTime?: string;
+      involvedObject?: { kind?: string; name?: string }; source?: { component?: string; host?: string }; reportingComponent?: string; reportingInstance?: string };
+    assert.deepEqual([e.metadata?.namespace, e.type, e.reason, e.action, e.involvedObject?.kind, e.involvedObject?.name, e.source?.component, e.source?.host,
+      e.reportingComponent, e.reportingInstance],
+    ['default', 'Normal', 'Starting', 'StartKubeProxy', 'Node', 'node-a', 'kube-proxy', 'node-a', 'kube-proxy', 'kube-proxy-node-a']);
     // MicroTime: six fractional digits, as the apiserver parses it.
     assert.match(e.eventTime ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
   } finally {
