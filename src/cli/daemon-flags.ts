@@ -37,7 +37,7 @@ export function addDaemonFlags(cmd: Command): Command {
     .option('--write-config-to <file>', 'write the effective configuration as a KubeProxyConfiguration and exit')
     .addOption(new Option('-v, --v <level>', 'log verbosity (0: info; 2+: debug; 5+: trace)').argParser(int('-v')))
     .option('--vmodule <pattern=N,...>', 'per-component verbosity: comma-separated component=level (components: proxier, events, cleanup, service-health; * and ? globs)')
-    .addOption(new Option('--logging-format <format>', 'text (klog-style lines, the default) or json').choices(['text', 'json']))
+    .addOption(new Option('--logging-format <format>', 'json (structured lines, the default) or text (klog-style lines, kube-proxy\'s default)').choices(['text', 'json']))
     .addOption(new Option('--healthz-port <port>', 'deprecated: the port of --healthz-bind-address (0 disables)').argParser(int('--healthz-port')))
     .addOption(new Option('--metrics-port <port>', 'deprecated: the port of --metrics-bind-address (0 disables)').argParser(int('--metrics-port')));
   cmd.addOption(new Option('--version [raw]', 'print the version and exit (--version=raw: details)').argParser((v: string | undefined) => {

@@ -117,7 +117,9 @@ function vmodule(text: string | undefined, problems: string[]): { pattern: strin
 
 export function resolveDaemonOptions(raw: RawDaemonOptions): DaemonOptions {
   const problems: string[] = [];
-  const loggingFormat = raw.loggingFormat ?? 'text';
+  // JSON by default (kube-ipvs' structured logs, which its tooling reads); kube-proxy's default
+  // is text: --logging-format=text (or logging.format: text) gives its klog-style lines.
+  const loggingFormat = raw.loggingFormat ?? 'json';
   if (loggingFormat !== 'text' && loggingFormat !== 'json') problems.push(`--logging-format: "${loggingFormat}" is not a format; valid: text, json`);
   if (raw.proxyMode !== undefined && raw.proxyMode !== '' && raw.proxyMode !== 'ipvs') {
     problems.push(`--proxy-mode: "${raw.proxyMode}" is not supported: kube-ipvs implements only "ipvs" (kube-proxy's iptables and nftables modes are not provided)`);
@@ -149,7 +151,7 @@ export function resolveDaemonOptions(raw: RawDaemonOptions): DaemonOptions {
     },
     oomScoreAdj: int('--oom-score-adj', raw.oomScoreAdj, DEFAULTS.oomScoreAdj, -1000, 1000, problems),
     verbosity: int('-v', raw.verbosity, 0, 0, 10, problems),
-    loggingFormat: loggingFormat === 'json' ? 'json' : 'text',
+    loggingFormat: loggingFormat === 'text' ? 'text' : 'json',
     vmodule: vmodule(raw.vmodule, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -1,6 +1,6 @@
 // The daemon's logger as kube-proxy's logging flags shape it: --logging-format=text writes
 // klog-style lines (`I1204 12:00:00.000000   4242 proxier] "first sync done" key="value"`), json
-// the structured pino lines; -v sets the level, --vmodule a level per component.
+// (kube-ipvs' default) the structured pino lines; -v sets the level, --vmodule a level per component.
 import { writeSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { DaemonOptions } from './daemon-options.ts';
