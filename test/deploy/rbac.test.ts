@@ -12,7 +12,7 @@ import { waitUntil } from '../support/apiserver/client.ts';
 import { start } from '../support/apiserver/index.ts';
 import { freePort } from '../support/ports.ts';
 import type { RequestRecord } from '../support/apiserver/faults.ts';
-import { ROOT, objectsIn, only } from './deploy-files.ts';
+import { BASE, ROOT, kustomize, only } from './deploy-files.ts';
 
 interface Rule { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[]; nonResourceURLs?: string[] }
 
@@ -65,7 +65,7 @@ test('the ClusterRole grants exactly the API calls kube-ipvs makes, and no wildc
     assert.deepEqual(used, ['/events:create', '/nodes:list', '/nodes:watch', '/services:list', '/services:watch',
       'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch']);
 
-    const role = only(objectsIn(), 'ClusterRole') as { rules?: Rule[] };
+    const role = only(kustomize(BASE), 'ClusterRole') as { rules?: Rule[] };
     const rules = role.rules ?? [];
     for (const r of rules) {
       for (const field of [r.apiGroups, r.resources, r.verbs]) assert.ok(field !== undefined && !field.includes('*'), `no wildcards: ${JSON.stringify(r)}`);
