@@ -85,7 +85,7 @@ export class Daemon {
     });
     const dataplane: DataplanePort = s.dryRun ? new DryRunDataplane(real, deps.log) : real;
     this.#runner = new BoundedFrequencyRunner({
-      minIntervalMs: s.minSyncPeriodMs, maxIntervalMs: s.syncPeriodMs, burst: 2, clock: deps.clock,
+      minIntervalMs: s.minSyncPeriodMs, maxIntervalMs: s.syncPeriodMs, burst: 2, clock: deps.clock, log: deps.log,
       fn: (reason) => this.proxier.sync(reason),
     });
     this.proxier = new Proxier({

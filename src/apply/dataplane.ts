@@ -109,9 +109,15 @@ export class Dataplane {
     for (const r of p.restores) {
       await this.#step(r.family === 4 ? 'iptables-restore' : 'ip6tables-restore', () => applyIptables(this.#o.runner, { family: r.family, ...(this.#o.backend === undefined ? {} : { backend: this.#o.backend }) }, r.payload));
     }
-    if (!noAddressChanges(p.addrs)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(p.addrs)));
+    // Unbinds wait until the virtual servers on those addresses are gone: a bound address is
+    // what marks a leftover virtual server as ours (ownership.ts), so if the ipvsadm batch
+    // fails the next sync still deletes it instead of leaking it for good.
+    const bind = { ...p.addrs, del: [] };
+    const unbind = { createLink: false, add: [], del: p.addrs.del };
+    if (!noAddressChanges(bind)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(bind)));
     const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(p.ipvs.ops)).catch((e: unknown) => { throw new DataplaneError('ipvsadm', 'restore failed', e); });
     if (!res.clean) throw ipvsFailure(res.messages);
+    if (!noAddressChanges(unbind)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(unbind)));
     const conntrackDeletes = await this.#clearUdpConntrack(p.ipvs.ops);
     this.#known = only === undefined
       ? afterApply(observed, desired, p.owns, p.ipvs.drainingServers)
