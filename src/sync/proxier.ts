@@ -12,6 +12,7 @@ import { renderService } from '../compute/model/render.ts';
 import { parseService } from '../compute/model/service.ts';
 import type { Warning } from '../compute/model/types.ts';
 import type { SyncResult } from '../apply/dataplane.ts';
+import { failureFields } from '../apply/dataplane-error.ts';
 import type { ClusterState } from '../observe/cluster-state.ts';
 import type { Log } from '../log.ts';
 import type { Clock } from './clock.ts';
@@ -137,7 +138,8 @@ export class Proxier {
       for (const k of unrendered) pending.services.add(k);
       const wait = retryDelay(this.#failures);
       this.#failures++;
-      this.#o.log.error({ err: message(error), reason, failures: this.#failures, retryInMs: wait }, `sync failed: ${message(error)}`);
+      // One line with all an operator needs: the tool, its exit code, its words, the input line.
+      this.#o.log.error({ err: message(error), ...failureFields(error), reason, failures: this.#failures, retryInMs: wait }, `sync failed: ${message(error)}`);
       this.#notify({ ...(base ?? this.#emptyReport(reason, full)), durationMs: this.#o.clock.now() - started, error });
       this.#o.retryAfter(wait);
       return;
@@ -220,7 +222,7 @@ export class Proxier {
       const deleted = await this.#o.dataplane.checkDrains(desired);
       if (deleted > 0) this.#o.log.info({ deleted }, 'drained real servers removed');
     } catch (e) {
-      this.#o.log.warn({ err: message(e) }, `drain check failed; tried again at the next sync: ${message(e)}`);
+      this.#o.log.warn({ err: message(e), ...failureFields(e) }, `drain check failed; tried again at the next sync: ${message(e)}`);
       this.#lastDrainCheck = 0;
     }
   }

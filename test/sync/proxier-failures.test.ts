@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ep, makeNode, makeService, makeSlice } from '../compute/builders.ts';
-import { silentLog } from '../../src/log.ts';
+import { silentLog, type Log } from '../../src/log.ts';
 import { kernelState, rig, type Rig } from './proxier-rig.ts';
 
 const svc = (name: string, ip: string): Parameters<Rig['cluster']['setService']>[1] =>
@@ -120,4 +120,43 @@ test('a Service deleted while the ipvsadm batch fails is still deleted by the ne
   await r.proxier.sync('retry');
   assert.doesNotMatch(ipvs(r), /10\.96\.0\.21/);
   assert.doesNotMatch(r.kernel.admin(['ip', '-o', 'addr', 'show', 'dev', 'kube-ipvs0']), /10\.96\.0\.21/);
+});
+
+function capturing(): { log: Log; lines: { obj: Record<string, unknown>; msg: string }[] } {
+  const lines: { obj: Record<string, unknown>; msg: string }[] = [];
+  return { lines, log: { ...silentLog, error: (obj, msg) => { lines.push({ obj: obj as Record<string, unknown>, msg }); } } };
+}
+
+test('an ipvsadm -R failure is logged with the tool\'s message, exit code and the failing input line', async () => {
+  const { log, lines } = capturing();
+  const r = rig({ log });
+  r.cluster.setNode(makeNode('node-a', ['192.168.1.10']));
+  add(r, 'web', '10.96.0.20', '10.244.1.1');
+  r.kernel.failLine('ipvsadm', /-r 10\.244\.1\.1:8080/, 'Memory allocation problem');
+  await r.proxier.sync('periodic');
+  assert.equal(lines.length, 1);
+  const line = lines[0];
+  assert.match(line?.msg ?? '', /^sync failed: ipvsadm -R: exit \d+: Memory allocation problem \(input line 2: -a -t 10\.96\.0\.20:80 -r 10\.244\.1\.1:8080 -m -w 1\)/);
+  assert.deepEqual([line?.obj.tool, line?.obj.toolMessage, line?.obj.inputLine, line?.obj.input],
+    ['ipvsadm', 'Memory allocation problem', 2, '-a -t 10.96.0.20:80 -r 10.244.1.1:8080 -m -w 1']);
+  assert.equal(typeof line?.obj.exitCode, 'number');
+});
+
+test('an ipset or ip batch failure is logged with the tool\'s message, exit code and the failing input line', async () => {
+  for (const tool of ['ipset', 'ip'] as const) {
+    const { log, lines } = capturing();
+    const r = rig({ log });
+    r.cluster.setNode(makeNode('node-a', ['192.168.1.10']));
+    add(r, 'web', '10.96.0.20', '10.244.1.1');
+    r.kernel.failLine(tool, /10\.96\.0\.20/, 'Kernel error received: Invalid argument');
+    await r.proxier.sync('periodic');
+    const line = lines[0];
+    assert.equal(lines.length, 1, tool);
+    assert.ok(line !== undefined);
+    assert.equal(line.obj.tool, tool);
+    assert.equal(typeof line.obj.exitCode, 'number', tool);
+    assert.match(String(line.obj.toolMessage), /Invalid argument/, tool);
+    assert.match(String(line.obj.input), /10\.96\.0\.20/, tool);
+    assert.match(line.msg, new RegExp(`^sync failed: ${tool} .*exit \\d+: .*\\(input line \\d+: .*10\\.96\\.0\\.20`), tool);
+  }
 });
