@@ -90,7 +90,11 @@ export class Daemon {
     });
     this.proxier = new Proxier({
       config: s.config, families: s.families, cluster: this.cluster, dataplane, log: deps.log, clock: deps.clock,
-      hooks: { invalid: (w) => { hooks.invalid(w); }, synced: (r) => { hooks.synced(r); if (r.error === undefined) this.#firstSync(); } },
+      hooks: {
+        invalid: (w) => { hooks.invalid(w); },
+        serviceWarnings: (key, ws) => { hooks.serviceWarnings?.(key, ws); },
+        synced: (r) => { hooks.synced(r); if (r.error === undefined) this.#firstSync(); },
+      },
       readNodeAddresses: async () => {
         const ips = await nodeAddresses(deps.runner, s.families);
         real.setNodeAddresses(ips);

@@ -145,10 +145,8 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
         metrics.serviceChangesPending.set(daemon.cluster.pendingServiceChanges);
         metrics.endpointChangesPending.set(daemon.cluster.pendingEndpointChanges);
       },
-      invalid: (w) => {
-        log.warn({ kind: w.kind, object: w.object, field: w.field }, formatWarning(w));
-        if (w.kind === 'Service') events.invalidService(w);
-      },
+      invalid: (w) => { log.warn({ kind: w.kind, object: w.object, field: w.field }, formatWarning(w)); },
+      serviceWarnings: (key, ws) => { events.serviceWarnings(key, ws); },
       synced: (r) => {
         const ok = r.error === undefined;
         if (ok) health.updated();

@@ -39,8 +39,10 @@ export interface SyncReport {
 export interface ProxierHooks {
   /** After every sync attempt. */
   synced(r: SyncReport): void;
-  /** An invalid object, reported once per change (logged; an Event for Services). */
+  /** An invalid object, reported once per change (logged). */
   invalid(w: Warning): void;
+  /** A Service's own warnings as of its latest render; empty once it is fine or gone (Events). */
+  serviceWarnings?(key: string, warnings: readonly Warning[]): void;
 }
 
 export interface ProxierOptions {
@@ -198,7 +200,9 @@ export class Proxier {
     const parsed = svc === undefined ? undefined : parseService(svc, ctx.config);
     if (parsed === undefined || parsed.kind !== 'proxied') {
       index.set(key, undefined);
-      if (parsed?.kind === 'invalid') parsed.warnings.forEach((w) => { this.#report(w); });
+      const warnings = parsed?.kind === 'invalid' ? parsed.warnings : [];
+      warnings.forEach((w) => { this.#report(w); });
+      this.#serviceWarnings(key, warnings);
       if (parsed?.kind === 'ignored') this.#o.log.debug({ service: key, reason: parsed.reason }, 'service not proxied');
       return;
     }
@@ -210,7 +214,16 @@ export class Proxier {
     }
     const rendered = this.#render(parsed.info, mergeSlices(slices), ctx);
     parsed.warnings.forEach((w) => { this.#report(w); });
+    this.#serviceWarnings(key, parsed.warnings);
     index.set(key, rendered);
+  }
+
+  #serviceWarnings(key: string, warnings: readonly Warning[]): void {
+    try {
+      this.#o.hooks.serviceWarnings?.(key, warnings);
+    } catch (e) {
+      this.#o.log.error({ err: message(e), service: key }, 'reporting a Service\'s warnings failed');
+    }
   }
 
   /** Graceful-termination upkeep after an applied sync: its failure is logged, never the sync's. */

@@ -35,7 +35,7 @@ export class InjectedFault extends Error {
   readonly code = 'INJECTED';
 }
 
-export function rig(o: { addresses?: string[]; synced?: (r: SyncReport) => void; log?: Log } = {}): Rig {
+export function rig(o: { addresses?: string[]; synced?: (r: SyncReport) => void; log?: Log; serviceWarnings?: (key: string, ws: readonly Warning[]) => void } = {}): Rig {
   const kernel = new FakeKernel();
   const clock = new FakeClock();
   const cluster = new ClusterState();
@@ -60,7 +60,10 @@ export function rig(o: { addresses?: string[]; synced?: (r: SyncReport) => void;
       dataplane.setNodeAddresses(ips);
       return Promise.resolve(ips);
     },
-    hooks: { synced: (s) => { reports.push(s); o.synced?.(s); }, invalid: (w) => { r.invalid.push(w); } },
+    hooks: {
+      synced: (s) => { reports.push(s); o.synced?.(s); }, invalid: (w) => { r.invalid.push(w); },
+      ...(o.serviceWarnings === undefined ? {} : { serviceWarnings: o.serviceWarnings }),
+    },
     retryAfter: (ms) => { r.retries.push(ms); },
     render: (info, eps, ctx) => {
       if (r.throwingRender.has(info.name)) throw new InjectedFault(`render ${info.name}: injected`);
