@@ -4,7 +4,7 @@
 // node finds the same Event and bumps its count instead of posting its own. A node writes
 // only when a Service's problem appears or changes, never at each re-render. Best effort: a
 // failed write is logged, never retried or fatal.
-import { ApiException, CoreV1Api, CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CoreV1Event, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Warning } from '../compute/model/types.ts';
 import type { Log } from '../log.ts';
 
@@ -14,8 +14,8 @@ export const INVALID_SERVICE = 'InvalidService';
 /** Deterministic, cluster-wide: `web.kube-ipvs.invalidservice` (a valid DNS subdomain). */
 export const eventName = (service: string, reason: string): string => `${service}.${COMPONENT}.${reason.toLowerCase()}`;
 
-const isConflict = (e: unknown): boolean => e instanceof ApiException && (e.code === 409);
-const isNotFound = (e: unknown): boolean => e instanceof ApiException && e.code === 404;
+// AlreadyExists on create, Conflict on a stale resourceVersion: both 409.
+const isConflict = (e: unknown): boolean => e instanceof ApiException && e.code === 409;
 
 export class EventRecorder {
   readonly #api: CoreV1Api;
@@ -55,29 +55,34 @@ export class EventRecorder {
     while (this.#queue.size > 0) await Promise.all(this.#queue.values());
   }
 
+  /**
+   * Create the series; when it exists (another node, or this one before a restart), read it
+   * and count one more occurrence with a merge patch that carries the resourceVersion read, so
+   * two nodes bumping at once both count (a conflict is read again, not lost). The verbs are
+   * client-go's recorder's — create and patch — plus get for the count.
+   */
   async #write(namespace: string, name: string, message: string): Promise<void> {
-    const eventNameFor = eventName(name, INVALID_SERVICE);
+    const event = eventName(name, INVALID_SERVICE);
+    try {
+      await this.#api.createNamespacedEvent({ namespace, body: this.#event(namespace, name, message, new Date()) });
+      return;
+    } catch (e) {
+      if (!isConflict(e)) throw e;
+    }
     for (let attempt = 0; attempt < 3; attempt++) {
-      const existing = await this.#api.readNamespacedEvent({ namespace, name: eventNameFor }).catch((e: unknown) => {
-        if (isNotFound(e)) return undefined;
-        throw e;
-      });
-      const now = new Date();
+      const existing = await this.#api.readNamespacedEvent({ namespace, name: event });
+      const body = {
+        metadata: { resourceVersion: existing.metadata.resourceVersion },
+        message, count: (existing.count ?? 1) + 1, lastTimestamp: new Date(), reportingInstance: this.#host,
+      };
       try {
-        if (existing === undefined) {
-          await this.#api.createNamespacedEvent({ namespace, body: this.#event(namespace, name, message, now) });
-        } else {
-          // Another node (or this one before a restart) started the series: one more occurrence.
-          const body = Object.assign(existing, { message, count: (existing.count ?? 1) + 1, lastTimestamp: now, reportingInstance: this.#host });
-          await this.#api.replaceNamespacedEvent({ namespace, name: eventNameFor, body });
-        }
+        await this.#api.patchNamespacedEvent({ namespace, name: event, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
         return;
       } catch (e) {
-        // Created or bumped meanwhile by another node: read it again and add to it.
         if (!isConflict(e)) throw e;
       }
     }
-    throw new Error(`event ${namespace}/${eventNameFor}: still conflicting after 3 attempts`);
+    throw new Error(`event ${namespace}/${event}: still conflicting after 3 attempts`);
   }
 
   #event(namespace: string, name: string, message: string, now: Date): CoreV1Event {
