@@ -125,7 +125,7 @@ test('the DaemonSet is shaped like kubeadm\'s kube-proxy', () => {
   assert.match(cm.data?.KUBERNETES_SERVICE_PORT ?? '', /^\d{1,5}$/);
 
   assert.deepEqual([c.livenessProbe?.httpGet?.path, c.livenessProbe?.httpGet?.port], ['/livez', 10256]);
-  assert.deepEqual([c.readinessProbe?.httpGet?.path, c.readinessProbe?.httpGet?.port], ['/healthz', 10256]);
+  assert.deepEqual([c.readinessProbe?.httpGet?.path, c.readinessProbe?.httpGet?.port], ['/readyz', 10256]);
 });
 
 /** kubelet's `$(VAR)` expansion of container args, from the container's env. */
