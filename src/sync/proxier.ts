@@ -62,6 +62,7 @@ export interface ProxierOptions {
 }
 
 const DRAIN_CHECK_MS = 60_000; // kube-proxy's rsCheckDeleteInterval
+const MAX_TRIGGER_TIMES = 10_000;
 export const RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
 
 export const retryDelay = (failures: number): number => RETRY_MS[Math.min(failures, RETRY_MS.length - 1)] ?? 30_000;
@@ -106,6 +107,8 @@ export class Proxier {
     for (const k of input.changed) this.#pending.services.add(k);
     this.#pending.node ||= input.nodeChanged;
     this.#pending.triggerTimes.push(...input.triggerTimes);
+    // Only for the programming-latency histogram: through a long outage keep the latest ones.
+    if (this.#pending.triggerTimes.length > MAX_TRIGGER_TIMES) this.#pending.triggerTimes.splice(0, this.#pending.triggerTimes.length - MAX_TRIGGER_TIMES);
     const pending = this.#pending;
     // A periodic run, the retry after a failure and the first sync read the kernel again.
     const full = reason !== 'requested' || this.#ctx === undefined || this.#failures > 0;
