@@ -136,7 +136,8 @@ test('the DaemonSet is shaped like kubeadm\'s kube-proxy', () => {
   }
   for (const name of ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) assert.ok(env.get(name)?.valueFrom?.configMapKeyRef !== undefined, `${name} is set explicitly`);
   assert.match(cm.data?.KUBERNETES_SERVICE_PORT ?? '', /^\d{1,5}$/);
-  assert.deepEqual([c.livenessProbe?.httpGet?.path, c.readinessProbe?.httpGet?.path], ['/livez', '/healthz']);
+  assert.deepEqual([c.livenessProbe?.httpGet?.path, c.livenessProbe?.httpGet?.port], ['/livez', 10256]);
+  assert.deepEqual([c.readinessProbe?.httpGet?.path, c.readinessProbe?.httpGet?.port], ['/readyz', 10256]);
 });
 
 test('the image: fully qualified (never Docker Hub by accident), tagged with the package version, set in one place', () => {

@@ -16,9 +16,10 @@ import { BASE, ROOT, kustomize, only } from './deploy-files.ts';
 
 interface Rule { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[]; nonResourceURLs?: string[] }
 
-const main = join(ROOT, 'src', 'cli', 'main.ts');
+// The real CLI on the fake kernel: this host has no ip_vs, so a first sync on it never succeeds.
+const main = join(ROOT, 'test', 'support', 'fake-kernel-main.ts');
 // Granted beyond what the daemon is seen to do: Event series are patched (kube-proxy's role too).
-const EXTRA = ['/events:patch'];
+const EXTRA = ['/events:get', '/events:patch'];
 
 /** `GROUP/RESOURCE:VERB` for a request to the API server ('' group for core). */
 function rbacOf(r: RequestRecord): string {
