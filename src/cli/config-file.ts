@@ -44,7 +44,7 @@ const INERT_FIELDS: Readonly<Record<string, { readonly why: string; readonly def
   'clientConnection.burst': { why: 'kube-ipvs makes no client-side rate-limited requests', defaults: [10] },
   'logging.flushFrequency': { why: 'log lines are written at once', defaults: ['5s', 5_000_000_000] },
   'logging.options': { why: 'log lines are written at once, all to stderr' },
-  bindAddressHardFail: { why: 'kube-ipvs always exits when it cannot bind', defaults: [true] },
+  bindAddressHardFail: { why: 'kube-ipvs retries a port in use and exits on any other bind error' },
   enableProfiling: { why: 'Go\'s /debug/pprof has no equivalent' },
   showHiddenMetricsForVersion: { why: 'kube-ipvs hides no metrics' },
   serviceProxyName: { why: 'kube-ipvs handles the Services without the service.kubernetes.io/service-proxy-name label, as kube-proxy by default' },

@@ -58,7 +58,7 @@ export function kubeProxyConfiguration(raw: RawDaemonOptions, config: ProxyConfi
     apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
     kind: 'KubeProxyConfiguration',
     bindAddress: o.bindAddress,
-    bindAddressHardFail: true,
+    bindAddressHardFail: false,
     clientConnection: { acceptContentTypes: '', burst: 10, contentType: 'application/json', kubeconfig: o.kubeconfig ?? '', qps: 5 },
     clusterCIDR: config.clusterCidrs.map((c) => c.text).join(','),
     configSyncPeriod: '15m0s',

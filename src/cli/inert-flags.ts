@@ -25,7 +25,7 @@ export const INERT_FLAGS: readonly InertFlag[] = [
   { flag: '--kube-api-burst', value: 'int', why: 'kube-ipvs makes no client-side rate-limited requests: one list and watch per resource, and a few Events' },
   { flag: '--kube-api-content-type', value: 'string', why: 'kube-ipvs always talks JSON to the API server (its client has no protobuf)' },
   { flag: '--feature-gates', value: 'map', why: 'kube-ipvs has no feature gates: every behaviour it implements is always on' },
-  { flag: '--bind-address-hard-fail', value: 'bool', why: 'kube-ipvs always exits when it cannot bind the health or metrics address' },
+  { flag: '--bind-address-hard-fail', value: 'bool', why: 'kube-ipvs retries a health or metrics port in use (proxying goes on) and exits on any other bind error, whatever this says' },
   { flag: '--profiling', value: 'bool', why: 'Go\'s /debug/pprof has no equivalent in kube-ipvs (use node --inspect or --cpu-prof)' },
   { flag: '--show-hidden-metrics-for-version', value: 'string', why: 'kube-ipvs hides no deprecated metrics' },
   { flag: '--log-flush-frequency', value: 'duration', why: 'kube-ipvs writes each log line at once; there is no buffer to flush' },

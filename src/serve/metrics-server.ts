@@ -3,13 +3,13 @@
 // (`curl :10249/proxyMode` is the usual way to ask a node which proxy mode it runs), and
 // /configz (the effective configuration as JSON, keyed by its API group, as kube-proxy's).
 import type { Registry } from 'prom-client';
+import type { RequestListener } from 'node:http';
 import { listen, parseBindAddress, reply, type Listening } from './listen.ts';
 
 const TEXT = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' };
 
-/** Listens on `host:port`; rejects when the address cannot be bound. */
-export function startMetricsServer(addr: string, registry: Registry, proxyMode = 'ipvs', configz?: () => object): Promise<Listening> {
-  return listen((req, res) => {
+export function metricsHandler(registry: Registry, proxyMode = 'ipvs', configz?: () => object): RequestListener {
+  return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
       registry.metrics().then(
@@ -20,5 +20,10 @@ export function startMetricsServer(addr: string, registry: Registry, proxyMode =
     else if (path === '/proxyMode') reply(res, 200, TEXT, proxyMode);
     else if (path === '/configz' && configz !== undefined) reply(res, 200, { 'Content-Type': 'application/json' }, JSON.stringify(configz()));
     else reply(res, 404, TEXT, '404 page not found\n');
-  }, parseBindAddress(addr));
+  };
+}
+
+/** Listens on `host:port`; rejects when the address cannot be bound. */
+export function startMetricsServer(addr: string, registry: Registry, proxyMode = 'ipvs', configz?: () => object): Promise<Listening> {
+  return listen(metricsHandler(registry, proxyMode, configz), parseBindAddress(addr));
 }

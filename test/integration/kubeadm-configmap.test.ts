@@ -18,7 +18,8 @@ import { start } from '../support/apiserver/index.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const fixtures = join(root, 'test', 'fixtures', 'kube-proxy', 'kubeadm');
-const main = join(root, 'src', 'cli', 'main.ts');
+// The real entry point with the node's kernel replaced by the fake one: this host is never changed.
+const main = join(root, 'test', 'support', 'fake-kernel-main.ts');
 const canUnshare = spawnSync('unshare', ['-m', 'true']).status === 0;
 
 interface ConfigMap { readonly data: { readonly 'config.conf': string; readonly 'kubeconfig.conf': string } }
@@ -64,9 +65,9 @@ for (const file of readdirSync(fixtures).filter((f) => /^v1\.\d+\.yaml$/.test(f)
         assert.equal(w.status, 0, w.stderr.toString());
         assert.equal(w.stderr.toString(), '', 'no warning: kubeadm sets no field kube-ipvs ignores');
         assert.deepEqual(parse(readFileSync(out, 'utf8')), parse(readFileSync(join(fixtures, 'effective.yaml'), 'utf8')));
-        // Then the daemon itself, as the DaemonSet runs it (--dry-run: this host's kernel is not changed).
+        // Then the daemon itself, with the DaemonSet's arguments.
         assert.ok(portsFree(), 'ports 10256 and 10249 must be free: kubeadm\'s config leaves health and metrics at their defaults');
-        const proc = spawn('unshare', ['-m', 'sh', '-c', podScript(dir, [process.execPath, main, '--config=/var/lib/kube-proxy/config.conf', '--hostname-override=node-a', '--dry-run'])],
+        const proc = spawn('unshare', ['-m', 'sh', '-c', podScript(dir, [process.execPath, main, '--config=/var/lib/kube-proxy/config.conf', '--hostname-override=node-a'])],
           { stdio: ['ignore', 'ignore', 'pipe'] });
         let logs = '';
         proc.stderr.on('data', (c: Buffer) => { logs += c.toString(); });
