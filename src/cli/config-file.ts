@@ -78,6 +78,8 @@ export function parseConfigFile(text: string, file: string): FileConfig {
     clusterCidr: field(doc, 'clusterCIDR', 'string', '', problems),
     masqueradeAll: field(iptables, 'masqueradeAll', 'boolean', 'iptables.', problems),
     masqueradeBit: field(iptables, 'masqueradeBit', 'number', 'iptables.', problems),
+    // kube-ipvs' own field (not in kube-proxy's schema): --metrics-per-service.
+    metricsPerService: field(doc, 'metricsPerService', 'boolean', '', problems),
   };
   if (problems.length > 0) throw new ConfigError(problems.map((p) => `--config ${file}: ${p}`));
   return cfg;
@@ -93,7 +95,7 @@ const FLAG_NAMES: Readonly<Partial<Record<keyof RawDaemonOptions, string>>> = {
   conntrackMin: '--conntrack-min', conntrackTcpEstablished: '--conntrack-tcp-timeout-established',
   conntrackTcpCloseWait: '--conntrack-tcp-timeout-close-wait', conntrackUdpTimeout: '--conntrack-udp-timeout',
   conntrackUdpStreamTimeout: '--conntrack-udp-timeout-stream', conntrackTcpBeLiberal: '--conntrack-tcp-be-liberal',
-  oomScoreAdj: '--oom-score-adj',
+  oomScoreAdj: '--oom-score-adj', metricsPerService: '--metrics-per-service',
 };
 
 /** Flags that a --config file overrides (kube-proxy ignores them when --config is given). */

@@ -26,6 +26,7 @@ export interface RawDaemonOptions extends RawProxyConfig {
   readonly conntrackTcpBeLiberal?: boolean | undefined;
   readonly oomScoreAdj?: number | undefined;
   readonly verbosity?: number | undefined;
+  readonly metricsPerService?: boolean | undefined;
 }
 
 export interface Conntrack {
@@ -53,6 +54,8 @@ export interface DaemonOptions {
   readonly conntrack: Conntrack;
   readonly oomScoreAdj: number;
   readonly verbosity: number;
+  /** kube-ipvs' per-Service traffic series on /metrics (off by default: their size grows with the cluster). */
+  readonly metricsPerService: boolean;
 }
 
 export const DEFAULTS = {
@@ -124,6 +127,7 @@ export function resolveDaemonOptions(raw: RawDaemonOptions): DaemonOptions {
     },
     oomScoreAdj: int('--oom-score-adj', raw.oomScoreAdj, DEFAULTS.oomScoreAdj, -1000, 1000, problems),
     verbosity: int('-v', raw.verbosity, 0, 0, 10, problems),
+    metricsPerService: raw.metricsPerService ?? false,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return opts;
