@@ -5,7 +5,7 @@ import type { DesiredState } from '../compute/model/desired.ts';
 import type { VirtualServer } from '../compute/model/types.ts';
 import { jumpRuleText } from '../compute/model/iptables.ts';
 import { DUMMY_LINK, readAddresses, readLinks, type AddressChanges, type InterfaceAddress } from './ip.ts';
-import { readIpsets, type ObservedSet, type SetDelta } from './ipset.ts';
+import { fits, readIpsets, type ObservedSet, type SetDelta } from './ipset.ts';
 import { parseIptablesSave, iptablesBinary, type Backend, type SavedTable } from './iptables.ts';
 import { readIpvs, type ObservedRealServer, type ObservedService } from './ipvsadm.ts';
 import type { Runner } from './exec.ts';
@@ -83,7 +83,9 @@ export function afterApply(
   for (const [k, vs] of desired.virtualServers) ipvs.set(k, toObserved(vs, draining.get(k)));
   const sets = new Map(before.sets);
   for (const s of desired.ipsets) {
-    sets.set(s.name, { name: s.name, type: s.type, options: before.sets.get(s.name)?.options ?? optionsOf(s.createOptions), members: new Set(s.entries) });
+    // A set too small for its members was grown (swapped for one created as desired).
+    const was = before.sets.get(s.name)?.options;
+    sets.set(s.name, { name: s.name, type: s.type, options: was !== undefined && fits(was, s.entries.length) ? was : optionsOf(s.createOptions), members: new Set(s.entries) });
   }
   const iptables = new Map(desired.families.map((f) => [f, tablesOf(desired, f, before.iptables.get(f))]));
   const others = [...before.bound.values()].filter((a) => !desired.families.includes(a.ip.family));
@@ -124,6 +126,7 @@ export function afterIncremental(
   const sets = known.sets as Map<string, ObservedSet>;
   for (const d of applied.sets) {
     const cur = sets.get(d.set.name);
+    if (d.grow === true) { sets.set(d.set.name, { name: d.set.name, type: d.set.type, options: optionsOf(d.set.createOptions), members: new Set(d.set.entries) }); continue; }
     const members = (cur?.members ?? new Set<string>()) as Set<string>;
     for (const e of d.del) members.delete(e);
     for (const e of d.add) members.add(e);
