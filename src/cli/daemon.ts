@@ -10,9 +10,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { CleanupError, cleanup, isEmptyReport } from '../apply/cleanup.ts';
 import { DataplaneError } from '../apply/dataplane.ts';
-import { countingRunner, execaRunner } from '../apply/exec.ts';
+import { countingRunner, execaRunner, type Runner } from '../apply/exec.ts';
 import { readStats } from '../apply/ipvsadm-list.ts';
-import { procSysFs } from '../apply/sysctl.ts';
+import { procSysFs, type SysctlFs } from '../apply/sysctl.ts';
 import { ConfigError, resolveConfig, type ProxyConfig } from '../compute/config.ts';
 import { formatWarning } from '../compute/model/types.ts';
 import type { Family } from '../compute/net/ip.ts';
@@ -71,15 +71,21 @@ async function setOomScoreAdj(value: number, log: Logger): Promise<void> {
   });
 }
 
+/** The node's kernel tools and /proc/sys; `make bench` puts its fake kernel (another process) here. */
+export interface KernelWorld {
+  readonly runner: Runner;
+  readonly sysctl: SysctlFs;
+}
+
 /** Runs until SIGTERM/SIGINT; returns the exit code. */
-export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<number> {
+export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, world: Partial<KernelWorld> = {}): Promise<number> {
   const { raw, config, options } = await resolveAll(flags, (s) => { io.stderr(`warning: ${s}\n`); });
   if (flags.writeConfigTo !== undefined) {
     await writeFile(flags.writeConfigTo, stringify(kubeProxyConfiguration(raw, config, options)));
     return 0;
   }
   const log = pino({ level: level(options.verbosity), name: 'kube-ipvs', base: {} }, pino.destination(2));
-  const runner = countingRunner(execaRunner);
+  const runner = countingRunner(world.runner ?? execaRunner);
   // Cleanup needs no API server; everything else does, and fails before touching the node.
   const kc = flags.cleanup === true || flags.cleanupIpvs === true ? undefined : await loadKubeConfig(options);
   if (kc === undefined) {
@@ -115,7 +121,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
     nodeSeen ||= daemon.cluster.node !== undefined;
     if (nodeSeen) health.syncNode(daemon.cluster.node);
   };
-  const sysctl = procSysFs();
+  const sysctl = world.sysctl ?? procSysFs();
   if (flags.dryRun !== true) {
     const { changes, failed } = await conntrackSysctls(sysctl, options.conntrack);
     for (const c of changes) log.info(c, 'conntrack setting changed');
@@ -161,7 +167,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
         // Per-Service traffic (opt-in): one `ipvsadm -Ln --stats` at most once per sync period.
         if (ok && options.metricsPerService && Date.now() - lastStats >= options.syncPeriodMs) {
           lastStats = Date.now();
-          readStats(execaRunner).then((s) => { recordServiceTraffic(metrics, s, r.desired.virtualServers); })
+          readStats(world.runner ?? execaRunner).then((s) => { recordServiceTraffic(metrics, s, r.desired.virtualServers); })
             .catch((e: unknown) => { log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not read IPVS stats'); });
         }
       },
