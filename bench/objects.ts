@@ -22,9 +22,20 @@ function fieldsOf(o: unknown): Obj {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [`f:${k}`, typeof v === 'object' && v !== null ? fieldsOf(v) : {}]));
 }
 
+/**
+ * Node ports numbered among the Services that have them (8 in every 20, health checks 3 in
+ * every 20), so 50,000 Services fit in 30000–57500 (a --service-node-port-range that wide).
+ */
+function renumberNodePorts(i: number, spec: Obj): Obj {
+  const k = i % 20;
+  if (k < 12) return spec;
+  const ports = (spec.ports as Obj[]).map((p) => ({ ...p, nodePort: 30000 + Math.floor(i / 20) * 8 + (k - 12) }));
+  return { ...spec, ports, ...(spec.healthCheckNodePort === undefined ? {} : { healthCheckNodePort: 50000 + Math.floor(i / 20) * 3 + (k - 17) }) };
+}
+
 export function realisticService(i: number): Obj {
   const s = service(i);
-  const spec = s.spec as Obj;
+  const spec = renumberNodePorts(i, s.spec as Obj);
   const app = `app${i}`;
   const applied = { apiVersion: 'v1', kind: 'Service', metadata: { name: s.metadata.name, namespace: s.metadata.namespace, labels: { app, team: `team${i % 17}` } }, spec: { ...spec, selector: { app } } };
   const clusterIP = spec.clusterIP as string;

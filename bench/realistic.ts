@@ -6,7 +6,7 @@
 // Prints one JSON line.
 //   node bench/realistic.ts JS_DIR SERVICES IDLE_SECONDS
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start } from '../test/support/apiserver/index.ts';
@@ -64,6 +64,7 @@ daemon.stderr.on('data', (c: string) => {
   if (firstSyncAt === 0 && logs.includes('"first sync done"')) firstSyncAt = now();
   if (logs.length > 1e6) logs = logs.slice(-1e5);
 });
+process.on('exit', () => { writeFileSync(join(dir, 'daemon.log'), logs); process.stderr.write(`daemon log: ${join(dir, 'daemon.log')}\n`); });
 const pid = daemon.pid ?? 0;
 let peak = 0;
 const peakTimer = setInterval(() => { try { peak = Math.max(peak, proc(pid).peak); } catch { /* exited */ } }, 200);
