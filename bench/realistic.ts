@@ -7,7 +7,7 @@
 //   node bench/realistic.ts JS_DIR SERVICES IDLE_SECONDS
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start } from '../test/support/apiserver/index.ts';
 import type { KubeObject } from '../test/support/apiserver/types.ts';
@@ -36,6 +36,7 @@ function proc(pid: number): { rss: number; peak: number; cpuMs: number } {
 
 const metric = (text: string, name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 
+const loadBefore = loadavg()[0];
 const dir = mkdtempSync(join(tmpdir(), 'kube-ipvs-bench-'));
 const socket = join(dir, 'kernel.sock');
 const kernelProc = spawn(process.execPath, [join(import.meta.dirname, 'kernel-server.ts'), socket], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -147,4 +148,6 @@ process.stdout.write(`${JSON.stringify({
   fullResyncCpuMsUpperBound: resyncs > 0 ? cpuIdle / resyncs : NaN,
   idleCpuMsPerMin: cpuIdle / idleMin, apiRequestsPerHour: perHour,
   metricsBytes: afterFirst.metricsBytes, metricsBytesIdle: scrapeBytes, exitCode: code,
+  // The machine is shared: its 1-minute load average before and after (2 CPUs).
+  loadAverage: [loadBefore, loadavg()[0]],
 })}\n`);

@@ -147,6 +147,8 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, world: Part
       },
       synced: (r) => {
         const ok = r.error === undefined;
+        // unchanged: a periodic resync that found the kernel's digest as it was (nothing parsed).
+        log.debug({ reason: r.reason, full: r.full, unchanged: r.result?.unchanged === true, durationMs: r.durationMs, changes: r.result?.changes }, 'sync done');
         if (ok) health.updated();
         nodeHealth();
         if (r.error instanceof DataplaneError) {
