@@ -28,18 +28,25 @@ export type KernelReply =
 
 const now = (): number => performance.timeOrigin + performance.now();
 
-/** Newline-delimited JSON messages from a socket. */
+/**
+ * Newline-delimited JSON messages from a socket. Linear in the message size: a batch or a dump
+ * of megabytes arrives in many chunks, and only each new chunk is searched for the newline
+ * (JSON escapes every newline inside a message).
+ */
 export function onLines(sock: Socket, handle: (line: string) => void): void {
-  let buf = '';
+  let parts: string[] = [];
   sock.setEncoding('utf8');
   sock.on('data', (chunk: string) => {
-    buf += chunk;
+    let from = 0;
     let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
+    while ((i = chunk.indexOf('\n', from)) >= 0) {
+      parts.push(chunk.slice(from, i));
+      const line = parts.join('');
+      parts = [];
+      from = i + 1;
       if (line !== '') handle(line);
     }
+    if (from < chunk.length) parts.push(chunk.slice(from));
   });
 }
 

@@ -56,25 +56,32 @@ const t0 = now();
 const daemon = spawn(process.execPath, [...V8_FLAGS, join(js, 'bench', 'daemon-main.js'), '--bench-kernel', socket,
   '--kubeconfig', api.kubeconfigPath, '--hostname-override=node-a', '--cluster-cidr=10.244.0.0/16', '--ipvs-min-sync-period=0s',
   `--ipvs-sync-period=${SYNC_PERIOD_S}s`, '--healthz-bind-address', `127.0.0.1:${healthz}`, '--metrics-bind-address', `127.0.0.1:${metricsPort}`,
-  '--nodeport-addresses=192.168.1.0/24'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  '--nodeport-addresses=192.168.1.0/24', '--v=2'], { stdio: ['ignore', 'ignore', 'pipe'] });
 let logs = '';
 let firstSyncAt = 0;
 daemon.stderr.setEncoding('utf8');
 daemon.stderr.on('data', (c: string) => {
   logs += c;
   if (firstSyncAt === 0 && logs.includes('"first sync done"')) firstSyncAt = now();
-  if (logs.length > 1e6) logs = logs.slice(-1e5);
 });
-process.on('exit', () => { writeFileSync(join(dir, 'daemon.log'), logs); process.stderr.write(`daemon log: ${join(dir, 'daemon.log')}\n`); });
+/** The daemon's JSON log lines with this message (-v=2 logs each sync as "sync done"). */
+const logLines = (msg: string): { time: number; reason?: string; full?: boolean; unchanged?: boolean; durationMs?: number }[] =>
+  logs.split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).map((l) => JSON.parse(l) as { time: number });
+const daemonState = { exited: false };
+daemon.on('exit', () => { daemonState.exited = true; });
+// On any failure too: no process of the bench left behind.
+process.on('exit', () => { daemon.kill('SIGKILL'); kernelProc.kill('SIGKILL'); writeFileSync(join(dir, 'daemon.log'), logs); process.stderr.write(`daemon log: ${join(dir, 'daemon.log')}\n`); });
 const pid = daemon.pid ?? 0;
 let peak = 0;
 const peakTimer = setInterval(() => { try { peak = Math.max(peak, proc(pid).peak); } catch { /* exited */ } }, 200);
 const deadline = Date.now() + 600_000;
 while (firstSyncAt === 0) {
-  if (Date.now() > deadline || daemon.exitCode !== null) throw new Error(`no first sync: ${logs.slice(-2000)}`);
+  if (Date.now() > deadline || daemonState.exited) throw new Error(`no first sync: ${logs.slice(-2000)}`);
   await sleep(20);
 }
 const startMs = firstSyncAt - t0;
+// Process start → the CLI's "starting" line: Node and module loading, flags, servers.
+const startingMs = (logLines('starting')[0]?.time ?? NaN) - t0;
 const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
 const firstRuns = await kernel.log(0);
 const toolMsFirst = firstRuns.reduce((a, r) => a + (r.done - r.at), 0);
@@ -123,6 +130,10 @@ const cpuIdle = proc(pid).cpuMs - cpuBefore;
 m = await scrape();
 const fullAfter = { sum: metric(m, 'kubeproxy_sync_full_proxy_rules_duration_seconds_sum'), count: metric(m, 'kubeproxy_sync_full_proxy_rules_duration_seconds_count') };
 const resyncs = fullAfter.count - fullBefore.count;
+const periodic = logLines('sync done').filter((l) => l.reason === 'periodic' && l.time >= idleStart);
+const cheap = periodic.filter((l) => l.unchanged === true);
+const parsed = periodic.filter((l) => l.unchanged !== true);
+const avg = (xs: readonly { durationMs?: number }[]): number => xs.reduce((a, l) => a + (l.durationMs ?? 0), 0) / xs.length;
 const afterIdle = { ...proc(pid), heap: metric(m, 'nodejs_heap_size_used_bytes') };
 const perHour: Record<string, number> = {};
 for (const r of api.requestLog.slice(reqBefore)) {
@@ -139,12 +150,14 @@ await api.stop();
 
 process.stdout.write(`${JSON.stringify({
   services, endpoints: services * 10, apiListBytes: listBytes,
-  startToFirstSyncMs: startMs, firstSyncToolMs: toolMsFirst,
+  startToFirstSyncMs: startMs, processStartToStartingMs: startingMs, firstSyncToolMs: toolMsFirst,
   rssAfterFirstSyncBytes: afterFirst.rss, heapAfterFirstSyncBytes: afterFirst.heap,
   rssAfterIdleBytes: afterIdle.rss, heapAfterIdleBytes: afterIdle.heap, idleSeconds: idleS,
   peakRssBytes: Math.max(peak, afterIdle.peak),
   latencyP50Ms: pct(latency, 0.5), latencyP99Ms: pct(latency, 0.99), daemonLatencyP50Ms: pct(daemonLatency, 0.5), daemonLatencyP99Ms: pct(daemonLatency, 0.99), changes: CHANGES,
   fullResyncs: resyncs, fullResyncWallMs: resyncs > 0 ? ((fullAfter.sum - fullBefore.sum) / resyncs) * 1000 : NaN,
+  // Periodic resyncs in the idle window: parsed and diffed, or found unchanged by digest; wall ms each (tool time included).
+  resyncsParsed: parsed.length, resyncParsedWallMs: avg(parsed), resyncsUnchanged: cheap.length, resyncUnchangedWallMs: avg(cheap),
   fullResyncCpuMsUpperBound: resyncs > 0 ? cpuIdle / resyncs : NaN,
   idleCpuMsPerMin: cpuIdle / idleMin, apiRequestsPerHour: perHour,
   metricsBytes: afterFirst.metricsBytes, metricsBytesIdle: scrapeBytes, exitCode: code,
