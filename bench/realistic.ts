@@ -102,7 +102,8 @@ for (let c = 0; c < CHANGES; c++) {
   const w = now();
   api.update(slice as unknown as KubeObject);
   let hit;
-  for (let tries = 0; hit === undefined && tries < 2000; tries++) {
+  // A change may wait behind a sync in progress (a periodic resync at 50,000 Services takes a while).
+  for (const until = Date.now() + 300_000; hit === undefined && Date.now() < until;) {
     await sleep(2);
     const runs = await kernel.log(from, ` ${ip}`);
     const k = runs.findIndex((r) => r.matched === true);
