@@ -40,14 +40,24 @@ export function parseIpsetSave(text: string): Map<string, ObservedSet> {
 }
 
 /**
- * Whether an existing set can hold the desired one's members. Only type, family and size
- * limits count: ipset 7.x prints `bucketsize` and a random `initval`, and the kernel grows
- * `hashsize` as a set fills, so those differ without meaning anything.
+ * Whether an existing set is of the desired kind. Only type, family and range count: ipset 7.x
+ * prints `bucketsize` and a random `initval`, the kernel grows `hashsize` as a set fills, and a
+ * too small `maxelem` is fixed by growing the set (see `fits`), so those are not conflicts.
  */
 export function sameDefinition(observed: Pick<ObservedSet, 'type' | 'options'>, desired: IpsetState): boolean {
   if (observed.type !== desired.type) return false;
   const want = parseOptions(desired.createOptions.split(' ').filter((t) => t !== ''));
-  return ['family', 'maxelem', 'range'].every((k) => observed.options.get(k) === want.get(k));
+  return ['family', 'range'].every((k) => observed.options.get(k) === want.get(k));
+}
+
+/**
+ * Whether a set created with `options` can hold `members` entries: the kernel refuses adds
+ * beyond maxelem ("Hash is full"), which is how kube-proxy's fixed 65,536 made new Services
+ * silently fail on large clusters (kubernetes #129389). Bitmaps have no maxelem.
+ */
+export function fits(options: ReadonlyMap<string, string>, members: number): boolean {
+  const max = options.get('maxelem');
+  return max === undefined || members <= Number(max);
 }
 
 export interface SetDelta {
@@ -56,12 +66,21 @@ export interface SetDelta {
   readonly create: boolean;
   readonly add: readonly string[];
   readonly del: readonly string[];
+  /**
+   * The set is too small for its new members: rewritten whole into a larger one (temporary
+   * set, swap, destroy — in the same `ipset restore`), instead of the add/del lines.
+   */
+  readonly grow?: true;
 }
 
-/** Member changes in place. Deletions first, so a member moving between sets never overflows. */
+/**
+ * Member changes in place. Deletions first, so a member moving between sets never overflows.
+ * A set that must grow is swapped for a larger copy in the same script.
+ */
 export function formatDeltaScript(deltas: readonly SetDelta[]): string {
   const lines: string[] = [];
   for (const d of deltas) {
+    if (d.grow === true) { for (const l of swapLines(d.set, !d.create)) lines.push(l); continue; }
     if (d.create) lines.push(createLine(d.set));
     for (const e of d.del) lines.push(`del ${d.set.name} ${e}`);
     for (const e of d.add) lines.push(`add ${d.set.name} ${e}`);
@@ -87,20 +106,22 @@ export function tempSetName(name: string): string {
  * change in one step, so no packet ever sees a half-filled set (kube-router's approach).
  */
 export function formatSwapScript(sets: readonly IpsetState[], existing: ReadonlySet<string>): string {
-  const lines = sets.flatMap((s) => {
-    const tmp = tempSetName(s.name);
-    return [
-      // swap needs both sets; an existing one is not re-created, as its create options may
-      // differ harmlessly (see sameDefinition) and -exist only forgives identical ones.
-      ...(existing.has(s.name) ? [] : [createLine(s)]),
-      createLine({ ...s, name: tmp }),
-      `flush ${tmp}`,
-      ...s.entries.map((e) => `add ${tmp} ${e}`),
-      `swap ${tmp} ${s.name}`,
-      `destroy ${tmp}`,
-    ];
-  });
+  const lines = sets.flatMap((s) => swapLines(s, existing.has(s.name)));
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+function swapLines(s: IpsetState, exists: boolean): string[] {
+  const tmp = tempSetName(s.name);
+  return [
+    // swap needs both sets; an existing one is not re-created, as its create options may
+    // differ harmlessly (see sameDefinition) and -exist only forgives identical ones.
+    ...(exists ? [] : [createLine(s)]),
+    createLine({ ...s, name: tmp }),
+    `flush ${tmp}`,
+    ...s.entries.map((e) => `add ${tmp} ${e}`),
+    `swap ${tmp} ${s.name}`,
+    `destroy ${tmp}`,
+  ];
 }
 
 /** Sets must be unreferenced by iptables rules before they can go. */

@@ -1,13 +1,14 @@
 // What the kernel holds, as kube-ipvs reads it: one read per tool, and the same shape for
 // "what we last applied", so an incremental sync diffs against memory instead of the kernel.
+import { createHash } from 'node:crypto';
 import type { Family, Ip } from '../compute/net/ip.ts';
 import type { DesiredState } from '../compute/model/desired.ts';
 import type { VirtualServer } from '../compute/model/types.ts';
 import { jumpRuleText } from '../compute/model/iptables.ts';
-import { DUMMY_LINK, readAddresses, readLinks, type AddressChanges, type InterfaceAddress } from './ip.ts';
-import { readIpsets, type ObservedSet, type SetDelta } from './ipset.ts';
+import { DUMMY_LINK, parseAddrShow, parseLinkShow, type AddressChanges, type InterfaceAddress } from './ip.ts';
+import { fits, parseIpsetSave, type ObservedSet, type SetDelta } from './ipset.ts';
 import { parseIptablesSave, iptablesBinary, type Backend, type SavedTable } from './iptables.ts';
-import { readIpvs, type ObservedRealServer, type ObservedService } from './ipvsadm.ts';
+import { parseIpvsadmSave, type ObservedRealServer, type ObservedService } from './ipvsadm.ts';
 import type { Runner } from './exec.ts';
 
 export interface KernelState {
@@ -27,16 +28,51 @@ const boundOf = (addresses: Iterable<InterfaceAddress>): Map<string, InterfaceAd
 
 const ours = (ip: Ip): InterfaceAddress => ({ ifname: DUMMY_LINK, ip, prefix: ip.family === 4 ? 32 : 128 });
 
-/** One process per tool (per family for iptables): never one per object. */
-export async function observeKernel(runner: Runner, families: readonly Family[], backend?: Backend): Promise<KernelState> {
-  const [table, sets, addresses, links, ...tables] = await Promise.all([
-    readIpvs(runner), readIpsets(runner), readAddresses(runner), readLinks(runner),
-    ...families.map(async (f) => parseIptablesSave((await runner.run([iptablesBinary(f, 'save', backend)])).stdout)),
+/** The tools' dumps, as printed: one process per tool (per family for iptables), never one per object. */
+export interface KernelText {
+  readonly ipvs: string;
+  readonly sets: string;
+  readonly addresses: string;
+  readonly links: string;
+  /** `iptables-save` per family, in the order of the families read. */
+  readonly iptables: readonly string[];
+}
+
+export async function readKernelText(runner: Runner, families: readonly Family[], backend?: Backend): Promise<KernelText> {
+  const out = async (argv: readonly string[]): Promise<string> => (await runner.run(argv)).stdout;
+  const [ipvs, sets, addresses, links, ...iptables] = await Promise.all([
+    out(['ipvsadm', '-Sn']), out(['ipset', 'save']), out(['ip', '-o', 'addr', 'show']), out(['ip', '-o', 'link', 'show']),
+    ...families.map((f) => out([iptablesBinary(f, 'save', backend)])),
   ]);
+  return { ipvs, sets, addresses, links, iptables };
+}
+
+export function parseKernelText(t: KernelText, families: readonly Family[]): KernelState {
   return {
-    ipvs: table.services, sets, bound: boundOf(addresses), linkExists: links.includes(DUMMY_LINK),
-    iptables: new Map(families.map((f, i) => [f, tables[i] ?? new Map<string, SavedTable>()])),
+    ipvs: parseIpvsadmSave(t.ipvs).services, sets: parseIpsetSave(t.sets), bound: boundOf(parseAddrShow(t.addresses)),
+    linkExists: parseLinkShow(t.links).includes(DUMMY_LINK),
+    iptables: new Map(families.map((f, i) => [f, parseIptablesSave(t.iptables[i] ?? '')])),
   };
+}
+
+/**
+ * A digest of what a full resync compares, as the dumps print it: the whole IPVS table, the
+ * KUBE- ipsets, the iptables tables without what changes on its own (iptables-save's
+ * timestamped comments, packet counters), kube-ipvs0 and its addresses (other interfaces come
+ * and go with pods). Equal digests: the kernel holds what it held at the earlier read.
+ */
+export function kernelDigest(t: KernelText): string {
+  const h = createHash('sha256');
+  h.update(t.ipvs).update('\0');
+  h.update(t.sets.replace(/^(?:create|add) (?!KUBE-)\S+ .*$/gm, '')).update('\0');
+  for (const table of t.iptables) h.update(table.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '')).update('\0');
+  const bound = [...boundOf(parseAddrShow(t.addresses)).keys()].sort().join(' ');
+  h.update(`${bound}\0${String(parseLinkShow(t.links).includes(DUMMY_LINK))}`);
+  return h.digest('hex');
+}
+
+export async function observeKernel(runner: Runner, families: readonly Family[], backend?: Backend): Promise<KernelState> {
+  return parseKernelText(await readKernelText(runner, families, backend), families);
 }
 
 export function toObserved(vs: VirtualServer, draining: readonly ObservedRealServer[] = []): ObservedService {
@@ -83,7 +119,9 @@ export function afterApply(
   for (const [k, vs] of desired.virtualServers) ipvs.set(k, toObserved(vs, draining.get(k)));
   const sets = new Map(before.sets);
   for (const s of desired.ipsets) {
-    sets.set(s.name, { name: s.name, type: s.type, options: before.sets.get(s.name)?.options ?? optionsOf(s.createOptions), members: new Set(s.entries) });
+    // A set too small for its members was grown (swapped for one created as desired).
+    const was = before.sets.get(s.name)?.options;
+    sets.set(s.name, { name: s.name, type: s.type, options: was !== undefined && fits(was, s.entries.length) ? was : optionsOf(s.createOptions), members: new Set(s.entries) });
   }
   const iptables = new Map(desired.families.map((f) => [f, tablesOf(desired, f, before.iptables.get(f))]));
   const others = [...before.bound.values()].filter((a) => !desired.families.includes(a.ip.family));
@@ -124,6 +162,7 @@ export function afterIncremental(
   const sets = known.sets as Map<string, ObservedSet>;
   for (const d of applied.sets) {
     const cur = sets.get(d.set.name);
+    if (d.grow === true) { sets.set(d.set.name, { name: d.set.name, type: d.set.type, options: optionsOf(d.set.createOptions), members: new Set(d.set.entries) }); continue; }
     const members = (cur?.members ?? new Set<string>()) as Set<string>;
     for (const e of d.del) members.delete(e);
     for (const e of d.add) members.add(e);

@@ -66,6 +66,8 @@ const KNOWN = new Set([
   'ipvs.syncPeriod', 'ipvs.minSyncPeriod', 'ipvs.scheduler', 'ipvs.excludeCIDRs', 'ipvs.strictARP', 'ipvs.tcpTimeout', 'ipvs.tcpFinTimeout', 'ipvs.udpTimeout',
   'conntrack.maxPerCore', 'conntrack.min', 'conntrack.tcpEstablishedTimeout', 'conntrack.tcpCloseWaitTimeout', 'conntrack.tcpBeLiberal',
   'conntrack.udpTimeout', 'conntrack.udpStreamTimeout',
+  // kube-ipvs' own fields (not in kube-proxy's schema).
+  'metricsPerService',
 ]);
 
 const isZero = (v: unknown): boolean => v === null || v === undefined || v === '' || v === 0 || v === false || v === '0s' || v === '0' ||
@@ -154,6 +156,8 @@ export function readConfigFile(text: string, file: string): ConfigFileResult {
     detectLocalMode: orDefault(field(doc, 'detectLocalMode', 'string', '', problems), ''),
     bridgeInterface: field(detectLocal, 'bridgeInterface', 'string', 'detectLocal.', problems),
     interfaceNamePrefix: field(detectLocal, 'interfaceNamePrefix', 'string', 'detectLocal.', problems),
+    // kube-ipvs' own field (not in kube-proxy's schema): --metrics-per-service.
+    metricsPerService: field(doc, 'metricsPerService', 'boolean', '', problems),
   };
   if (problems.length > 0) throw new ConfigError(problems.map((p) => `--config ${file}: ${p}`));
   return { config: cfg, warnings: fieldWarnings(doc, file) };
@@ -191,7 +195,7 @@ const FLAG_NAMES: Readonly<Partial<Record<keyof RawDaemonOptions, string>>> = {
   conntrackTcpCloseWait: '--conntrack-tcp-timeout-close-wait', conntrackUdpTimeout: '--conntrack-udp-timeout',
   conntrackUdpStreamTimeout: '--conntrack-udp-timeout-stream', conntrackTcpBeLiberal: '--conntrack-tcp-be-liberal',
   oomScoreAdj: '--oom-score-adj', detectLocalMode: '--detect-local-mode', bridgeInterface: '--pod-bridge-interface',
-  interfaceNamePrefix: '--pod-interface-name-prefix',
+  interfaceNamePrefix: '--pod-interface-name-prefix', metricsPerService: '--metrics-per-service',
 };
 
 /** Flags that a --config file overrides (kube-proxy ignores them when --config is given). */

@@ -49,6 +49,7 @@ export function addDaemonFlags(cmd: Command): Command {
   bool(cmd, '--cleanup', 'remove everything kube-ipvs (or kube-proxy in IPVS mode) programmed, then exit');
   bool(cmd, '--cleanup-ipvs', 'kube-proxy\'s older name for --cleanup');
   bool(cmd, '--dry-run', 'run as usual but change nothing: log and export what would change');
+  bool(cmd, '--metrics-per-service', 'export per-Service traffic series (kubeipvs_service_*: 5 series, ~0.5 KB of /metrics per Service port)');
   return cmd;
 }
 
@@ -83,6 +84,7 @@ export interface DaemonFlagValues extends ProxyFlagValues {
   readonly cleanup?: boolean;
   readonly cleanupIpvs?: boolean;
   readonly dryRun?: boolean;
+  readonly metricsPerService?: boolean;
 }
 
 /**
@@ -121,5 +123,6 @@ export function rawDaemonOptions(o: DaemonFlagValues): RawDaemonOptions {
     verbosity: o.v,
     loggingFormat: o.loggingFormat,
     vmodule: o.vmodule,
+    metricsPerService: o.metricsPerService,
   };
 }

@@ -28,6 +28,7 @@ export interface RawDaemonOptions extends RawProxyConfig {
   readonly verbosity?: number | undefined;
   readonly loggingFormat?: string | undefined;
   readonly vmodule?: string | undefined;
+  readonly metricsPerService?: boolean | undefined;
 }
 
 export interface Conntrack {
@@ -58,6 +59,8 @@ export interface DaemonOptions {
   readonly loggingFormat: 'text' | 'json';
   /** --vmodule: verbosity by component name pattern. */
   readonly vmodule: readonly { readonly pattern: string; readonly level: number }[];
+  /** kube-ipvs' per-Service traffic series on /metrics (off by default: their size grows with the cluster). */
+  readonly metricsPerService: boolean;
 }
 
 export const DEFAULTS = {
@@ -153,6 +156,7 @@ export function resolveDaemonOptions(raw: RawDaemonOptions): DaemonOptions {
     verbosity: int('-v', raw.verbosity, 0, 0, 10, problems),
     loggingFormat: loggingFormat === 'text' ? 'text' : 'json',
     vmodule: vmodule(raw.vmodule, problems),
+    metricsPerService: raw.metricsPerService ?? false,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return opts;

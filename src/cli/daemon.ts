@@ -119,7 +119,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
   // the kernel has IPv6 disabled (ip6tables would fail every sync there).
   const ipFamilies: Family[] = existsSync('/proc/net/if_inet6') ? [4, 6] : [4];
   const families: IpFamilyName[] = ipFamilies.map((f) => (f === 4 ? 'IPv4' : 'IPv6'));
-  const metrics = createMetrics();
+  const metrics = createMetrics({ perService: options.metricsPerService });
   const health = new ProxyHealth({ syncPeriodMs: options.syncPeriodMs, families });
   // --dry-run exports what it would change, per tool, for comparing with a running kube-proxy.
   const wouldChange = flags.dryRun === true
@@ -165,6 +165,8 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
       serviceWarnings: (key, ws) => { events.serviceWarnings(key, ws); },
       synced: (r) => {
         const ok = r.error === undefined;
+        // unchanged: a periodic resync that found the kernel's digest as it was (nothing parsed).
+        log.debug({ reason: r.reason, full: r.full, unchanged: r.result?.unchanged === true, durationMs: r.durationMs, changes: r.result?.changes }, 'sync done');
         if (ok) health.updated();
         nodeHealth();
         if (r.error instanceof DataplaneError) {
@@ -182,10 +184,10 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
         metrics.endpointChangesPending.set(daemon.cluster.pendingEndpointChanges);
         // Health-check node ports listen where NodePorts do, as kube-proxy's do.
         void serviceHealth.sync(r.desired.healthChecks, everyAddress ? 'all' : daemon.proxier.nodePortIps.map((ip) => ip.text));
-        // Per-Service traffic: one `ipvsadm -Ln --stats` at most once per sync period.
-        if (ok && Date.now() - lastStats >= options.syncPeriodMs) {
+        // Per-Service traffic (opt-in): one `ipvsadm -Ln --stats` at most once per sync period.
+        if (ok && options.metricsPerService && Date.now() - lastStats >= options.syncPeriodMs) {
           lastStats = Date.now();
-          readStats(execaRunner).then((s) => { recordServiceTraffic(metrics, s, r.desired.virtualServers); })
+          readStats(host.runner).then((s) => { recordServiceTraffic(metrics, s, r.desired.virtualServers); })
             .catch((e: unknown) => { log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not read IPVS stats'); });
         }
       },

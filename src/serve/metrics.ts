@@ -15,7 +15,17 @@ export const SYNC_PROCESS_BUCKETS = [1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 10
 
 const SVC = ['namespace', 'service', 'port'] as const;
 
-export function createMetrics(o: { readonly defaultMetrics?: boolean } = {}) {
+export interface MetricsOptions {
+  readonly defaultMetrics?: boolean;
+  /**
+   * Per-Service traffic series (kubeipvs_service_*): 5 series per Service port, ~0.5 KB of
+   * /metrics — ~5 MB at 10,000 Services, on every node's every scrape (and an `ipvsadm --stats`
+   * read per sync period). Off unless asked for (--metrics-per-service, metricsPerService).
+   */
+  readonly perService?: boolean;
+}
+
+export function createMetrics(o: MetricsOptions = {}) {
   const registry = new Registry();
   const registers = [registry];
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Counter<L>({ name, help, labelNames, registers });
@@ -45,6 +55,13 @@ export function createMetrics(o: { readonly defaultMetrics?: boolean } = {}) {
     batchFailures: counter<'tool'>('kubeipvs_batch_failures_total', 'Batches (one process of a tool: ipvsadm, ipset, iptables, ip6tables, ip, conntrack) that failed or applied only partly', ['tool']),
     syncs: counter('kubeipvs_syncs_total', 'Syncs by kind (full reads the kernel, incremental trusts the last applied state) and result', ['kind', 'result']),
   };
+  if (o.perService === true) serviceTraffic(registers, traffic);
+  if (o.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  registerBuildInfo(registry);
+  return m;
+}
+
+function serviceTraffic(registers: Registry[], traffic: ServiceTrafficTracker): void {
   // Filled from the tracker at scrape time: reset() first, so Services gone since the last
   // reading lose their series instead of keeping a stale value.
   const fromTracker = (name: string, help: string, labels: readonly string[], values: (t: ServiceTrafficTracker) => [Record<string, string>, number][]) =>
@@ -60,9 +77,6 @@ export function createMetrics(o: { readonly defaultMetrics?: boolean } = {}) {
     rows((r) => [[{ ...svc(r), direction: 'in' }, r.traffic.inPkts], [{ ...svc(r), direction: 'out' }, r.traffic.outPkts]]));
   fromTracker('kubeipvs_service_bytes_total', 'Bytes of a Service port by direction (in: client to real server), from the IPVS counters', [...SVC, 'direction'],
     rows((r) => [[{ ...svc(r), direction: 'in' }, r.traffic.inBytes], [{ ...svc(r), direction: 'out' }, r.traffic.outBytes]]));
-  if (o.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
-  registerBuildInfo(registry);
-  return m;
 }
 
 export type ProxyMetrics = ReturnType<typeof createMetrics>;

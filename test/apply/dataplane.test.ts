@@ -195,3 +195,34 @@ function renderOne(backends: string[], name = 'web', ip = '10.96.0.20') {
   assert.ok(p.kind === 'proxied' && s.kind === 'parsed');
   return renderService(p.info, mergeSlices([s.slice]), buildContext(cfg, undefined));
 }
+
+test('a periodic resync with nothing to repair only digests the dumps; a drift changes the digest and is repaired', async () => {
+  const { kernel, dp } = setup();
+  const index = new DesiredIndex(buildContext(config({ nodeAddresses: ['192.168.1.10'] }), undefined));
+  const sync = async (full: boolean) => { const { desired: d, changes } = index.snapshot(); return { d, r: await dp.sync(d, { full, changes }) }; };
+  index.set('d/web', renderOne(['10.244.1.1', '10.244.1.2']));
+  await sync(true);
+  // The first periodic resync after a change parses and diffs (the kernel was written since).
+  assert.equal((await sync(true)).r.unchanged, undefined);
+  // Nothing applied since, the same dumps: nothing to parse, diff or apply.
+  const before = kernel.callCount();
+  const idle = await sync(true);
+  assert.equal(idle.r.unchanged, true);
+  assert.deepEqual([idle.r.repairs, idle.r.changes], [0, { ipvs: 0, ipset: 0, iptables: 0, addresses: 0 }]);
+  assert.equal(kernel.callCount() - before, 6, 'one read per tool: ipvsadm, ipset, ip addr, ip link, iptables-save, ip6tables-save');
+  // Drift behind our back: a real server deleted, a set member removed, a rule flushed.
+  kernel.admin(['ipvsadm', '-d', '-t', '10.96.0.20:80', '-r', '10.244.1.2:8080']);
+  kernel.admin(['ipset', 'del', 'KUBE-CLUSTER-IP', '10.96.0.20,tcp:80']);
+  const drifted = await sync(true);
+  assert.equal(drifted.r.unchanged, undefined);
+  assert.equal(drifted.r.repairs, 2, 'the real server and the set member');
+  assert.deepEqual(table(kernel), want(drifted.d));
+  assert.match(kernel.admin(['ipset', 'save']), /add KUBE-CLUSTER-IP 10\.96\.0\.20,tcp:80/);
+  // A change wanted (even with the kernel as it was) is never skipped.
+  assert.equal((await sync(true)).r.unchanged, undefined, 'the repair was applied: parsed once more');
+  assert.equal((await sync(true)).r.unchanged, true);
+  index.set('d/web', renderOne(['10.244.1.1']));
+  const changed = await sync(true);
+  assert.equal(changed.r.unchanged, undefined);
+  assert.deepEqual(table(kernel), want(changed.d));
+});

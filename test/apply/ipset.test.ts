@@ -6,12 +6,13 @@ import {
 import { ToolError } from '../../src/apply/exec.ts';
 import type { IpsetState } from '../../src/compute/model/desired.ts';
 import { createOptions, SET_DEFS, setName, type SetBase } from '../../src/compute/model/ipsets.ts';
+import { diffIpsets, incrementalSetDeltas } from '../../src/compute/diff/ipsets.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';
 import { fixture } from './fixtures.ts';
 
 function set(base: SetBase, entries: string[], family: 4 | 6 = 4): IpsetState {
   const type = SET_DEFS[base].type;
-  return { name: setName(base, family), base, family, type, createOptions: createOptions(type, family), entries };
+  return { name: setName(base, family), base, family, type, createOptions: createOptions(type, family, entries.length), entries };
 }
 
 test('ipset save: sets with ipset 7.x bucketsize/initval, bitmaps, and host nets without /32', () => {
@@ -93,4 +94,46 @@ test('destroy script removes sets; a set still used by a rule cannot go', async 
   await applyIpsetScript(k, formatDestroyScript(['KUBE-CLUSTER-IP']));
   await assert.rejects(applyIpsetScript(k, formatDestroyScript(['KUBE-IPVS-IPS'])), /in use by a kernel component/);
   assert.deepEqual([...(await readIpsets(k)).keys()], ['KUBE-IPVS-IPS']);
+});
+
+// kube-proxy's sets stop at maxelem 65536 and further Services silently fail (kubernetes #129389).
+const ipPorts = (from: number, n: number): string[] => Array.from({ length: n }, (_, i) => `10.${96 + ((from + i) >> 16)}.${((from + i) >> 8) & 255}.${(from + i) & 255},tcp:80`);
+
+test('the fake kernel refuses members beyond maxelem, as the kernel does ("Hash is full")', async () => {
+  const k = new FakeKernel();
+  await k.run(['ipset', 'restore', '-exist'], { input: `create S hash:ip,port family inet hashsize 1024 maxelem 2\nadd S 10.0.0.1,tcp:80\nadd S 10.0.0.2,tcp:80\nadd S 10.0.0.2,tcp:80\n` });
+  await assert.rejects(k.run(['ipset', 'restore', '-exist'], { input: 'add S 10.0.0.3,tcp:80\n' }), (e: unknown) =>
+    e instanceof ToolError && /Hash is full, cannot add more elements/.test(e.stderr));
+});
+
+test('sets are created with a maxelem that fits their members; kube-proxy\'s 65,536 up to three quarters full', () => {
+  assert.match(set('KUBE-CLUSTER-IP', ipPorts(0, 49_152)).createOptions, /maxelem 65536$/);
+  assert.match(set('KUBE-CLUSTER-IP', ipPorts(0, 49_153)).createOptions, /maxelem 131072$/);
+  assert.match(set('KUBE-CLUSTER-IP', ipPorts(0, 110_000)).createOptions, /maxelem 262144$/);
+  assert.equal(set('KUBE-NODE-PORT-TCP', []).createOptions, 'range 0-65535');
+});
+
+test('a set that outgrows its maxelem is swapped for a larger one in the same restore, every member programmed', async () => {
+  const k = new FakeKernel();
+  await applyIpsetScript(k, formatDeltaScript(diffIpsets([set('KUBE-CLUSTER-IP', ipPorts(0, 40_000))], await readIpsets(k)).deltas));
+  assert.match(k.admin(['ipset', 'save', 'KUBE-CLUSTER-IP']), /maxelem 65536 /);
+  // A full resync: 70,000 members wanted, the set holds 65,536 at most.
+  const big = set('KUBE-CLUSTER-IP', ipPorts(0, 70_000));
+  const { deltas, conflicts } = diffIpsets([big], await readIpsets(k));
+  assert.deepEqual([conflicts, deltas.map((d) => d.grow)], [[], [true]]);
+  await applyIpsetScript(k, formatDeltaScript(deltas));
+  const after = await readIpsets(k);
+  assert.equal(after.get('KUBE-CLUSTER-IP')?.members.size, 70_000);
+  assert.equal(after.get('KUBE-CLUSTER-IP')?.options.get('maxelem'), '131072');
+  assert.deepEqual([...after.keys()], ['KUBE-CLUSTER-IP'], 'no temporary set left');
+  // An incremental sync past the new limit grows it again; below it, plain adds.
+  const more = set('KUBE-CLUSTER-IP', ipPorts(0, 140_000));
+  const grow = incrementalSetDeltas([more], new Map([[more.name, { added: ipPorts(70_000, 70_000), removed: [] }]]), after);
+  assert.deepEqual(grow.map((d) => d.grow), [true]);
+  await applyIpsetScript(k, formatDeltaScript(grow));
+  const last = await readIpsets(k);
+  assert.equal(last.get('KUBE-CLUSTER-IP')?.members.size, 140_000);
+  assert.equal(last.get('KUBE-CLUSTER-IP')?.options.get('maxelem'), '262144');
+  const few = incrementalSetDeltas([more], new Map([[more.name, { added: ['10.200.0.1,tcp:80'], removed: [] }]]), last);
+  assert.deepEqual(few.map((d) => [d.grow, d.add]), [[undefined, ['10.200.0.1,tcp:80']]]);
 });

@@ -96,3 +96,14 @@ test('conntrack settings: a read-only nf_conntrack_max (a non-initial netns) is 
   assert.deepEqual(r.changes.map((x) => `${x.name}=${x.to}`), ['net/netfilter/nf_conntrack_udp_timeout=60']);
   assert.deepEqual([k.proc.get('net/netfilter/nf_conntrack_max'), k.proc.get('net/netfilter/nf_conntrack_udp_timeout')], ['65536', '60']);
 });
+
+test('per-Service metrics are off by default; --metrics-per-service or metricsPerService in --config turn them on', async () => {
+  assert.equal(resolveDaemonOptions({}).metricsPerService, false);
+  assert.equal((await resolveAll({ metricsPerService: true }, () => undefined)).options.metricsPerService, true);
+  const dir = mkdtempSync(join(tmpdir(), 'kube-ipvs-'));
+  const cfg = join(dir, 'config.conf');
+  writeFileSync(cfg, 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmetricsPerService: true\n');
+  assert.equal((await resolveAll({ config: cfg }, () => undefined)).options.metricsPerService, true);
+  assert.throws(() => parseConfigFile('apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmetricsPerService: "yes"\n', 'c.yaml'),
+    /metricsPerService: expected a boolean/);
+});

@@ -21,6 +21,7 @@ const MSG = {
   noDel: "Element cannot be deleted from the set: it's not added",
   inUse: 'Set cannot be destroyed: it is in use by a kernel component',
   swapType: 'The sets cannot be swapped: their type does not match',
+  full: 'Hash is full, cannot add more elements',
 };
 
 /** An element as the kernel stores and prints it; throws on one the set type rejects. */
@@ -95,6 +96,8 @@ export class FakeIpset {
         const s = this.get(name);
         const e = canonEntry(s.type, rest[0] ?? '');
         if (cmd === 'add' && s.entries.has(e) && !exist) throw new SetError(MSG.dupAdd);
+        // The kernel refuses a new element once a hash set holds maxelem (IPSET_ERR_HASH_FULL).
+        if (cmd === 'add' && !s.entries.has(e) && s.entries.size >= Number(s.options.get('maxelem') ?? Infinity)) throw new SetError(MSG.full);
         if (cmd === 'del' && !s.entries.has(e) && !exist) throw new SetError(MSG.noDel);
         if (cmd === 'add') s.entries.add(e); else s.entries.delete(e);
         return '';

@@ -19,7 +19,7 @@ const stat = (key: string, conns: number, pkts = conns * 10, bytes = conns * 100
 };
 
 describe('metrics endpoint', () => {
-  const m = createMetrics();
+  const m = createMetrics({ perService: true });
   let server: Listening;
   let base = '';
   before(async () => {
@@ -101,7 +101,7 @@ describe('metrics endpoint', () => {
 });
 
 describe('per-Service traffic counters', () => {
-  const m = createMetrics({ defaultMetrics: false });
+  const m = createMetrics({ defaultMetrics: false, perService: true });
   const conns = async (): Promise<Record<string, number>> =>
     Object.fromEntries((await m.registry.getSingleMetric('kubeipvs_service_connections_total')!.get()).values.map((v) => [`${v.labels.namespace}/${v.labels.service}`, v.value]));
   const cip = vs('TCP', '10.96.0.10', 80, 'ns', 'web', 'http');
@@ -125,5 +125,33 @@ describe('per-Service traffic counters', () => {
     assert.deepEqual(await conns(), { 'ns/web': 20 });
     recordServiceTraffic(m, new Map(), new Map());
     assert.deepEqual(await conns(), {});
+  });
+});
+
+describe('/metrics size at 10,000 Services', () => {
+  // 10,000 Services, each with a ClusterIP and a NodePort virtual server, all with traffic.
+  const servers = Array.from({ length: 10_000 }, (_, i) => [
+    vs('TCP', `10.96.${i >> 8}.${i & 255}`, 80, `ns${i % 50}`, `svc${i}`, 'http'),
+    vs('TCP', '192.168.1.10', 30000 + i, `ns${i % 50}`, `svc${i}`, 'http'),
+  ]).flat();
+  const stats = new Map(servers.map((v, i) => stat(v.key, i + 1)));
+  const size = async (o: Parameters<typeof createMetrics>[0]): Promise<{ bytes: number; text: string }> => {
+    const m = createMetrics(o);
+    recordServiceTraffic(m, stats, byKey(...servers));
+    recordSync(m, { families: ['IPv4', 'IPv6'], kind: 'full', ok: true, seconds: 0.5, endedAtMs: Date.now(), processes: 9, repairs: 0, triggerTimesMs: [Date.now() - 100] });
+    const text = await m.registry.metrics();
+    return { bytes: Buffer.byteLength(text), text };
+  };
+
+  test('by default: at most 200 KB, no per-Service series', async () => {
+    const { bytes, text } = await size({});
+    assert.ok(bytes <= 200_000, `${bytes} bytes`);
+    assert.doesNotMatch(text, /^kubeipvs_service_/m);
+  });
+
+  test('--metrics-per-service: 5 series per Service port (the cost stated in the README)', async () => {
+    const { bytes, text } = await size({ perService: true });
+    assert.equal(text.match(/^kubeipvs_service_\w+\{/gm)?.length, 50_000);
+    assert.ok(bytes > 10_000 * 5 * 80, `${bytes} bytes`);
   });
 });

@@ -4,7 +4,7 @@
 // the DesiredIndex's member deltas go straight to `incrementalSetDeltas`.
 import type { IpsetState } from '../model/desired.ts';
 import type { Delta } from '../model/counted.ts';
-import { sameDefinition, type ObservedSet, type SetDelta } from '../../apply/ipset.ts';
+import { fits, sameDefinition, type ObservedSet, type SetDelta } from '../../apply/ipset.ts';
 
 export interface IpsetDiff {
   readonly deltas: readonly SetDelta[];
@@ -21,6 +21,7 @@ export function diffIpsets(desired: readonly IpsetState[], observed: ReadonlyMap
       conflicts.push(`ipset ${set.name} exists as "${o.type} ${[...o.options].map(([k, v]) => `${k} ${v}`.trim()).join(' ')}", kube-ipvs needs "${set.type} ${set.createOptions}"; remove it (kube-ipvs --cleanup-ipvs) and restart`);
       continue;
     }
+    if (o !== undefined && !fits(o.options, set.entries.length)) { deltas.push({ set, create: false, add: set.entries, del: [], grow: true }); continue; }
     const have = o?.members ?? new Set<string>();
     const want = new Set(set.entries);
     const add = set.entries.filter((e) => !have.has(e));
@@ -41,11 +42,14 @@ export function incrementalSetDeltas(
   for (const set of desired) {
     const d = changed.get(set.name);
     if (d === undefined) continue;
-    const have = known.get(set.name)?.members;
-    if (have === undefined) { out.push({ set, create: true, add: set.entries, del: [] }); continue; }
+    const cur = known.get(set.name);
+    if (cur === undefined) { out.push({ set, create: true, add: set.entries, del: [] }); continue; }
+    const have = cur.members;
     const add = d.added.filter((e) => !have.has(e));
     const del = d.removed.filter((e) => have.has(e));
-    if (add.length > 0 || del.length > 0) out.push({ set, create: false, add, del });
+    if (add.length === 0 && del.length === 0) continue;
+    if (!fits(cur.options, have.size + add.length - del.length)) out.push({ set, create: false, add: set.entries, del: [], grow: true });
+    else out.push({ set, create: false, add, del });
   }
   return out;
 }

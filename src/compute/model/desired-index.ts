@@ -64,7 +64,7 @@ export class DesiredIndex {
         const members = new Counted<string>();
         const type = SET_DEFS[base].type;
         // Unordered: a sync needs membership, not order (plan sorts what it prints).
-        const state: IpsetState = { name, base, family, type, createOptions: createOptions(type, family), get entries() { return members.values(); } };
+        const state: IpsetState = { name, base, family, type, get createOptions() { return createOptions(type, family, members.size); }, get entries() { return members.values(); } };
         this.#sets.set(name, { state, members });
       }
     }

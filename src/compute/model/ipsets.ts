@@ -50,10 +50,24 @@ export function setName(base: SetBase, family: Family): string {
   return base.replace('KUBE-', 'KUBE-6-').slice(0, MAX_SET_NAME);
 }
 
-/** The `create` options kube-proxy uses (hashsize 1024, maxelem 65536; bitmaps cover all ports). */
-export function createOptions(type: SetType, family: Family): string {
+/** kube-proxy's fixed maxelem: with more members its sets fill and new Services silently fail (kubernetes #129389). */
+export const DEFAULT_MAXELEM = 65536;
+
+/**
+ * The maxelem a hash set of `members` is created with: kube-proxy's 65,536 while that leaves a
+ * quarter free, else the next power-of-two multiple that does, so a growing set is recreated
+ * (swapped) rarely — at 65,536 × 2^k crossings — and never shrunk.
+ */
+export function maxelemFor(members: number): number {
+  let max = DEFAULT_MAXELEM;
+  while (members * 4 > max * 3) max *= 2;
+  return max;
+}
+
+/** The `create` options: kube-proxy's (hashsize 1024, maxelem sized as above; bitmaps cover all ports). */
+export function createOptions(type: SetType, family: Family, members = 0): string {
   if (type === 'bitmap:port') return 'range 0-65535';
-  return `family ${family === 4 ? 'inet' : 'inet6'} hashsize 1024 maxelem 65536`;
+  return `family ${family === 4 ? 'inet' : 'inet6'} hashsize 1024 maxelem ${maxelemFor(members)}`;
 }
 
 // Entry text exactly as `ipset save` prints it, so desired and observed compare as strings.

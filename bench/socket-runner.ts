@@ -1,0 +1,58 @@
+// A Runner whose tools are the fake kernel in another process (bench/kernel-server.ts), over a
+// Unix socket: what the bench's daemon spawns instead of ipvsadm, ipset, iptables and ip.
+import { connect, type Socket } from 'node:net';
+import { ToolError, type RunOptions, type RunResult, type Runner } from '../src/apply/exec.ts';
+import { onLines, type KernelReply, type KernelRequest, type RunRecord } from './kernel-server.ts';
+
+type Body = KernelRequest extends infer R ? R extends KernelRequest ? Omit<R, 'id'> : never : never;
+
+export class SocketRunner implements Runner {
+  readonly #sock: Socket;
+  readonly #pending = new Map<number, (r: KernelReply) => void>();
+  #next = 0;
+
+  private constructor(sock: Socket) {
+    this.#sock = sock;
+    onLines(sock, (line) => {
+      const r = JSON.parse(line) as KernelReply;
+      const p = this.#pending.get(r.id);
+      this.#pending.delete(r.id);
+      p?.(r);
+    });
+  }
+
+  static connect(path: string): Promise<SocketRunner> {
+    return new Promise((resolve, reject) => {
+      const sock = connect(path, () => { resolve(new SocketRunner(sock)); });
+      sock.once('error', reject);
+    });
+  }
+
+  #call(body: Body): Promise<KernelReply> {
+    const id = this.#next++;
+    return new Promise((resolve) => {
+      this.#pending.set(id, resolve);
+      this.#sock.write(`${JSON.stringify({ id, ...body })}\n`);
+    });
+  }
+
+  async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
+    const r = await this.#call({ kind: 'run', argv, ...(opts?.input === undefined ? {} : { input: opts.input }) });
+    if (!r.ok) throw new ToolError({ code: r.error.code, argv: r.error.argv, ...(r.error.exitCode === undefined ? {} : { exitCode: r.error.exitCode }), stdout: r.error.stdout, stderr: r.error.stderr, ...(opts?.input === undefined ? {} : { input: opts.input }) });
+    return { stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** A read by the bench itself (not a run the daemon made). */
+  async admin(argv: readonly string[]): Promise<string> {
+    const r = await this.#call({ kind: 'admin', argv });
+    return r.ok ? r.stdout : '';
+  }
+
+  /** The daemon's runs from index `from`; `matched`: whether `grep` is in the batch. */
+  async log(from: number, grep?: string): Promise<readonly RunRecord[]> {
+    const r = await this.#call({ kind: 'log', from, ...(grep === undefined ? {} : { grep }) });
+    return r.ok ? r.log ?? [] : [];
+  }
+
+  close(): void { this.#sock.end(); }
+}
