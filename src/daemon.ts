@@ -79,7 +79,7 @@ export class Daemon {
     this.#deps = deps;
     this.#s = s;
     const real = new Dataplane({
-      runner: deps.runner, families: s.families, excludeCidrs: s.config.excludeCidrs, nodeAddresses: [],
+      runner: deps.runner, families: s.families, excludeCidrs: s.config.excludeCidrs,
       log: deps.log, ...(s.backend === undefined ? {} : { backend: s.backend }),
     });
     const dataplane: DataplanePort = s.dryRun ? new DryRunDataplane(real, deps.log) : real;
@@ -90,11 +90,7 @@ export class Daemon {
     this.proxier = new Proxier({
       config: s.config, families: s.families, cluster: this.cluster, dataplane, log: deps.log, clock: deps.clock,
       hooks: { invalid: (w) => { hooks.invalid(w); }, synced: (r) => { hooks.synced(r); this.#firstSync(); } },
-      readNodeAddresses: async () => {
-        const ips = await nodeAddresses(deps.runner, s.families);
-        real.setNodeAddresses(ips);
-        return ips;
-      },
+      readNodeAddresses: () => nodeAddresses(deps.runner, s.families),
       retryAfter: (ms) => { this.#runner.retryAfter(ms); },
     });
     let listed = false;

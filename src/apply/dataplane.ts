@@ -2,7 +2,7 @@
 // last applied), diff (pure), apply one batch per tool that has changes. After any failed or
 // doubtful batch the state is "unknown" and the next sync observes the kernel again rather
 // than guessing what was applied (`ipvsadm -R` is not a transaction).
-import type { Cidr, Family, Ip } from '../compute/net/ip.ts';
+import type { Cidr, Family } from '../compute/net/ip.ts';
 import type { DesiredState } from '../compute/model/desired.ts';
 import { diffAddresses, incrementalAddressChanges, noAddressChanges } from '../compute/diff/addresses.ts';
 import { diffIpsets, incrementalSetDeltas } from '../compute/diff/ipsets.ts';
@@ -12,22 +12,19 @@ import type { Log } from '../log.ts';
 import { deleteByEndpointArgv, deleteByServiceIpArgv, deleteEntries } from './conntrack.ts';
 import { moduleHint, type Runner } from './exec.ts';
 import { applyIpBatch, formatIpBatch } from './ip.ts';
-import { applyIpsetScript, formatDeltaScript } from './ipset.ts';
+import { applyIpsetScript, formatDeltaScript, type SetDelta } from './ipset.ts';
 import { applyIptables, formatRestore, type Backend } from './iptables.ts';
 import { applyIpvsBatch, formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedService } from './ipvsadm.ts';
 import { readConnCounts } from './ipvsadm-list.ts';
 import { afterApply, afterIncremental, observeKernel, type KernelState } from './kernel-state.ts';
 import type { Changes } from '../compute/model/desired-index.ts';
-import { DEFAULT_NODE_PORTS, ownsService, type OwnershipRule } from './ownership.ts';
+import { NODE_PORT_SET_NAMES, ownsService, type OwnershipRule } from './ownership.ts';
 
 export interface DataplaneOptions {
   readonly runner: Runner;
   readonly families: readonly Family[];
   /** IPVS services inside these are never changed (--ipvs-exclude-cidrs). */
   readonly excludeCidrs: readonly Cidr[];
-  /** Node addresses: NodePort services on them (in nodePortRange) are ours. */
-  readonly nodeAddresses: readonly Ip[];
-  readonly nodePortRange?: readonly [number, number];
   readonly backend?: Backend;
   readonly log: Log;
 }
@@ -55,35 +52,28 @@ export class DataplaneError extends Error {
 export class Dataplane {
   readonly #o: DataplaneOptions;
   #known: KernelState | undefined;
-  #nodeAddresses: readonly Ip[];
 
-  constructor(o: DataplaneOptions) {
-    this.#o = o;
-    this.#nodeAddresses = o.nodeAddresses;
-  }
+  constructor(o: DataplaneOptions) { this.#o = o; }
 
   /** Forget what was applied: the next sync reads the kernel. */
   invalidate(): void { this.#known = undefined; }
 
   /**
    * Whether kube-ipvs may change an IPVS service: an address service, outside the excluded
-   * CIDRs, on an address bound to kube-ipvs0, on a node address in the NodePort range, or one
-   * we want. Anything else (a user's own service, fwmark services) is left alone.
+   * CIDRs, on an address bound to kube-ipvs0, a NodePort marked by the KUBE-NODE-PORT-* sets
+   * (ownership.ts), or one we want. Anything else (a user's own service, fwmark services) is
+   * left alone.
    */
   owner(state: KernelState, desired: DesiredState): (s: ObservedService) => boolean {
     const rule: OwnershipRule = {
       families: this.#o.families,
       excludeCidrs: this.#o.excludeCidrs,
       bound: state.bound,
-      nodeAddresses: new Set(this.#nodeAddresses.map((ip) => ip.text)),
-      nodePortRange: this.#o.nodePortRange ?? DEFAULT_NODE_PORTS,
+      sets: state.sets,
       wanted: (key) => desired.virtualServers.has(key),
     };
     return (s) => ownsService(rule, s);
   }
-
-  /** NodePort services on these addresses (in the NodePort range) are ours. */
-  setNodeAddresses(ips: readonly Ip[]): void { this.#nodeAddresses = ips; }
 
   /** What a sync would do, without doing it (--dry-run). Reads the kernel every time. */
   async plan(desired: DesiredState): Promise<{ ipvs: readonly IpvsOp[]; result: SyncResult }> {
@@ -104,14 +94,18 @@ export class Dataplane {
     const only = full ? undefined : opts.changes;
     const p = await this.#diff(desired, observed, full, full ? known : undefined, only);
 
-    // Sets before the rules that match them; addresses before the services on them.
-    await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(p.sets)));
+    // Sets before the rules that match them; addresses before the services on them. A NodePort
+    // leaves its KUBE-NODE-PORT-* set only after its virtual servers are gone: the membership
+    // is what marks them as ours (ownership.ts), also for the sync after a failed batch.
+    const [sets, afterIpvs] = splitNodePortDeletes(p.sets);
+    await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(sets)));
     for (const r of p.restores) {
       await this.#step(r.family === 4 ? 'iptables-restore' : 'ip6tables-restore', () => applyIptables(this.#o.runner, { family: r.family, ...(this.#o.backend === undefined ? {} : { backend: this.#o.backend }) }, r.payload));
     }
     if (!noAddressChanges(p.addrs)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(p.addrs)));
     const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(p.ipvs.ops)).catch((e: unknown) => { throw new DataplaneError('ipvsadm', 'restore failed', e); });
     if (!res.clean) throw ipvsFailure(res.messages);
+    await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(afterIpvs)));
     const conntrackDeletes = await this.#clearUdpConntrack(p.ipvs.ops);
     this.#known = only === undefined
       ? afterApply(observed, desired, p.owns, p.ipvs.drainingServers)
@@ -216,6 +210,18 @@ export class Dataplane {
     const a = diffAddresses(desired.addresses, known.bound, known.linkExists, desired.families);
     return ipvs + Math.max(0, sets) + Math.max(0, rules) + Math.max(0, actual.addrs - a.add.length - a.del.length);
   }
+}
+
+/** The set deltas in two: all but the NodePort sets' deletions, and those deletions. */
+function splitNodePortDeletes(deltas: readonly SetDelta[]): [SetDelta[], SetDelta[]] {
+  const first: SetDelta[] = [];
+  const later: SetDelta[] = [];
+  for (const d of deltas) {
+    if (!NODE_PORT_SET_NAMES.has(d.set.name) || d.del.length === 0) { first.push(d); continue; }
+    first.push({ ...d, del: [] });
+    later.push({ set: d.set, create: false, add: [], del: d.del });
+  }
+  return [first, later];
 }
 
 function ipvsFailure(messages: readonly string[]): DataplaneError {
