@@ -9,7 +9,7 @@ import { diffIpsets, incrementalSetDeltas } from '../compute/diff/ipsets.ts';
 import { iptablesDrift } from '../compute/diff/iptables.ts';
 import { diffIpvs, type IpvsDiff } from '../compute/diff/ipvs.ts';
 import type { Log } from '../log.ts';
-import { deleteByEndpointArgv, deleteByServiceIpArgv, deleteEntries } from './conntrack.ts';
+import { deleteByEndpointArgv, deleteByServiceArgv, deleteEntries } from './conntrack.ts';
 import { moduleHint, type Runner } from './exec.ts';
 import { applyIpBatch, formatIpBatch } from './ip.ts';
 import { applyIpsetScript, formatDeltaScript, type SetDelta } from './ipset.ts';
@@ -179,14 +179,20 @@ export class Dataplane {
     }
   }
 
-  /** UDP has no connection end: flows to a removed endpoint or service would linger (#71514). */
+  /**
+   * UDP has no connection end: flows to a removed endpoint or service would linger (#71514).
+   * Only flows to the removed frontend's own address and port go (conntrack.ts).
+   */
   async #clearUdpConntrack(ops: readonly IpvsOp[]): Promise<number> {
-    let n = 0;
+    const calls = new Map<string, readonly string[]>();
     for (const o of ops) {
       if (o.vs.protocol !== 'UDP') continue;
-      if (o.op === 'delete-real') n += await this.#conntrack(deleteByEndpointArgv(o.rs.ip, o.vs.ip));
-      if (o.op === 'delete-service') n += await this.#conntrack(deleteByServiceIpArgv(o.vs.ip));
+      const argv = o.op === 'delete-real' ? deleteByEndpointArgv(o.rs.ip, o.vs.ip, o.vs.port)
+        : o.op === 'delete-service' ? deleteByServiceArgv(o.vs.ip, o.vs.port) : undefined;
+      if (argv !== undefined) calls.set(argv.join(' '), argv);
     }
+    let n = 0;
+    for (const argv of calls.values()) n += await this.#conntrack(argv);
     return n;
   }
 

@@ -83,3 +83,44 @@ test('never ours: a user\'s service on a node address (also in 30000-32767), one
   const left = kernel.admin(['ipvsadm', '-Sn']).split('\n').filter((l) => l !== '').sort();
   assert.deepEqual(left, [...user].sort());
 });
+
+/** UDP NodePort Services by name → [ClusterIP, NodePort] (in the default range: main owned them too). */
+function udp(services: Record<string, readonly [string, number]>, backends: readonly string[] = ['10.244.1.1']): DesiredState {
+  const names = Object.keys(services);
+  return compute({
+    services: names.map((n) => makeService('d', n, { type: 'NodePort', clusterIP: services[n]![0], ports: [{ name: 'p', port: 53, protocol: 'UDP', nodePort: services[n]![1] }] })),
+    endpointSlices: names.map((n) => makeSlice('d', n, backends.map((b) => ep(b)), [{ name: 'p', port: 5353, protocol: 'UDP' }])),
+  }).desired;
+}
+
+const flow = (origDst: string, origDport: number, natDst: string) => ({ protocol: 'udp' as const, origSrc: '203.0.113.7', origDst, origDport, natDst });
+
+test('a removed UDP NodePort clears its own flows only: another port on the node address (WireGuard) is untouched', async () => {
+  const kernel = new FakeKernel();
+  const dp = dataplane(kernel);
+  const web = ['10.96.0.20', 30080] as const;
+  await dp.sync(udp({ web, dns: ['10.96.0.53', 30053] }), { full: true });
+  kernel.conntrack.flows = [
+    flow('192.168.1.10', 30053, '10.244.1.1'), // to the dns NodePort: stale once it goes
+    flow('10.96.0.53', 53, '10.244.1.1'), // to the dns ClusterIP: stale too
+    flow('192.168.1.10', 51820, '192.168.1.10'), // WireGuard to the node itself
+    flow('192.168.1.10', 30080, '10.244.1.1'), // to the web NodePort, which stays
+    flow('10.96.0.20', 53, '10.244.1.1'), // to the web ClusterIP, which stays
+  ];
+  const r = await dp.sync(udp({ web }), { full: false });
+  assert.equal(r.conntrackDeletes, 2);
+  assert.deepEqual(kernel.conntrack.flows.map((f) => `${f.origDst}:${f.origDport}`), ['192.168.1.10:51820', '192.168.1.10:30080', '10.96.0.20:53']);
+});
+
+test('a UDP endpoint removed from a NodePort clears the flows NATed to it on that port, nothing else', async () => {
+  const kernel = new FakeKernel();
+  const dp = dataplane(kernel);
+  const dns = { dns: ['10.96.0.53', 30053] as const };
+  await dp.sync(udp(dns, ['10.244.1.1', '10.244.1.2']), { full: true });
+  kernel.conntrack.flows = [
+    flow('192.168.1.10', 30053, '10.244.1.2'), flow('10.96.0.53', 53, '10.244.1.2'),
+    flow('192.168.1.10', 30053, '10.244.1.1'), flow('192.168.1.10', 51820, '192.168.1.10'),
+  ];
+  await dp.sync(udp(dns, ['10.244.1.1']), { full: false });
+  assert.deepEqual(kernel.conntrack.flows.map((f) => `${f.origDst}:${f.origDport}>${f.natDst}`), ['192.168.1.10:30053>10.244.1.1', '192.168.1.10:51820>192.168.1.10']);
+});
