@@ -184,7 +184,12 @@ export function renderService(
       for (const ep of eps) if (ep.ready && isLocal(ep, ctx.node)) localReady.add(ep.ip.text);
       renderPort(b, family, clusterIp, port, eps);
     }
-    if (info.healthCheckNodePort !== 0) b.add('KUBE-HEALTH-CHECK-NODE-PORT', family, String(info.healthCheckNodePort));
+    // kube-proxy reaches the health-check entry only past its NodePort block, which a port
+    // with a NodePort leaves early when the family has no NodePort address on this node.
+    const hasNodePortIps = ctx.nodePortIps.some((ip) => ip.family === family);
+    if (info.healthCheckNodePort !== 0 && info.ports.some((p) => p.nodePort === 0 || hasNodePortIps)) {
+      b.add('KUBE-HEALTH-CHECK-NODE-PORT', family, String(info.healthCheckNodePort));
+    }
   }
   for (const ip of b.bound) b.add('KUBE-IPVS-IPS', ip.family, ip.text);
   return {
