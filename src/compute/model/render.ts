@@ -1,7 +1,7 @@
 // One Service → its share of the kernel state: virtual servers, kube-ipvs0 addresses and
 // ipset members, per IP family (kube-proxy: pkg/proxy/ipvs/proxier.go syncProxyRules).
 // Per-Service rendering lets a sync re-render only the Services that changed.
-import { cidrContains, type Cidr, type Family, type Ip } from '../net/ip.ts';
+import { cidrContains, isLoopback, type Cidr, type Family, type Ip } from '../net/ip.ts';
 import { endpointsKey, type EndpointInfo } from './endpoints.ts';
 import { ipPortEntry, ipPortIpEntry, ipPortNetEntry, setName, type SetBase } from './ipsets.ts';
 import type { OutFilterDrop } from './iptables.ts';
@@ -126,8 +126,9 @@ function renderLoadBalancer(b: Builder, family: Family, lbIps: readonly Ip[], po
   let ranges = cidrsOf(info.sourceRanges, family);
   // A range of /0 allows everyone: no firewall at all.
   if (ranges.some((r) => r.prefix === 0)) ranges = [];
+  // A loopback node IP (the Node object has none of this family) never matches a range.
   const primary = ctx.primaryIps.find((ip) => ip.family === family);
-  const allowFromNode = primary !== undefined && ranges.some((r) => cidrContains(r, primary));
+  const allowFromNode = primary !== undefined && !isLoopback(primary) && ranges.some((r) => cidrContains(r, primary));
   for (const ip of lbIps) {
     const entry = ipPortEntry(ip, p, port.port);
     b.add('KUBE-LOAD-BALANCER', family, entry);
