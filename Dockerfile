@@ -1,14 +1,20 @@
-# kube-ipvs image: `make image` (needs a Docker engine). Debian bookworm with Node 24, the
-# kernel tools kube-ipvs drives, and only the npm dependencies it runs with.
-# test/deploy/image.test.ts checks this file offline: the base tag, the Debian packages, the
-# build output the entrypoint runs, and the production-only install.
-ARG NODE_IMAGE=node:24-bookworm-slim
+# kube-ipvs image: `make image` (needs a Docker engine; `make image-multiarch` for amd64 and
+# arm64 with buildx). Debian bookworm with Node 24, the kernel tools kube-ipvs drives, and only
+# the npm dependencies it runs with.
+# test/deploy/image.test.ts checks this file offline: the base tag (pinned: the Node version the
+# tests run on, from package-lock.json), the Debian packages, the build output the entrypoint
+# runs, the production-only install, and the version label.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 # 1. Compile TypeScript to dist/ (needs the dev dependencies: typescript). --ignore-scripts: the
 #    `node` devDependency would download a second Node 24 binary; the image's node is used.
 FROM ${NODE_IMAGE} AS build
+# The version label comes from the build (`make image` passes package.json's version); a build
+# without it, or with another version than the package's, fails here.
+ARG VERSION
 WORKDIR /src
 COPY package.json package-lock.json ./
+RUN test -n "${VERSION}" && test "$(node -p 'require("./package.json").version')" = "${VERSION}"
 RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -22,12 +28,15 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
 
 # 3. The image.
 FROM ${NODE_IMAGE}
-ARG VERSION=0.1.0
+ARG NODE_IMAGE
+ARG VERSION
+ARG REVISION=unknown
 LABEL org.opencontainers.image.title="kube-ipvs" \
       org.opencontainers.image.description="A Kubernetes service proxy that programs IPVS: a drop-in replacement for kube-proxy in IPVS mode" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.base.name="docker.io/library/${NODE_IMAGE}"
 # The tools kube-ipvs runs (src/apply/): ipvsadm, ipset, iptables (legacy and nft, chosen at
 # start by the entrypoint), ip, conntrack, and modprobe. npm, npx, corepack and yarn are not
 # needed at run time and go.

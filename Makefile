@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 STAMP := node_modules/.kube-ipvs-installed
 
-.PHONY: all setup build lint typecheck unit e2e test demo clean image bench bench-smoke bench-vm
+.PHONY: all setup build lint typecheck unit e2e test demo clean image image-multiarch bench bench-smoke bench-vm
 
 all: test
 
@@ -28,6 +28,7 @@ typecheck: setup
 	tsc -p tsconfig.json --noEmit
 
 unit: setup
+	test/deploy/setup.sh
 	node --test --test-reporter=spec 'test/**/*.test.ts'
 
 # Real-kernel tests: test/kernel/*.vmtest.ts run inside a QEMU VM booted from Debian's kernel
@@ -66,8 +67,16 @@ clean:
 
 # The container image (Dockerfile). Needs a Docker engine, so it is not part of `make test`
 # (test/deploy/ checks the Dockerfile, its packages and the build it runs offline instead).
-# Another name: make image IMAGE=registry.example/kube-ipvs:0.1.0
+# The name is the one deploy/base/kustomization.yaml sets; another one:
+#   make image IMAGE=registry.example.com/kube-ipvs:0.1.0
+# make image-multiarch builds linux/amd64 and linux/arm64 with buildx and pushes them
+# (a multi-platform image cannot be loaded into the local engine): needs `docker buildx` and,
+# on an amd64 host, QEMU binfmt handlers for arm64 (docker run --privileged tonistiigi/binfmt --install arm64).
 VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
-IMAGE ?= kube-ipvs:$(VERSION)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE ?= ghcr.io/kube-ipvs/kube-ipvs:$(VERSION)
+PLATFORMS ?= linux/amd64,linux/arm64
 image:
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
+image-multiarch:
+	docker buildx build --platform $(PLATFORMS) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE) --push .

@@ -9,7 +9,8 @@
 #      whichever backend has them is the host's (nft checked first: `-t mangle` is cheap there,
 #      while iptables-legacy-save -t mangle would create the table, so legacy is read whole);
 #   2. otherwise the backend with more rules (`-A` lines), nft on a tie.
-# KUBE_IPVS_IPTABLES_MODE=legacy|nft skips the detection. `plan` and --help touch nothing.
+# KUBE_IPVS_IPTABLES_MODE=legacy|nft skips the detection. `plan` and --help touch nothing;
+# --dry-run selects the backend (it reads the host's rules) but loads no kernel module.
 set -euo pipefail
 
 main=${KUBE_IPVS_MAIN:-/opt/kube-ipvs/dist/cli/main.js}
@@ -64,13 +65,23 @@ load_modules() {
 }
 
 wants_host=true
+dry_run=false
+prev=
 for arg in "$@"; do
-  case "$arg" in -h | --help | --write-config-to | --write-config-to=*) wants_host=false ;; esac
+  case "$arg" in
+    -h | --help | --write-config-to | --write-config-to=*) wants_host=false ;;
+    # kube-ipvs reads booleans as Go's strconv.ParseBool, `--dry-run false` included.
+    --dry-run | --dry-run=1 | --dry-run=[tT] | --dry-run=true | --dry-run=TRUE | --dry-run=True) dry_run=true ;;
+    --dry-run=*) dry_run=false ;;
+    0 | f | F | false | FALSE | False) [ "$prev" = --dry-run ] && dry_run=false ;;
+  esac
+  prev=$arg
 done
 [ "${1:-}" = plan ] && wants_host=false
 
 if $wants_host; then
   select_iptables
-  load_modules
+  # Shadow mode changes nothing on the node, kernel modules included.
+  $dry_run || load_modules
 fi
 exec "$node" "$main" "$@"

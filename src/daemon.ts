@@ -19,6 +19,7 @@ import { ClusterWatcher } from './observe/informers.ts';
 import { BoundedFrequencyRunner } from './sync/bounded-runner.ts';
 import type { Clock } from './sync/clock.ts';
 import { Proxier, type ProxierHooks, type DataplanePort } from './sync/proxier.ts';
+import { startupError } from './startup-error.ts';
 
 export interface DaemonDeps {
   readonly runner: Runner;
@@ -84,42 +85,58 @@ export class Daemon {
     });
     const dataplane: DataplanePort = s.dryRun ? new DryRunDataplane(real, deps.log) : real;
     this.#runner = new BoundedFrequencyRunner({
-      minIntervalMs: s.minSyncPeriodMs, maxIntervalMs: s.syncPeriodMs, burst: 2, clock: deps.clock,
+      minIntervalMs: s.minSyncPeriodMs, maxIntervalMs: s.syncPeriodMs, burst: 2, clock: deps.clock, log: deps.log,
       fn: (reason) => this.proxier.sync(reason),
     });
     this.proxier = new Proxier({
       config: s.config, families: s.families, cluster: this.cluster, dataplane, log: deps.log, clock: deps.clock,
-      hooks: { invalid: (w) => { hooks.invalid(w); }, synced: (r) => { hooks.synced(r); this.#firstSync(); } },
+      hooks: {
+        invalid: (w) => { hooks.invalid(w); },
+        serviceWarnings: (key, ws) => { hooks.serviceWarnings?.(key, ws); },
+        synced: (r) => { hooks.synced(r); if (r.error === undefined) this.#firstSync(); },
+      },
       readNodeAddresses: () => nodeAddresses(deps.runner, s.families),
       retryAfter: (ms) => { this.#runner.retryAfter(ms); },
     });
-    let listed = false;
     this.#watcher = new ClusterWatcher(deps.kubeConfig, s.config.nodeName, this.cluster, {
       changed: () => {
         hooks.queued();
         // No sync before Services and EndpointSlices have both listed.
-        if (listed) this.#runner.run();
+        if (this.#listed) this.#runner.run();
       },
     }, deps.log);
-    this.#started = this.#watcher.start().then(() => { listed = true; });
   }
 
-  readonly #started: Promise<void>;
+  #listed = false;
+  #stopped = false;
 
-  /** Resolves once listed and the first sync has run. */
+  /**
+   * Kernel settings first (a node without ip_vs fails here, before anything watches or
+   * listens), then the informers; resolves once listed and the first sync has been applied.
+   * Rejects with a StartupError on what the process cannot go on without.
+   */
   async start(): Promise<void> {
     if (!this.#s.dryRun) {
-      const changes = await ensureKernelSettings(this.#deps.runner, this.#deps.sysctl, this.#s.kernel);
+      const changes = await ensureKernelSettings(this.#deps.runner, this.#deps.sysctl, this.#s.kernel).catch((e: unknown) => {
+        throw startupError('kernel settings', e);
+      });
       for (const c of changes) this.#deps.log.info({ setting: c.name, from: c.from, to: c.to }, 'kernel setting changed');
     }
-    await this.#started;
+    if (this.#isStopped()) return;
+    await this.#watcher.start();
+    if (this.#isStopped()) return;
+    this.#listed = true;
     this.#runner.start();
     this.#runner.run();
     await this.#synced;
   }
 
+  // A method, not the field: stop() may run while start() awaits, which narrowing cannot see.
+  #isStopped(): boolean { return this.#stopped; }
+
   /** Stops watching and syncing; the kernel state stays as it is (traffic keeps flowing). */
   stop(): void {
+    this.#stopped = true;
     this.#watcher.stop();
     this.#runner.stop();
   }

@@ -10,7 +10,8 @@ import { iptablesDrift } from '../compute/diff/iptables.ts';
 import { diffIpvs, type IpvsDiff } from '../compute/diff/ipvs.ts';
 import type { Log } from '../log.ts';
 import { deleteByEndpointArgv, deleteByServiceArgv, deleteEntries } from './conntrack.ts';
-import { moduleHint, type Runner } from './exec.ts';
+import type { Runner } from './exec.ts';
+import { DataplaneError, ipvsFailure } from './dataplane-error.ts';
 import { applyIpBatch, formatIpBatch } from './ip.ts';
 import { applyIpsetScript, formatDeltaScript, type SetDelta } from './ipset.ts';
 import { applyIptables, formatRestore, type Backend } from './iptables.ts';
@@ -39,15 +40,7 @@ export interface SyncResult {
   readonly conntrackDeletes: number;
 }
 
-export class DataplaneError extends Error {
-  readonly code = 'DATAPLANE_FAILED';
-  readonly tool: string;
-  constructor(tool: string, message: string, cause?: unknown) {
-    super(`${tool}: ${message}`, { cause });
-    this.name = 'DataplaneError';
-    this.tool = tool;
-  }
-}
+export { DataplaneError } from './dataplane-error.ts';
 
 export class Dataplane {
   readonly #o: DataplaneOptions;
@@ -102,9 +95,16 @@ export class Dataplane {
     for (const r of p.restores) {
       await this.#step(r.family === 4 ? 'iptables-restore' : 'ip6tables-restore', () => applyIptables(this.#o.runner, { family: r.family, ...(this.#o.backend === undefined ? {} : { backend: this.#o.backend }) }, r.payload));
     }
-    if (!noAddressChanges(p.addrs)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(p.addrs)));
-    const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(p.ipvs.ops)).catch((e: unknown) => { throw new DataplaneError('ipvsadm', 'restore failed', e); });
-    if (!res.clean) throw ipvsFailure(res.messages);
+    // Unbinds wait until the virtual servers on those addresses are gone: a bound address is
+    // what marks a leftover virtual server as ours (ownership.ts), so if the ipvsadm batch
+    // fails the next sync still deletes it instead of leaking it for good.
+    const bind = { ...p.addrs, del: [] };
+    const unbind = { createLink: false, add: [], del: p.addrs.del };
+    if (!noAddressChanges(bind)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(bind)));
+    const batch = formatIpvsBatch(p.ipvs.ops);
+    const res = await applyIpvsBatch(this.#o.runner, batch).catch((e: unknown) => { throw DataplaneError.fromTool('ipvsadm', e); });
+    if (!res.clean) throw await ipvsFailure(this.#o.runner, batch, res);
+    if (!noAddressChanges(unbind)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(unbind)));
     await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(afterIpvs)));
     const conntrackDeletes = await this.#clearUdpConntrack(p.ipvs.ops);
     this.#known = only === undefined
@@ -122,7 +122,7 @@ export class Dataplane {
     if (ipvs.needsConns) ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, ...keys, conns: await readConnCounts(this.#o.runner, ipvs.needsConnsFor) });
     // Incremental: the index's member deltas, checked against the known members — O(changed).
     const sets = only === undefined ? diffIpsets(desired.ipsets, observed.sets) : { deltas: incrementalSetDeltas(desired.ipsets, only.sets, observed.sets), conflicts: [] };
-    if (sets.conflicts.length > 0) throw new DataplaneError('ipset', sets.conflicts.join('; '));
+    if (sets.conflicts.length > 0) throw new DataplaneError('ipset', `ipset: ${sets.conflicts.join('; ')}`);
     const restores = only !== undefined && !only.iptables ? [] : desired.iptables
       .filter((s) => iptablesDrift(s, observed.iptables.get(s.family) ?? new Map()) > 0)
       .map((s) => ({ family: s.family, payload: formatRestore(s, observed.iptables.get(s.family) ?? new Map()) }));
@@ -161,8 +161,9 @@ export class Dataplane {
     const deletes = ipvs.ops.filter((o) => o.op === 'delete-real');
     if (deletes.length === 0) return 0;
     this.#known = undefined;
-    const res = await applyIpvsBatch(this.#o.runner, formatIpvsBatch(deletes));
-    if (!res.clean) throw ipvsFailure(res.messages);
+    const batch = formatIpvsBatch(deletes);
+    const res = await applyIpvsBatch(this.#o.runner, batch).catch((e: unknown) => { throw DataplaneError.fromTool('ipvsadm', e); });
+    if (!res.clean) throw await ipvsFailure(this.#o.runner, batch, res);
     this.#known = afterApply(known, desired, owns, ipvs.drainingServers);
     return deletes.length;
   }
@@ -175,7 +176,7 @@ export class Dataplane {
     try {
       await fn();
     } catch (e) {
-      throw new DataplaneError(tool, e instanceof Error ? e.message : String(e), e);
+      throw DataplaneError.fromTool(tool, e);
     }
   }
 
@@ -228,9 +229,4 @@ function splitNodePortDeletes(deltas: readonly SetDelta[]): [SetDelta[], SetDelt
     later.push({ set: d.set, create: false, add: [], del: d.del });
   }
   return [first, later];
-}
-
-function ipvsFailure(messages: readonly string[]): DataplaneError {
-  const hint = moduleHint(messages.join('\n'));
-  return new DataplaneError('ipvsadm', `restore reported: ${messages.join('; ')}${hint === undefined ? '' : `; ${hint}`}`);
 }

@@ -169,6 +169,45 @@ export interface IpvsApplyResult {
   readonly clean: boolean;
   /** ipvsadm's messages; kernel errors carry no line number. */
   readonly messages: readonly string[];
+  /** The exit code (the last line's only, see DESIGN §6). */
+  readonly exitCode: number;
+}
+
+export interface UnappliedLine {
+  /** 1-based, in the batch. */
+  readonly number: number;
+  readonly text: string;
+}
+
+/**
+ * The batch lines whose effect is missing from `saved` (`ipvsadm -Sn` read after the batch).
+ * ipvsadm -R names no line in its kernel-level errors and goes on after them, so this is how
+ * a failure is pinned to its input line: added or edited entries absent in the form -Sn prints,
+ * deleted ones still present.
+ */
+export function unappliedLines(batch: string, saved: string): UnappliedLine[] {
+  const present = new Set(saved.split('\n').map((l) => l.trim()).filter((l) => l !== ''));
+  const prefixes = [...present];
+  const stillThere = (prefix: string): boolean => prefixes.some((l) => l === prefix || l.startsWith(`${prefix} `));
+  const out: UnappliedLine[] = [];
+  batch.split('\n').forEach((raw, i) => {
+    const text = raw.trim();
+    const [cmd, ...rest] = text.split(' ');
+    const args = rest.join(' ');
+    const missing = ((): boolean => {
+      switch (cmd ?? '') {
+        case '-A': case '-a': return !present.has(text);
+        case '-E': return !present.has(`-A ${args}`);
+        case '-e': return !present.has(`-a ${args}`);
+        // "-D -t VIP:PORT" is gone when no "-A -t VIP:PORT …" is left; "-d … -r RS" likewise.
+        case '-D': return stillThere(`-A ${args}`);
+        case '-d': return stillThere(`-a ${args}`);
+        default: return false;
+      }
+    })();
+    if (missing) out.push({ number: i + 1, text });
+  });
+  return out;
 }
 
 /**
@@ -176,13 +215,13 @@ export interface IpvsApplyResult {
  * message on stderr counts as a possible failure; missing tool and timeout still throw.
  */
 export async function applyIpvsBatch(runner: Runner, batch: string): Promise<IpvsApplyResult> {
-  if (batch === '') return { clean: true, messages: [] };
+  if (batch === '') return { clean: true, messages: [], exitCode: 0 };
   const lines = (s: string): string[] => s.split('\n').filter((l) => l.trim() !== '');
   try {
     const { stderr } = await runner.run(['ipvsadm', '-R'], { input: batch, timeoutMs: batchTimeoutMs(batch) });
-    return { clean: lines(stderr).length === 0, messages: lines(stderr) };
+    return { clean: lines(stderr).length === 0, messages: lines(stderr), exitCode: 0 };
   } catch (e) {
-    if (e instanceof ToolError && e.code === 'TOOL_FAILED') return { clean: false, messages: lines(e.stderr) };
+    if (e instanceof ToolError && e.code === 'TOOL_FAILED') return { clean: false, messages: lines(e.stderr), exitCode: e.exitCode ?? 1 };
     throw e;
   }
 }

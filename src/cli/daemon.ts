@@ -10,17 +10,19 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { CleanupError, cleanup, isEmptyReport } from '../apply/cleanup.ts';
 import { DataplaneError } from '../apply/dataplane.ts';
-import { countingRunner, execaRunner } from '../apply/exec.ts';
+import { countingRunner, execaRunner, type Runner } from '../apply/exec.ts';
 import { readStats } from '../apply/ipvsadm-list.ts';
-import { procSysFs } from '../apply/sysctl.ts';
+import { procSysFs, type SysctlFs } from '../apply/sysctl.ts';
 import { ConfigError, resolveConfig, type ProxyConfig } from '../compute/config.ts';
 import { formatWarning } from '../compute/model/types.ts';
 import type { Family } from '../compute/net/ip.ts';
 import type { Daemon } from '../daemon.ts';
-import { createMetrics, recordQueued, recordServiceTraffic, recordSync, startMetricsServer } from '../serve/metrics.ts';
-import { ProxyHealth, startHealthServer, type IpFamilyName } from '../serve/proxy-health.ts';
+import { createMetrics, recordQueued, recordServiceTraffic, recordSync } from '../serve/metrics.ts';
+import { healthHandler, ProxyHealth, type IpFamilyName } from '../serve/proxy-health.ts';
+import { metricsHandler } from '../serve/metrics-server.ts';
 import { ServiceHealthServer } from '../serve/service-health.ts';
-import type { Listening } from '../serve/listen.ts';
+import { listenPersistently, parseBindAddress, type PersistentListening } from '../serve/listen.ts';
+import { StartupError } from '../startup-error.ts';
 import { systemClock } from '../sync/clock.ts';
 import { ignoredFlags, mergeFileConfig, parseConfigFile } from './config-file.ts';
 import { rawDaemonOptions, type DaemonFlagValues } from './daemon-flags.ts';
@@ -71,15 +73,23 @@ async function setOomScoreAdj(value: number, log: Logger): Promise<void> {
   });
 }
 
-/** Runs until SIGTERM/SIGINT; returns the exit code. */
-export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<number> {
+/** The node's kernel as the daemon reaches it; tests run the real CLI against the fake kernel. */
+export interface Host {
+  readonly runner: Runner;
+  readonly sysctl: SysctlFs;
+}
+
+export const realHost = (): Host => ({ runner: execaRunner, sysctl: procSysFs() });
+
+/** Runs until SIGTERM/SIGINT (exit 0) or a fatal start-up error (exit 1); returns the exit code. */
+export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host = realHost()): Promise<number> {
   const { raw, config, options } = await resolveAll(flags, (s) => { io.stderr(`warning: ${s}\n`); });
   if (flags.writeConfigTo !== undefined) {
     await writeFile(flags.writeConfigTo, stringify(kubeProxyConfiguration(raw, config, options)));
     return 0;
   }
   const log = pino({ level: level(options.verbosity), name: 'kube-ipvs', base: {} }, pino.destination(2));
-  const runner = countingRunner(execaRunner);
+  const runner = countingRunner(host.runner);
   // Cleanup needs no API server; everything else does, and fails before touching the node.
   const kc = flags.cleanup === true || flags.cleanupIpvs === true ? undefined : await loadKubeConfig(options);
   if (kc === undefined) {
@@ -115,7 +125,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
     nodeSeen ||= daemon.cluster.node !== undefined;
     if (nodeSeen) health.syncNode(daemon.cluster.node);
   };
-  const sysctl = procSysFs();
+  const sysctl = host.sysctl;
   if (flags.dryRun !== true) {
     const { changes, failed } = await conntrackSysctls(sysctl, options.conntrack);
     for (const c of changes) log.info(c, 'conntrack setting changed');
@@ -135,10 +145,8 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
         metrics.serviceChangesPending.set(daemon.cluster.pendingServiceChanges);
         metrics.endpointChangesPending.set(daemon.cluster.pendingEndpointChanges);
       },
-      invalid: (w) => {
-        log.warn({ kind: w.kind, object: w.object, field: w.field }, formatWarning(w));
-        if (w.kind === 'Service') events.invalidService(w);
-      },
+      invalid: (w) => { log.warn({ kind: w.kind, object: w.object, field: w.field }, formatWarning(w)); },
+      serviceWarnings: (key, ws) => { events.serviceWarnings(key, ws); },
       synced: (r) => {
         const ok = r.error === undefined;
         if (ok) health.updated();
@@ -167,10 +175,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
       },
     },
   );
-  const servers: Listening[] = [];
-  if (options.healthzBindAddress !== '') servers.push(await startHealthServer(options.healthzBindAddress, health, metrics));
-  if (options.metricsBindAddress !== '') servers.push(await startMetricsServer(options.metricsBindAddress, metrics.registry));
-  log.info({ node: config.nodeName, dryRun: flags.dryRun === true, syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs }, 'starting');
+  const servers: PersistentListening[] = [];
   const stopped = new Promise<string>((resolve) => {
     // `on`, not `once`: while a tool runs, execa's signal-exit handler is also listening, and
     // if it finds itself the only listener left it re-raises the signal and the process dies
@@ -178,11 +183,37 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo): Promise<nu
     process.on('SIGTERM', () => { resolve('SIGTERM'); });
     process.on('SIGINT', () => { resolve('SIGINT'); });
   });
-  const first = daemon.start().then(() => { log.info({}, 'first sync done'); });
-  const signal = await Promise.race([stopped, first.then(() => stopped)]);
-  log.info({ signal }, 'stopping; kernel state left in place');
-  daemon.stop();
-  await serviceHealth.sync([]);
-  await Promise.all(servers.map((s) => s.close()));
-  return 0;
+  let code = 0;
+  try {
+    const serve = async (addr: string, what: string, handler: Parameters<typeof listenPersistently>[0]): Promise<void> => {
+      const bind = parseBindAddress(addr);
+      servers.push(await listenPersistently(handler, bind, {
+        onBusy: (e, retryMs) => {
+          log.warn({ address: addr, err: e.code, retryInMs: retryMs },
+            `${what} port in use (kube-proxy still running on this node?): proxying goes on, /readyz answers once the port is free; retrying`);
+        },
+        onBound: () => { log.info({ address: addr }, `${what} port free at last: listening`); },
+      }).catch((e: unknown) => {
+        throw new StartupError('STARTUP_LISTEN', `${what} ${addr}: ${e instanceof Error ? e.message : String(e)}`,
+          `check --${what === 'health' ? 'healthz' : 'metrics'}-bind-address names an address of this node`, e);
+      }));
+    };
+    if (options.healthzBindAddress !== '') await serve(options.healthzBindAddress, 'health', healthHandler(health, metrics));
+    if (options.metricsBindAddress !== '') await serve(options.metricsBindAddress, 'metrics', metricsHandler(metrics.registry));
+    log.info({ node: config.nodeName, dryRun: flags.dryRun === true, syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs }, 'starting');
+    const first = daemon.start().then(() => { log.info({}, 'first sync done'); });
+    const signal = await Promise.race([stopped, first.then(() => stopped)]);
+    log.info({ signal }, 'stopping; kernel state left in place');
+  } catch (e) {
+    // One line that says what failed and what to do; everything started so far is stopped
+    // below, so the process exits and the DaemonSet's restart makes the failure visible.
+    const err = e instanceof StartupError ? e : new StartupError('STARTUP_OTHER', e instanceof Error ? e.message : String(e), undefined, e);
+    log.error({ code: err.code }, `cannot start: ${err.message}`);
+    code = 1;
+  } finally {
+    daemon.stop();
+    await serviceHealth.sync([]);
+    await Promise.all(servers.map((s) => s.close()));
+  }
+  return code;
 }

@@ -5,7 +5,7 @@ import { ManifestSyntaxError } from '../compute/k8s/manifests.ts';
 import { FlagError } from './proxy-flags.ts';
 import { planCommand, type PlanIo } from './plan.ts';
 import { addDaemonFlags, type DaemonFlagValues } from './daemon-flags.ts';
-import { runDaemon } from './daemon.ts';
+import { runDaemon, type Host } from './daemon.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -17,7 +17,8 @@ function validOptions(cmd: Command): string {
   return cmd.options.map((o) => o.long ?? o.short ?? '').filter((s) => s !== '').join(', ');
 }
 
-export async function run(argv: readonly string[], io: PlanIo): Promise<number> {
+/** `host` replaces the node's kernel (tools and /proc/sys): tests run the real CLI on the fake kernel. */
+export async function run(argv: readonly string[], io: PlanIo, host?: Host): Promise<number> {
   let code = 0;
   const program = addDaemonFlags(new Command('kube-ipvs')
     .description('A Kubernetes service proxy that programs IPVS: a drop-in replacement for kube-proxy in IPVS mode.\n' +
@@ -31,7 +32,7 @@ export async function run(argv: readonly string[], io: PlanIo): Promise<number> 
   for (const c of all) {
     c.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   }
-  program.action(async (o: DaemonFlagValues) => { code = await runDaemon(o, io); });
+  program.action(async (o: DaemonFlagValues) => { code = await runDaemon(o, io, host); });
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;

@@ -1,15 +1,30 @@
 // Kubernetes Events for invalid Services, so `kubectl describe service` shows why kube-ipvs
-// skipped one. Best effort: a failed post is logged, never retried or fatal.
-import { CoreV1Api, CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+// skipped one. One Event series per Service and reason for the whole cluster, as client-go's
+// recorder aggregates: the Event's name follows from the Service and the reason, so every
+// node finds the same Event and bumps its count instead of posting its own. A node writes
+// only when a Service's problem appears or changes, never at each re-render. Best effort: a
+// failed write is logged, never retried or fatal.
+import { ApiException, CoreV1Api, CoreV1Event, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Warning } from '../compute/model/types.ts';
 import type { Log } from '../log.ts';
 
 export const COMPONENT = 'kube-ipvs';
+export const INVALID_SERVICE = 'InvalidService';
+
+/** Deterministic, cluster-wide: `web.kube-ipvs.invalidservice` (a valid DNS subdomain). */
+export const eventName = (service: string, reason: string): string => `${service}.${COMPONENT}.${reason.toLowerCase()}`;
+
+// AlreadyExists on create, Conflict on a stale resourceVersion: both 409.
+const isConflict = (e: unknown): boolean => e instanceof ApiException && e.code === 409;
 
 export class EventRecorder {
   readonly #api: CoreV1Api;
   readonly #log: Log;
   readonly #host: string;
+  /** Service key → the message last written for it by this node. */
+  readonly #written = new Map<string, string>();
+  /** Writes per Service run one after another, so this node never races itself. */
+  readonly #queue = new Map<string, Promise<void>>();
 
   constructor(kc: KubeConfig, host: string, log: Log) {
     this.#api = kc.makeApiClient(CoreV1Api);
@@ -17,15 +32,65 @@ export class EventRecorder {
     this.#host = host;
   }
 
-  /** One Warning event on the Service the warning names. */
-  invalidService(w: Warning): void {
-    const [namespace = 'default', name = ''] = w.object.split('/');
-    const now = new Date();
-    const body = Object.assign(new CoreV1Event(), {
-      metadata: { generateName: `${name}.`, namespace },
+  /**
+   * A Service's warnings as of its latest render (empty: it is fine now). Writes only when
+   * they differ from what this node last wrote for it.
+   */
+  serviceWarnings(key: string, warnings: readonly Warning[]): void {
+    const own = warnings.filter((w) => w.kind === 'Service');
+    if (own.length === 0) { this.#written.delete(key); return; }
+    const message = own.map((w) => `${w.field}: ${w.message}`).join('; ');
+    if (this.#written.get(key) === message) return;
+    this.#written.set(key, message);
+    const [namespace = 'default', name = ''] = key.split('/');
+    const prev = this.#queue.get(key) ?? Promise.resolve();
+    const next = prev.then(() => this.#write(namespace, name, message)).catch((e: unknown) => {
+      this.#log.warn({ service: key, err: e instanceof Error ? e.message : String(e) }, 'could not record event');
+    }).finally(() => { if (this.#queue.get(key) === next) this.#queue.delete(key); });
+    this.#queue.set(key, next);
+  }
+
+  /** Resolves once every write asked for so far has been made (or has failed). */
+  async flush(): Promise<void> {
+    while (this.#queue.size > 0) await Promise.all(this.#queue.values());
+  }
+
+  /**
+   * Create the series; when it exists (another node, or this one before a restart), read it
+   * and count one more occurrence with a merge patch that carries the resourceVersion read, so
+   * two nodes bumping at once both count (a conflict is read again, not lost). The verbs are
+   * client-go's recorder's — create and patch — plus get for the count.
+   */
+  async #write(namespace: string, name: string, message: string): Promise<void> {
+    const event = eventName(name, INVALID_SERVICE);
+    try {
+      await this.#api.createNamespacedEvent({ namespace, body: this.#event(namespace, name, message, new Date()) });
+      return;
+    } catch (e) {
+      if (!isConflict(e)) throw e;
+    }
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const existing = await this.#api.readNamespacedEvent({ namespace, name: event });
+      const body = {
+        metadata: { resourceVersion: existing.metadata.resourceVersion },
+        message, count: (existing.count ?? 1) + 1, lastTimestamp: new Date(), reportingInstance: this.#host,
+      };
+      try {
+        await this.#api.patchNamespacedEvent({ namespace, name: event, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+        return;
+      } catch (e) {
+        if (!isConflict(e)) throw e;
+      }
+    }
+    throw new Error(`event ${namespace}/${event}: still conflicting after 3 attempts`);
+  }
+
+  #event(namespace: string, name: string, message: string, now: Date): CoreV1Event {
+    return Object.assign(new CoreV1Event(), {
+      metadata: { name: eventName(name, INVALID_SERVICE), namespace },
       involvedObject: { apiVersion: 'v1', kind: 'Service', namespace, name },
-      reason: 'InvalidService',
-      message: `${w.field}: ${w.message}`,
+      reason: INVALID_SERVICE,
+      message,
       type: 'Warning',
       source: { component: COMPONENT, host: this.#host },
       reportingComponent: COMPONENT,
@@ -33,9 +98,6 @@ export class EventRecorder {
       firstTimestamp: now,
       lastTimestamp: now,
       count: 1,
-    });
-    this.#api.createNamespacedEvent({ namespace, body }).catch((e: unknown) => {
-      this.#log.warn({ service: w.object, err: e instanceof Error ? e.message : String(e) }, 'could not record event');
     });
   }
 }

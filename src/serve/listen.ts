@@ -64,3 +64,68 @@ export function reply(res: Parameters<RequestListener>[1], code: number, headers
   res.writeHead(code, { ...headers, 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
 }
+
+export interface PersistentOptions {
+  /** Waits between bind attempts while the port is in use; the last one repeats. */
+  readonly retryMs?: readonly number[];
+  /** Once, when the port is found in use. */
+  onBusy(err: NodeJS.ErrnoException, retryMs: number): void;
+  /** When bound after having been busy. */
+  onBound(address: AddressInfo): void;
+}
+
+export interface PersistentListening {
+  /** Bound now (false while another process holds the port). */
+  readonly bound: boolean;
+  close(): Promise<void>;
+}
+
+// Well under the DaemonSet's liveness window (6 failures × 10 s), so once the other process
+// lets go of the port the probe finds this one answering before it gives up.
+const BUSY_RETRY_MS = [500, 1000, 2000, 5000];
+
+const isBusy = (e: unknown): e is NodeJS.ErrnoException =>
+  e instanceof Error && (e as NodeJS.ErrnoException).code === 'EADDRINUSE';
+
+/**
+ * As listen(), but a port in use is waited for instead of failing: during a migration
+ * kube-proxy still holds 10256 (and 10249) while kube-ipvs starts, and proxying must not wait
+ * for it. Any other bind error (no such address, no permission) rejects at once.
+ */
+export async function listenPersistently(handler: RequestListener, bind: BindAddress, o: PersistentOptions): Promise<PersistentListening> {
+  const delays = o.retryMs ?? BUSY_RETRY_MS;
+  let current: Listening | undefined;
+  let closed = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    current = await listen(handler, bind);
+  } catch (e) {
+    if (!isBusy(e)) throw e;
+    o.onBusy(e, delays[0] ?? 1000);
+    let attempt = 0;
+    const retry = (): void => {
+      timer = setTimeout(() => {
+        timer = undefined;
+        listen(handler, bind).then((l) => {
+          if (closed) { void l.close(); return; }
+          current = l;
+          o.onBound(l.address);
+        }, () => {
+          // Whatever the error now, keep trying: the address itself was bindable at start.
+          if (closed) return;
+          attempt++;
+          retry();
+        });
+      }, delays[Math.min(attempt, delays.length - 1)] ?? 1000);
+    };
+    retry();
+  }
+  return {
+    get bound() { return current !== undefined; },
+    close: async () => {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      await current?.close();
+    },
+  };
+}

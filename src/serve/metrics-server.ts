@@ -2,13 +2,13 @@
 // /metrics, plus the two small routes tooling probes there: /healthz ("ok") and /proxyMode
 // (`curl :10249/proxyMode` is the usual way to ask a node which proxy mode it runs).
 import type { Registry } from 'prom-client';
+import type { RequestListener } from 'node:http';
 import { listen, parseBindAddress, reply, type Listening } from './listen.ts';
 
 const TEXT = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' };
 
-/** Listens on `host:port`; rejects when the address cannot be bound. */
-export function startMetricsServer(addr: string, registry: Registry, proxyMode = 'ipvs'): Promise<Listening> {
-  return listen((req, res) => {
+export function metricsHandler(registry: Registry, proxyMode = 'ipvs'): RequestListener {
+  return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
       registry.metrics().then(
@@ -18,5 +18,10 @@ export function startMetricsServer(addr: string, registry: Registry, proxyMode =
     } else if (path === '/healthz') reply(res, 200, TEXT, 'ok');
     else if (path === '/proxyMode') reply(res, 200, TEXT, proxyMode);
     else reply(res, 404, TEXT, '404 page not found\n');
-  }, parseBindAddress(addr));
+  };
+}
+
+/** Listens on `host:port`; rejects when the address cannot be bound. */
+export function startMetricsServer(addr: string, registry: Registry, proxyMode = 'ipvs'): Promise<Listening> {
+  return listen(metricsHandler(registry, proxyMode), parseBindAddress(addr));
 }

@@ -3,6 +3,12 @@
 // sync applying it (pkg/proxy/healthcheck/proxy_health.go). /healthz also fails while this
 // Node is being deleted, so load balancers drain it; /livez ignores the Node, so the kubelet
 // does not restart a proxy that is merely on a node going away.
+// Unlike kube-proxy, /healthz (and /readyz) fail until the first sync has been applied: a node
+// whose proxy has programmed nothing yet must not get load-balancer traffic nor count as
+// ready. /livez keeps kube-proxy's rule (healthy before the first sync, however long it takes),
+// so a slow first sync on a big cluster is not killed by the liveness probe.
+// /readyz is kube-ipvs' own (kube-proxy's mux answers 404 there): a readiness probe on it fails
+// while another process (kube-proxy, during a migration) still holds this port.
 import type { RequestListener } from 'node:http';
 import type { Counter } from 'prom-client';
 import { goTime } from './go-time.ts';
@@ -26,6 +32,8 @@ export interface HealthReport {
   readonly nodeEligible: boolean;
   /** Per family that has synced at least once. */
   readonly status: ReadonlyMap<IpFamilyName, ProxierHealth>;
+  /** A sync has been applied since start (what /healthz waits for). */
+  readonly synced: boolean;
 }
 
 /** The fields of a Node (client-node's V1Node or a plain object) that decide eligibility. */
@@ -99,7 +107,7 @@ export class ProxyHealth {
       status.set(f, { lastUpdated: updated, healthy: queued === undefined || currentTime - queued < this.#timeoutMs });
     }
     const healthy = [...status.values()].every((s) => s.healthy);
-    return { healthy, lastUpdated, currentTime, nodeEligible: this.#nodeEligible, status };
+    return { healthy, lastUpdated, currentTime, nodeEligible: this.#nodeEligible, status, synced: lastUpdated !== undefined };
   }
 }
 
@@ -126,16 +134,17 @@ function body(h: HealthReport, ok: boolean, withNode: boolean): string {
   });
 }
 
-/** /healthz and /livez, any method, as kube-proxy's mux. */
+/** /healthz and /livez, any method, as kube-proxy's mux; /readyz answers as /healthz. */
 export function healthHandler(health: ProxyHealth, counters: HealthCounters): RequestListener {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/healthz' && path !== '/livez') { reply(res, 404, NOT_FOUND_HEADERS, '404 page not found\n'); return; }
+    if (path !== '/healthz' && path !== '/livez' && path !== '/readyz') { reply(res, 404, NOT_FOUND_HEADERS, '404 page not found\n'); return; }
     const h = health.health();
-    const healthz = path === '/healthz';
-    const ok = h.healthy && (!healthz || h.nodeEligible);
+    const healthz = path !== '/livez';
+    const ok = h.healthy && (!healthz || (h.nodeEligible && h.synced));
     const code = ok ? 200 : 503;
-    (healthz ? counters.healthzTotal : counters.livezTotal).inc({ code: String(code) });
+    // kube-proxy's counters count its own two paths; the kubelet's /readyz probes are not theirs.
+    if (path !== '/readyz') (healthz ? counters.healthzTotal : counters.livezTotal).inc({ code: String(code) });
     reply(res, code, JSON_HEADERS, body(h, ok, healthz));
   };
 }

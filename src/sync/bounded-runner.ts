@@ -2,6 +2,7 @@
 // allowance, a token bucket refilled at 1/minInterval) and at least every maxInterval —
 // kube-proxy's BoundedFrequencyRunner. A failed run asks for a retry after a backoff instead
 // of waiting a full period. Runs never overlap: a request during a run is queued.
+import type { Log } from '../log.ts';
 import type { Clock } from './clock.ts';
 
 export type RunReason = 'requested' | 'periodic' | 'retry';
@@ -12,7 +13,12 @@ export interface BoundedRunnerOptions {
   readonly maxIntervalMs: number;
   readonly burst: number;
   readonly clock: Clock;
+  readonly log: Log;
+  /** Waits before the retry after the n-th consecutive throw (the last one repeats). */
+  readonly retryMs?: readonly number[];
 }
+
+const RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
 
 export class BoundedFrequencyRunner {
   readonly #o: BoundedRunnerOptions;
@@ -25,6 +31,7 @@ export class BoundedFrequencyRunner {
   #queued: RunReason | undefined;
   #stopped = true;
   #lastPeriodicAt = 0;
+  #thrown = 0;
 
   constructor(o: BoundedRunnerOptions) {
     if (o.minIntervalMs < 0 || o.maxIntervalMs <= 0 || o.minIntervalMs > o.maxIntervalMs || o.burst < 1) {
@@ -89,8 +96,17 @@ export class BoundedFrequencyRunner {
     if (reason === 'periodic') this.#lastPeriodicAt = now;
     try {
       await this.#o.fn(reason);
-    } catch {
-      // The function reports its own failures and calls retryAfter; the schedule goes on.
+      this.#thrown = 0;
+    } catch (e) {
+      // The function should report its own failures; one that escapes is still said and
+      // retried, never dropped: the schedule goes on either way.
+      const delays = this.#o.retryMs ?? RETRY_MS;
+      const wait = delays[Math.min(this.#thrown, delays.length - 1)] ?? 30_000;
+      this.#thrown++;
+      const err = e instanceof Error ? e.message : String(e);
+      this.#o.log.error({ err, reason, retryInMs: wait }, `sync threw: ${err}; retrying`);
+      this.#running = false;
+      this.retryAfter(wait);
     } finally {
       this.#running = false;
     }

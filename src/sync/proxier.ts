@@ -12,6 +12,7 @@ import { renderService } from '../compute/model/render.ts';
 import { parseService } from '../compute/model/service.ts';
 import type { Warning } from '../compute/model/types.ts';
 import type { SyncResult } from '../apply/dataplane.ts';
+import { failureFields } from '../apply/dataplane-error.ts';
 import type { ClusterState } from '../observe/cluster-state.ts';
 import type { Log } from '../log.ts';
 import type { Clock } from './clock.ts';
@@ -38,8 +39,10 @@ export interface SyncReport {
 export interface ProxierHooks {
   /** After every sync attempt. */
   synced(r: SyncReport): void;
-  /** An invalid object, reported once per change (logged; an Event for Services). */
+  /** An invalid object, reported once per change (logged). */
   invalid(w: Warning): void;
+  /** A Service's own warnings as of its latest render; empty once it is fine or gone (Events). */
+  serviceWarnings?(key: string, warnings: readonly Warning[]): void;
 }
 
 export interface ProxierOptions {
@@ -54,89 +57,189 @@ export interface ProxierOptions {
   readonly clock: Clock;
   /** Called after a failed sync to ask for an earlier retry. */
   readonly retryAfter: (ms: number) => void;
+  /** The renderer (tests inject one that throws). */
+  readonly render?: typeof renderService;
 }
 
 const DRAIN_CHECK_MS = 60_000; // kube-proxy's rsCheckDeleteInterval
-const RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
+const MAX_TRIGGER_TIMES = 10_000;
+export const RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
+
+export const retryDelay = (failures: number): number => RETRY_MS[Math.min(failures, RETRY_MS.length - 1)] ?? 30_000;
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Changes taken from the cluster state and not yet applied. They stay here until a sync
+ * applies them, so a sync that fails anywhere (address read, render, a tool) loses nothing.
+ */
+interface Pending {
+  readonly services: Set<string>;
+  node: boolean;
+  triggerTimes: number[];
+}
 
 export class Proxier {
   readonly #o: ProxierOptions;
+  readonly #render: typeof renderService;
   #ctx: RenderContext | undefined;
   #index: DesiredIndex | undefined;
   #nodeAddresses: readonly Ip[] = [];
   #lastDrainCheck = 0;
   #failures = 0;
   #desired: DesiredState | undefined;
+  #pending: Pending = { services: new Set(), node: false, triggerTimes: [] };
 
-  constructor(o: ProxierOptions) { this.#o = o; }
+  constructor(o: ProxierOptions) {
+    this.#o = o;
+    this.#render = o.render ?? renderService;
+  }
 
   get desired(): DesiredState | undefined { return this.#desired; }
 
   /** The node addresses NodePorts are served on (--nodeport-addresses), as of the last sync. */
   get nodePortIps(): readonly Ip[] { return this.#ctx?.nodePortIps ?? []; }
 
+  /** Never rejects: a failure is logged, reported through `synced` and retried (retryAfter). */
   async sync(reason: RunReason): Promise<void> {
     const started = this.#o.clock.now();
     const input = this.#o.cluster.drain();
-    // A periodic run and the retry after a failure read the kernel again.
-    const full = reason !== 'requested' || this.#ctx === undefined;
-    let renderAll = input.nodeChanged || this.#ctx === undefined;
-    if (full) {
-      const addrs = await this.#o.readNodeAddresses();
-      if (addrs.map((a) => a.text).join() !== this.#nodeAddresses.map((a) => a.text).join()) renderAll = true;
-      this.#nodeAddresses = addrs;
-    }
-    let rebuilt = false;
-    if (renderAll || this.#ctx === undefined || this.#index === undefined) {
-      this.#ctx = buildContext({ ...this.#o.config, nodeAddresses: this.#nodeAddresses }, this.#o.cluster.node, this.#o.families);
-      this.#index = new DesiredIndex(this.#ctx);
-      rebuilt = true;
-    }
-    const keys = renderAll ? new Set(this.#o.cluster.services.keys()) : input.changed;
-    for (const key of keys) this.#render(key, this.#ctx, this.#index);
-    const { desired, changes } = this.#index.snapshot();
-    for (const w of this.#index.conflicts(keys)) this.#o.hooks.invalid(w);
-    this.#desired = desired;
-    const base = { reason, full, rendered: keys.size, triggerTimes: input.triggerTimes, desired };
+    for (const k of input.changed) this.#pending.services.add(k);
+    this.#pending.node ||= input.nodeChanged;
+    this.#pending.triggerTimes.push(...input.triggerTimes);
+    // Only for the programming-latency histogram: through a long outage keep the latest ones.
+    if (this.#pending.triggerTimes.length > MAX_TRIGGER_TIMES) this.#pending.triggerTimes.splice(0, this.#pending.triggerTimes.length - MAX_TRIGGER_TIMES);
+    const pending = this.#pending;
+    // A periodic run, the retry after a failure and the first sync read the kernel again.
+    const full = reason !== 'requested' || this.#ctx === undefined || this.#failures > 0;
+    let base: Omit<SyncReport, 'durationMs'> | undefined;
+    let unrendered: ReadonlySet<string> = new Set();
+    let result: SyncResult;
     try {
+      let renderAll = pending.node || this.#ctx === undefined;
+      if (full) {
+        const addrs = await this.#o.readNodeAddresses();
+        if (addrs.map((a) => a.text).join() !== this.#nodeAddresses.map((a) => a.text).join()) renderAll = true;
+        this.#nodeAddresses = addrs;
+      }
+      let rebuilt = false;
+      const previous = this.#index;
+      if (renderAll || this.#ctx === undefined || this.#index === undefined) {
+        this.#ctx = buildContext({ ...this.#o.config, nodeAddresses: this.#nodeAddresses }, this.#o.cluster.node, this.#o.families);
+        this.#index = new DesiredIndex(this.#ctx);
+        rebuilt = true;
+      }
+      const keys = renderAll ? new Set(this.#o.cluster.services.keys()) : new Set(pending.services);
+      unrendered = this.#renderAll(keys, this.#ctx, this.#index, previous);
+      const { desired, changes } = this.#index.snapshot();
+      for (const w of this.#index.conflicts(keys)) this.#report(w);
+      this.#desired = desired;
+      base = { reason, full, rendered: keys.size - unrendered.size, triggerTimes: [...pending.triggerTimes], desired };
       // A new index's changes are relative to nothing, not to what was applied: diff it all.
-      const result = await this.#o.dataplane.sync(desired, rebuilt ? { full } : { full, changes });
-      this.#failures = 0;
-      await this.#checkDrains(desired);
-      this.#o.hooks.synced({ ...base, durationMs: this.#o.clock.now() - started, result });
+      result = await this.#o.dataplane.sync(desired, rebuilt ? { full } : { full, changes });
     } catch (error) {
-      const wait = RETRY_MS[Math.min(this.#failures, RETRY_MS.length - 1)] ?? 30_000;
+      // Everything pending stays pending, and so does a Service whose render threw in this
+      // run; the retry is a full sync, which re-reads the kernel.
+      for (const k of unrendered) pending.services.add(k);
+      const wait = retryDelay(this.#failures);
       this.#failures++;
-      this.#o.log.error({ err: error instanceof Error ? error.message : String(error), retryInMs: wait }, 'sync failed');
-      this.#o.hooks.synced({ ...base, durationMs: this.#o.clock.now() - started, error });
+      // One line with all an operator needs: the tool, its exit code, its words, the input line.
+      this.#o.log.error({ err: message(error), ...failureFields(error), reason, failures: this.#failures, retryInMs: wait }, `sync failed: ${message(error)}`);
+      this.#notify({ ...(base ?? this.#emptyReport(reason, full)), durationMs: this.#o.clock.now() - started, error });
       this.#o.retryAfter(wait);
+      return;
+    }
+    // Applied. Services whose render threw stay pending and are tried again soon; nothing
+    // after this point can turn the applied sync into a failed one.
+    this.#pending = { services: new Set(unrendered), node: false, triggerTimes: [] };
+    this.#failures = 0;
+    if (unrendered.size > 0) this.#o.retryAfter(RETRY_MS[0] ?? 1000);
+    await this.#checkDrains(base.desired);
+    this.#notify({ ...base, durationMs: this.#o.clock.now() - started, result });
+  }
+
+  #emptyReport(reason: RunReason, full: boolean): Omit<SyncReport, 'durationMs'> {
+    // Nothing rendered yet: an empty state (no health checks, nothing without endpoints).
+    const desired = this.#desired
+      ?? new DesiredIndex(buildContext({ ...this.#o.config, nodeAddresses: [] }, undefined, this.#o.families)).snapshot().desired;
+    return { reason, full, rendered: 0, triggerTimes: [...this.#pending.triggerTimes], desired };
+  }
+
+  /** Renders each Service on its own: one that throws is reported and left out. Returns those. */
+  #renderAll(keys: ReadonlySet<string>, ctx: RenderContext, index: DesiredIndex, previous: DesiredIndex | undefined): Set<string> {
+    const failed = new Set<string>();
+    for (const key of keys) {
+      try {
+        this.#renderOne(key, ctx, index);
+      } catch (e) {
+        failed.add(key);
+        // What was applied for it stays in place, also across a rebuilt index: better a
+        // Service on its last good state than one torn down by a bug in rendering it.
+        if (index !== previous) index.set(key, previous?.get(key));
+        this.#o.log.error({ service: key, err: message(e) }, `Service ${key}: could not be rendered, left as last applied; retrying: ${message(e)}`);
+      }
+    }
+    return failed;
+  }
+
+  #report(w: Warning): void {
+    try {
+      this.#o.hooks.invalid(w);
+    } catch (e) {
+      this.#o.log.error({ err: message(e), object: w.object }, 'reporting an invalid object failed');
     }
   }
 
-  #render(key: string, ctx: RenderContext, index: DesiredIndex): void {
+  #notify(r: SyncReport): void {
+    try {
+      this.#o.hooks.synced(r);
+    } catch (e) {
+      this.#o.log.error({ err: message(e) }, 'after-sync reporting failed (the sync itself succeeded or was reported)');
+    }
+  }
+
+  #renderOne(key: string, ctx: RenderContext, index: DesiredIndex): void {
     const svc = this.#o.cluster.services.get(key);
     const parsed = svc === undefined ? undefined : parseService(svc, ctx.config);
     if (parsed === undefined || parsed.kind !== 'proxied') {
       index.set(key, undefined);
-      if (parsed?.kind === 'invalid') parsed.warnings.forEach((w) => { this.#o.hooks.invalid(w); });
+      const warnings = parsed?.kind === 'invalid' ? parsed.warnings : [];
+      warnings.forEach((w) => { this.#report(w); });
+      this.#serviceWarnings(key, warnings);
       if (parsed?.kind === 'ignored') this.#o.log.debug({ service: key, reason: parsed.reason }, 'service not proxied');
       return;
     }
-    parsed.warnings.forEach((w) => { this.#o.hooks.invalid(w); });
     const slices: ParsedSlice[] = [];
     for (const es of this.#o.cluster.slicesFor(key)) {
       const r = parseEndpointSlice(es);
-      if (r.kind !== 'ignored') r.warnings.forEach((w) => { this.#o.hooks.invalid(w); });
+      if (r.kind !== 'ignored') r.warnings.forEach((w) => { this.#report(w); });
       if (r.kind === 'parsed') slices.push(r.slice);
     }
-    index.set(key, renderService(parsed.info, mergeSlices(slices), ctx));
+    const rendered = this.#render(parsed.info, mergeSlices(slices), ctx);
+    parsed.warnings.forEach((w) => { this.#report(w); });
+    this.#serviceWarnings(key, parsed.warnings);
+    index.set(key, rendered);
   }
 
+  #serviceWarnings(key: string, warnings: readonly Warning[]): void {
+    try {
+      this.#o.hooks.serviceWarnings?.(key, warnings);
+    } catch (e) {
+      this.#o.log.error({ err: message(e), service: key }, 'reporting a Service\'s warnings failed');
+    }
+  }
+
+  /** Graceful-termination upkeep after an applied sync: its failure is logged, never the sync's. */
   async #checkDrains(desired: DesiredState): Promise<void> {
     const now = this.#o.clock.now();
     if (now - this.#lastDrainCheck < DRAIN_CHECK_MS) return;
     this.#lastDrainCheck = now;
-    const deleted = await this.#o.dataplane.checkDrains(desired);
-    if (deleted > 0) this.#o.log.info({ deleted }, 'drained real servers removed');
+    try {
+      const deleted = await this.#o.dataplane.checkDrains(desired);
+      if (deleted > 0) this.#o.log.info({ deleted }, 'drained real servers removed');
+    } catch (e) {
+      this.#o.log.warn({ err: message(e), ...failureFields(e) }, `drain check failed; tried again at the next sync: ${message(e)}`);
+      this.#lastDrainCheck = 0;
+    }
   }
 }

@@ -103,7 +103,7 @@ test('round trip: a batch applied to the kernel reads back as the same virtual s
     vs('TCP', 'fd00::10', 80, { scheduler: 'sh', schedulerFlags: ['sh-port'], realServers: [rs('fd00:10:244::5', 8080)] }),
   ];
   const ops = want.flatMap((v): IpvsOp[] => [{ op: 'add-service', vs: v }, ...v.realServers.map((r): IpvsOp => ({ op: 'add-real', vs: v, rs: r }))]);
-  assert.deepEqual(await applyIpvsBatch(k, formatIpvsBatch(ops)), { clean: true, messages: [] });
+  assert.deepEqual(await applyIpvsBatch(k, formatIpvsBatch(ops)), { clean: true, messages: [], exitCode: 0 });
   const got = await readIpvs(k);
   assert.deepEqual([...got.services.values()].map(shape), want.map(shape));
 
@@ -125,11 +125,11 @@ test('a batch whose middle line fails is reported unclean although ipvsadm exits
   const b = vs('TCP', '10.96.0.2', 80);
   await applyIpvsBatch(k, formatIpvsBatch([{ op: 'add-service', vs: a }]));
   const r = await applyIpvsBatch(k, formatIpvsBatch([{ op: 'add-service', vs: a }, { op: 'add-service', vs: b }]));
-  assert.deepEqual(r, { clean: false, messages: ['Service already exists'] });
+  assert.deepEqual(r, { clean: false, messages: ['Service already exists'], exitCode: 0 });
   assert.ok((await readIpvs(k)).services.has(b.key), 'later lines still ran');
   // the last line failing: ipvsadm exits non-zero, still a result, not a throw
   const last = await applyIpvsBatch(k, formatIpvsBatch([{ op: 'delete-service', vs: vs('TCP', '10.96.0.9', 80) }]));
-  assert.deepEqual(last, { clean: false, messages: ['No such service'] });
+  assert.deepEqual(last, { clean: false, messages: ['No such service'], exitCode: 255 });
 });
 
 test('a missing ipvsadm still throws', async () => {

@@ -1,32 +1,37 @@
-// Reads deploy/: every YAML file, parsed strictly (any syntax error fails the test that asks).
+// Reads deploy/: the YAML source files (parsed strictly), and what `kubectl kustomize` renders
+// from a kustomization directory — the objects a cluster would get from `kubectl apply -k`.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { V1ConfigMap, V1DaemonSet } from '@kubernetes/client-node';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const DEPLOY = join(ROOT, 'deploy');
+export const BASE = join(DEPLOY, 'base');
 
 export interface Manifest {
-  /** Path relative to the repository, e.g. deploy/daemonset.yaml. */
+  /** Where it comes from: a path relative to the repository, or `kustomize <dir>`. */
   readonly file: string;
   readonly obj: Record<string, unknown>;
 }
 
 const isYaml = (f: string): boolean => f.endsWith('.yaml') || f.endsWith('.yml');
 
-/** YAML files under `dir`, recursively, sorted. */
-export function yamlFiles(dir = DEPLOY): string[] {
+/** Files under `dir` accepted by `keep`, recursively, sorted. */
+export function filesUnder(dir: string, keep: (name: string) => boolean): string[] {
   return readdirSync(dir).sort().flatMap((f) => {
     const p = join(dir, f);
-    return statSync(p).isDirectory() ? yamlFiles(p) : isYaml(f) ? [p] : [];
+    return statSync(p).isDirectory() ? filesUnder(p, keep) : keep(f) ? [p] : [];
   });
 }
 
-/** Every document of a file; throws naming the file and line on a syntax error. */
-export function readManifests(path: string): Manifest[] {
-  const file = relative(ROOT, path);
-  return parseAllDocuments(readFileSync(path, 'utf8'), { prettyErrors: true }).map((doc) => {
+/** YAML files under `dir`, recursively, sorted. */
+export const yamlFiles = (dir = DEPLOY): string[] => filesUnder(dir, isYaml);
+
+/** Every document of YAML `text`; throws naming `file` and the line on a syntax error. */
+export function parseManifests(text: string, file: string): Manifest[] {
+  return parseAllDocuments(text, { prettyErrors: true }).map((doc) => {
     const [err] = doc.errors;
     if (err !== undefined) throw new Error(`${file}: ${err.message}`);
     const obj: unknown = doc.toJS();
@@ -35,60 +40,42 @@ export function readManifests(path: string): Manifest[] {
   });
 }
 
-/** The objects of one kustomization directory (its own files, not its bases). */
-export function objectsIn(dir = DEPLOY): Manifest[] {
-  return readdirSync(dir).filter(isYaml).sort().flatMap((f) => readManifests(join(dir, f)));
-}
+export const readManifests = (path: string): Manifest[] => parseManifests(readFileSync(path, 'utf8'), relative(ROOT, path));
 
 /** The one object of `kind` in `list` (its shape for the caller to assert). */
-export function only(list: readonly Manifest[], kind: string): unknown {
-  const found = list.filter((m) => m.obj.kind === kind);
-  if (found.length !== 1) throw new Error(`expected exactly one ${kind} in deploy/, found ${found.length}`);
+export function only(list: readonly Manifest[], kind: string, name?: string): unknown {
+  const found = list.filter((m) => m.obj.kind === kind && (name === undefined || (m.obj.metadata as { name?: string } | undefined)?.name === name));
+  if (found.length !== 1) throw new Error(`expected exactly one ${kind}${name === undefined ? '' : ` ${name}`}, found ${found.length}`);
   return found[0]!.obj;
 }
 
-export const daemonSet = (): V1DaemonSet => only(objectsIn(), 'DaemonSet') as V1DaemonSet;
-export const configMap = (): V1ConfigMap => only(objectsIn(), 'ConfigMap') as V1ConfigMap;
+const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+const INSTALL = 'install kubectl v1.27 or newer (it embeds kustomize v5): https://kubernetes.io/docs/tasks/tools/ '
+  + '(Debian/Ubuntu: the `kubectl` package of https://pkgs.k8s.io), or point KUBECTL at one';
+const rendered = new Map<string, Manifest[]>();
+let checkedVersion = false;
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const named = (v: unknown): v is { name: string } => isRecord(v) && typeof v.name === 'string';
-
-/**
- * Strategic merge as kustomize applies this project's patches: maps merge, lists of named
- * objects (containers, env, volumes) merge by name, other lists and scalars are replaced.
- */
-export function strategicMerge(base: unknown, patch: unknown): unknown {
-  if (isRecord(base) && isRecord(patch)) {
-    const out: Record<string, unknown> = { ...base };
-    for (const [k, v] of Object.entries(patch)) out[k] = k in base ? strategicMerge(base[k], v) : v;
-    return out;
-  }
-  if (Array.isArray(base) && Array.isArray(patch) && base.every(named) && patch.every(named) && patch.length > 0) {
-    const out: unknown[] = base.map((b) => {
-      const p = patch.find((x) => x.name === b.name);
-      return p === undefined ? b : strategicMerge(b, p);
-    });
-    return [...out, ...patch.filter((p) => !base.some((b) => b.name === p.name))];
-  }
-  return patch;
+function kubectl(args: readonly string[]): string {
+  const r = spawnSync(KUBECTL, args, { encoding: 'utf8', timeout: 60_000 });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') throw new Error(`${KUBECTL} not found: the deploy tests render deploy/ with the real \`kubectl kustomize\`; ${INSTALL}`);
+  if (r.error !== undefined) throw r.error;
+  if (r.status !== 0) throw new Error(`${KUBECTL} ${args.join(' ')}: exit ${String(r.status)}: ${r.stderr}`);
+  return r.stdout;
 }
 
-interface Kustomization { resources?: string[]; patches?: { path?: string }[] }
-
-/** What `kubectl apply -k dir` applies: resources (files and bases), then the patches. */
-export function build(dir = DEPLOY): Manifest[] {
-  const k = only(readManifests(join(dir, 'kustomization.yaml')), 'Kustomization') as Kustomization;
-  let objs = (k.resources ?? []).flatMap((r) => {
-    const p = join(dir, r);
-    return statSync(p).isDirectory() ? build(p) : readManifests(p);
-  });
-  for (const { path = '' } of k.patches ?? []) {
-    for (const patch of readManifests(join(dir, path))) {
-      const key = (m: Manifest): string => `${String(m.obj.kind)}/${String((m.obj.metadata as { name?: string } | undefined)?.name)}`;
-      const i = objs.findIndex((m) => key(m) === key(patch));
-      if (i < 0) throw new Error(`${patch.file}: patches ${key(patch)}, which ${relative(ROOT, dirname(join(dir, path)))}'s bases do not have`);
-      objs = objs.map((m, j) => (j === i ? { file: m.file, obj: strategicMerge(m.obj, patch.obj) as Record<string, unknown> } : m));
-    }
+/** `kubectl kustomize dir` (kustomize v5 required), parsed; cached per directory. */
+export function kustomize(dir: string): Manifest[] {
+  if (!checkedVersion) {
+    const v = JSON.parse(kubectl(['version', '--client', '-o', 'json'])) as { kustomizeVersion?: string };
+    if (!/^v([5-9]|\d\d)\./.test(v.kustomizeVersion ?? '')) throw new Error(`${KUBECTL} embeds kustomize ${v.kustomizeVersion ?? '(none)'}, not v5; ${INSTALL}`);
+    checkedVersion = true;
   }
+  const hit = rendered.get(dir);
+  if (hit !== undefined) return hit;
+  const objs = parseManifests(kubectl(['kustomize', dir]), `kustomize ${relative(ROOT, dir)}`);
+  rendered.set(dir, objs);
   return objs;
 }
+
+export const daemonSet = (dir = BASE): V1DaemonSet => only(kustomize(dir), 'DaemonSet') as V1DaemonSet;
+export const configMap = (dir = BASE): V1ConfigMap => only(kustomize(dir), 'ConfigMap', 'kube-ipvs') as V1ConfigMap;

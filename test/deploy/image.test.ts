@@ -12,7 +12,9 @@ import { dirname, join } from 'node:path';
 import { ROOT } from './deploy-files.ts';
 import { baseOf, inContext, ops, readDockerfile, stage } from './dockerfile.ts';
 
-const BASE = 'node:24-bookworm-slim';
+// The base image is pinned to the Node version the tests run on (the `node` devDependency).
+const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; dev?: boolean }> };
+const BASE = `node:${lock.packages['node_modules/node']?.version ?? '(no node devDependency)'}-bookworm-slim`;
 const PACKAGES = ['conntrack', 'iproute2', 'ipset', 'iptables', 'ipvsadm', 'kmod'];
 const APP = '/opt/kube-ipvs';
 const ENTRYPOINT = join(ROOT, 'image', 'kube-ipvs.sh');
@@ -24,6 +26,7 @@ const sh = (cmd: string, args: readonly string[], opts: Parameters<typeof spawnS
 
 test('the Dockerfile: bookworm Node 24 stages, production dependencies only, kube-ipvs as the entrypoint', () => {
   const d = readDockerfile();
+  assert.match(BASE, /^node:24\.\d+\.\d+-bookworm-slim$/, 'pinned to a full Node version, not a moving tag');
   assert.equal(d.args.get('NODE_IMAGE'), BASE);
   assert.deepEqual(d.stages.map((s) => [s.name, baseOf(d, s)]), [['build', BASE], ['deps', BASE], [undefined, BASE]]);
   const build = stage(d, 'build');
@@ -44,8 +47,15 @@ test('the Dockerfile: bookworm Node 24 stages, production dependencies only, kub
   assert.deepEqual([tsconfig.compilerOptions.rootDir, tsconfig.compilerOptions.outDir], ['src', 'dist']);
   accessSync(ENTRYPOINT, constants.X_OK);
   const labels = ops(final, 'LABEL').join(' ');
-  for (const l of ['title="kube-ipvs"', `licenses="${pkg.license}"`, 'version="${VERSION}"']) assert.ok(labels.includes(`org.opencontainers.image.${l}`), l);
-  assert.ok(ops(final, 'ARG').includes(`VERSION=${pkg.version}`), 'the version label defaults to the package version');
+  for (const l of ['title="kube-ipvs"', `licenses="${pkg.license}"`, 'version="${VERSION}"', 'base.name="docker.io/library/${NODE_IMAGE}"']) assert.ok(labels.includes(`org.opencontainers.image.${l}`), l);
+  // The version comes from the build, never a default that goes stale: the build stage refuses
+  // a missing VERSION or one that is not package.json's, and `make image` passes package.json's.
+  assert.ok(ops(final, 'ARG').includes('VERSION') && ops(stage(d, 'build'), 'ARG').includes('VERSION'), 'ARG VERSION without a default');
+  assert.ok(ops(stage(d, 'build'), 'RUN').includes('test -n "${VERSION}" && test "$(node -p \'require("./package.json").version\')" = "${VERSION}"'));
+  const make = sh('make', ['-n', 'image'], { cwd: ROOT });
+  assert.equal(make.status, 0, make.stderr);
+  assert.match(make.stdout, new RegExp(`--build-arg VERSION=${pkg.version.replaceAll('.', '\\.')} `), 'make image passes the package version');
+  assert.match(make.stdout, new RegExp(`-t ghcr\\.io/kube-ipvs/kube-ipvs:${pkg.version.replaceAll('.', '\\.')}`), 'the image name the manifests use');
 });
 
 test('.dockerignore sends only what the Dockerfile copies', () => {
@@ -101,7 +111,6 @@ test('the build output runs as the image runs it: production dependencies only, 
   const npm = sh('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: app });
   assert.equal(npm.status, 0, `npm ci --omit=dev:\n${npm.stderr}`);
   // The lockfile marks what only devDependencies need (`"dev": true`); none of it is installed.
-  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
   const devOnly = Object.entries(lock.packages).filter(([p, v]) => v.dev === true && p !== '').map(([p]) => p);
   for (const d of ['typescript', 'eslint', 'node']) assert.ok(devOnly.includes(`node_modules/${d}`), `${d} is dev-only in the lockfile`);
   assert.deepEqual(devOnly.filter((p) => existsSync(join(app, p))), [], 'dev-only packages installed');
@@ -200,6 +209,17 @@ test('entrypoint: KUBE_IPVS_IPTABLES_MODE overrides detection; failures are fata
   assert.equal(stuck.status, 1);
   assert.match(stuck.stderr, /could not point iptables at \/usr\/sbin\/iptables-nft/);
   assert.ok(!stuck.calls.some((c) => c.startsWith('node ')), 'kube-ipvs does not start on the wrong backend');
+});
+
+test('entrypoint: --dry-run selects the iptables backend (it reads the host\'s rules) but loads no kernel module', () => {
+  for (const args of [['--config=/c', '--dry-run'], ['--dry-run=true'], ['--dry-run', 'true'], ['--dry-run=1']]) {
+    const r = runEntrypoint({}, args);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.calls.filter((c) => !c.includes('-save')), [...chose('nft'), `node /app/main.js ${args.join(' ')}`], args.join(' '));
+  }
+  for (const args of [['--dry-run=false'], ['--dry-run', 'false']]) {
+    assert.ok(runEntrypoint({}, args).calls.some((c) => c.startsWith('modprobe ')), `${args.join(' ')}: a real run loads the modules`);
+  }
 });
 
 test('entrypoint: --help, plan and --write-config-to touch nothing on the host', () => {

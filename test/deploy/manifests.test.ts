@@ -1,37 +1,58 @@
-// deploy/: every manifest parses and is a valid object of its kind; the kustomizations list
-// every file; the DaemonSet is shaped like kubeadm's kube-proxy; and its arguments with the
-// ConfigMap's config.conf are accepted by kube-ipvs' own flag and config parsing.
+// deploy/, as `kubectl kustomize` renders it (the real one; never an imitation): the base and
+// every overlay render, each object is a valid object of its kind, the DaemonSet is shaped like
+// kubeadm's kube-proxy, and its arguments with the ConfigMap's config.conf are accepted by
+// kube-ipvs' own flag and config parsing (so a flag the code does not have fails here).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import type { V1ClusterRoleBinding, V1ConfigMap, V1Container, V1DaemonSet, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1ClusterRoleBinding, V1ConfigMap, V1Container, V1DaemonSet, V1Service, V1ServiceAccount } from '@kubernetes/client-node';
 import { parseDaemonArgs } from '../../src/cli/daemon-args.ts';
 import type { DaemonFlagValues } from '../../src/cli/daemon-flags.ts';
 import { resolveAll, type Resolved } from '../../src/cli/daemon.ts';
 import { parseHostPort } from '../../src/cli/daemon-options.ts';
 import { run } from '../../src/cli/run.ts';
-import { DEPLOY, ROOT, build, configMap, daemonSet, objectsIn, only, readManifests, yamlFiles, type Manifest } from './deploy-files.ts';
+import { BASE, DEPLOY, ROOT, configMap, daemonSet, kustomize, only, readManifests, yamlFiles, type Manifest } from './deploy-files.ts';
 import { schemaProblems } from './k8s-schema.ts';
+import { parseAllDocuments } from 'yaml';
 
-const KUSTOMIZATION = 'kustomize.config.k8s.io/v1beta1';
-// Files in a kustomization directory that are not Kubernetes objects: kind's cluster config.
-const notApplied = (m: Manifest): boolean => m.obj.apiVersion === 'kind.x-k8s.io/v1alpha4' && m.obj.kind === 'Cluster';
-const kustomizationDirs = (): string[] => yamlFiles().filter((f) => basename(f) === 'kustomization.yaml').map(dirname);
+const OVERLAYS = ['dry-run', 'kind', 'monitoring', 'one-node'];
+const overlay = (name: string): string => join(DEPLOY, 'overlays', name);
+// Prometheus Operator kinds (their CRDs are not in client-node's models): only the monitoring overlay has them.
+const OPERATOR = 'monitoring.coreos.com/v1';
 const quiet = { stdout: () => undefined, stderr: () => undefined, readStdin: () => Promise.resolve('') };
+const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const IMAGE = 'ghcr.io/kube-ipvs/kube-ipvs';
+const nameOf = (m: Manifest): string => (m.obj.metadata as { name?: string } | undefined)?.name ?? '';
 
-test('every YAML file in deploy/ parses and is a valid object of its kind', () => {
+test('every YAML file in deploy/ parses: objects with a kind, or a JSON patch (a list)', () => {
   const files = yamlFiles();
-  assert.ok(files.length >= 6, `deploy/ has its manifests (found ${files.length})`);
+  assert.ok(files.length >= 10, `deploy/ has its manifests (found ${files.length})`);
   for (const f of files) {
-    for (const m of readManifests(f)) {
-      assert.equal(typeof m.obj.apiVersion, 'string', `${m.file}: apiVersion`);
-      assert.equal(typeof m.obj.kind, 'string', `${m.file}: kind`);
-      if (m.obj.apiVersion === KUSTOMIZATION || notApplied(m)) continue;
-      const meta = m.obj.metadata as { name?: unknown } | undefined;
-      assert.ok(typeof meta?.name === 'string' && meta.name !== '', `${m.file}: metadata.name`);
-      assert.deepEqual(schemaProblems(m.obj), [], `${m.file}: ${String(m.obj.kind)}`);
+    for (const doc of parseAllDocuments(readFileSync(f, 'utf8'))) {
+      assert.deepEqual(doc.errors, [], f);
+      const v: unknown = doc.toJS();
+      if (Array.isArray(v)) for (const op of v) assert.match(String((op as { op?: unknown }).op), /^(add|remove|replace|move|copy|test)$/, `${f}: a JSON patch`);
+      else assert.equal(typeof (v as { kind?: unknown }).kind, 'string', `${f}: kind`);
+    }
+  }
+});
+
+test('deploy/ is a base and overlays of it: kubectl kustomize renders each into valid objects, all in kube-system', () => {
+  const dirs = yamlFiles().filter((f) => basename(f) === 'kustomization.yaml').map((f) => relative(DEPLOY, dirname(f))).sort();
+  assert.deepEqual(dirs, ['base', ...OVERLAYS.map((o) => `overlays/${o}`)]);
+  for (const dir of dirs) {
+    const k = only(readManifests(join(DEPLOY, dir, 'kustomization.yaml')), 'Kustomization') as { resources?: string[] };
+    if (dir !== 'base') assert.ok(k.resources?.includes('../../base'), `${dir} builds on ../../base`);
+    const objs = kustomize(join(DEPLOY, dir));
+    assert.ok(objs.length >= 6, `${dir}: rendered ${objs.length} objects`);
+    for (const m of objs) {
+      assert.ok(nameOf(m) !== '', `${dir}: ${String(m.obj.kind)} has a name`);
+      const ns = (m.obj.metadata as { namespace?: string }).namespace;
+      if (!String(m.obj.kind).startsWith('Cluster')) assert.equal(ns, 'kube-system', `${dir}: ${String(m.obj.kind)} ${nameOf(m)}`);
+      if (m.obj.apiVersion === OPERATOR) assert.equal(dir, 'overlays/monitoring', 'operator kinds only in the monitoring overlay');
+      else assert.deepEqual(schemaProblems(m.obj), [], `${dir}: ${String(m.obj.kind)} ${nameOf(m)}`);
     }
   }
 });
@@ -47,26 +68,20 @@ test('the schema check catches what kubectl --validate=strict would', () => {
   assert.deepEqual(schemaProblems({ apiVersion: 'v1', kind: 'Deamonset' }), ['v1 Deamonset: not a Kubernetes kind (no model V1Deamonset)']);
 });
 
-test('each kustomization lists every YAML file beside it, and only files that exist', () => {
-  const dirs = kustomizationDirs();
-  assert.deepEqual(dirs.map((d) => relative(ROOT, d)).sort(), ['deploy', 'deploy/dry-run', 'deploy/kind', 'deploy/one-node']);
-  for (const dir of dirs) {
-    const k = only(readManifests(join(dir, 'kustomization.yaml')), 'Kustomization') as { resources?: string[]; patches?: { path?: string }[] };
-    const listed = [...(k.resources ?? []), ...(k.patches ?? []).map((p) => p.path ?? '')];
-    for (const p of listed) assert.ok(existsSync(join(dir, p)), `${relative(ROOT, dir)}/kustomization.yaml lists ${p}, which does not exist`);
-    const beside = objectsIn(dir).filter((m) => m.obj.kind !== 'Kustomization' && !notApplied(m)).map((m) => basename(m.file));
-    for (const f of beside) assert.ok(listed.includes(f), `${relative(ROOT, dir)}/kustomization.yaml does not list ${f}`);
-  }
-  const base = only(readManifests(join(DEPLOY, 'kustomization.yaml')), 'Kustomization') as { namespace?: string };
-  assert.equal(base.namespace, 'kube-system', 'system-node-critical Pods belong in kube-system');
-  for (const m of objectsIn()) {
-    const meta = m.obj.metadata as { namespace?: string } | undefined;
-    if (['ServiceAccount', 'ConfigMap', 'DaemonSet'].includes(String(m.obj.kind))) assert.equal(meta?.namespace, 'kube-system', m.file);
+test('each kustomization uses every file beside it (an unlisted patch would silently not apply)', () => {
+  for (const dir of ['base', ...OVERLAYS.map((o) => `overlays/${o}`)].map((d) => join(DEPLOY, d))) {
+    const k = only(readManifests(join(dir, 'kustomization.yaml')), 'Kustomization') as {
+      resources?: string[]; patches?: { path?: string }[]; configMapGenerator?: { files?: string[] }[];
+    };
+    const used = [...(k.resources ?? []), ...(k.patches ?? []).map((p) => p.path ?? ''), ...(k.configMapGenerator ?? []).flatMap((g) => g.files ?? [])];
+    const beside = yamlFiles(dir).concat().filter((f) => dirname(f) === dir).map((f) => basename(f))
+      .filter((f) => f !== 'kustomization.yaml' && f !== 'cluster.yaml'); // kind's cluster config is not applied
+    for (const f of beside) assert.ok(used.includes(f), `${relative(ROOT, dir)}/kustomization.yaml does not use ${f}`);
   }
 });
 
 test('the ServiceAccount, ClusterRoleBinding and DaemonSet refer to each other', () => {
-  const all = objectsIn();
+  const all = kustomize(BASE);
   const sa = only(all, 'ServiceAccount') as V1ServiceAccount;
   const binding = only(all, 'ClusterRoleBinding') as V1ClusterRoleBinding;
   const role = only(all, 'ClusterRole') as { metadata: { name: string } };
@@ -96,8 +111,6 @@ test('the DaemonSet is shaped like kubeadm\'s kube-proxy', () => {
   assert.equal(pod.dnsPolicy, 'Default', 'cluster DNS is behind a ClusterIP that kube-ipvs itself programs');
   assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }], 'tolerates every taint');
   assert.equal(c.securityContext?.privileged, true);
-  const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-  assert.equal(c.image, `kube-ipvs:${version}`, 'the image tag is the package version (`make image` builds it)');
   assert.ok(c.resources?.requests?.cpu !== undefined && c.resources.requests.memory !== undefined, 'cpu and memory requests');
 
   const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
@@ -123,9 +136,21 @@ test('the DaemonSet is shaped like kubeadm\'s kube-proxy', () => {
   }
   for (const name of ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) assert.ok(env.get(name)?.valueFrom?.configMapKeyRef !== undefined, `${name} is set explicitly`);
   assert.match(cm.data?.KUBERNETES_SERVICE_PORT ?? '', /^\d{1,5}$/);
-
   assert.deepEqual([c.livenessProbe?.httpGet?.path, c.livenessProbe?.httpGet?.port], ['/livez', 10256]);
-  assert.deepEqual([c.readinessProbe?.httpGet?.path, c.readinessProbe?.httpGet?.port], ['/healthz', 10256]);
+  assert.deepEqual([c.readinessProbe?.httpGet?.path, c.readinessProbe?.httpGet?.port], ['/readyz', 10256]);
+});
+
+test('the image: fully qualified (never Docker Hub by accident), tagged with the package version, set in one place', () => {
+  for (const dir of [BASE, ...OVERLAYS.map(overlay)]) assert.equal(container(daemonSet(dir)).image, `${IMAGE}:${version}`, relative(ROOT, dir));
+  const [registry = ''] = IMAGE.split('/');
+  assert.ok(registry.includes('.') || registry.includes(':'), 'the first path segment is a registry host, so no `docker.io/` is implied');
+  const k = only(readManifests(join(BASE, 'kustomization.yaml')), 'Kustomization') as { images?: { name: string; newName?: string; newTag?: string }[] };
+  assert.deepEqual(k.images, [{ name: IMAGE, newName: IMAGE, newTag: version }], 'the base\'s images: entry names the image and the version');
+
+  // The README's own-overlay example, as a user copies it: one images: entry changes the image everywhere.
+  const dir = mkdtempSync(join(tmpdir(), 'kube-ipvs-overlay-'));
+  writeFileSync(join(dir, 'kustomization.yaml'), `resources:\n  - ${relative(dir, BASE)}\nimages:\n  - name: ${IMAGE}\n    newName: registry.example.com/infra/kube-ipvs\n    newTag: 0.1.0-custom\n`);
+  assert.equal(container(daemonSet(dir)).image, 'registry.example.com/infra/kube-ipvs:0.1.0-custom');
 });
 
 /** kubelet's `$(VAR)` expansion of container args, from the container's env. */
@@ -156,13 +181,12 @@ function mountedConfig(ds: V1DaemonSet, cm: V1ConfigMap, dir: string): Map<strin
   return files;
 }
 
-interface Variant { readonly ds: V1DaemonSet; readonly cm: V1ConfigMap }
+interface Variant { readonly ds: V1DaemonSet; readonly cm: V1ConfigMap; readonly metrics: V1Service }
 
-/** The DaemonSet and ConfigMap that `kubectl apply -k deploy/DIR` applies. */
-function variant(dir = ''): Variant {
-  const objs = build(join(DEPLOY, dir));
-  for (const m of objs) assert.deepEqual(schemaProblems(m.obj), [], `deploy/${dir}: ${m.file} once patched`);
-  return { ds: only(objs, 'DaemonSet') as V1DaemonSet, cm: only(objs, 'ConfigMap') as V1ConfigMap };
+/** The DaemonSet, ConfigMap and metrics Service that `kubectl apply -k` of a directory applies. */
+function variant(dir = BASE): Variant {
+  const objs = kustomize(dir);
+  return { ds: only(objs, 'DaemonSet') as V1DaemonSet, cm: only(objs, 'ConfigMap', 'kube-ipvs') as V1ConfigMap, metrics: only(objs, 'Service', 'kube-ipvs-metrics') as V1Service };
 }
 
 /** The DaemonSet's args for node `node`, with files from the ConfigMap swapped for local copies. */
@@ -194,6 +218,12 @@ async function accepted(v: Variant): Promise<{ flags: DaemonFlagValues; r: Resol
   const c = container(v.ds);
   const healthz = parseHostPort(r.options.healthzBindAddress)?.port;
   assert.deepEqual([c.livenessProbe?.httpGet?.port, c.readinessProbe?.httpGet?.port], [healthz, healthz], 'the probes hit the health server');
+  // The metrics Service reaches the metrics server: same port, on the node's addresses.
+  const metrics = parseHostPort(r.options.metricsBindAddress);
+  assert.equal(metrics?.host, '0.0.0.0', 'metrics served on the node\'s addresses, where the Service\'s endpoints are');
+  assert.deepEqual(v.metrics.spec?.ports?.map((p) => [p.name, p.targetPort]), [['http-metrics', metrics.port]]);
+  for (const [k, val] of Object.entries(v.metrics.spec.selector ?? {})) assert.equal(v.ds.spec?.template.metadata?.labels?.[k], val, 'the Service selects the kube-ipvs Pods');
+  assert.ok(Object.keys(v.metrics.spec.selector ?? {}).length > 0);
 
   // End to end through the real command line, as the container runs it.
   const out = join(dir, 'effective.yaml');
@@ -203,32 +233,40 @@ async function accepted(v: Variant): Promise<{ flags: DaemonFlagValues; r: Resol
   return { flags, r };
 }
 
-test('the DaemonSet\'s arguments and the ConfigMap\'s config.conf are what kube-ipvs accepts', async () => {
+test('the DaemonSet\'s arguments and the ConfigMap\'s config.conf are what kube-ipvs accepts; metrics where the Service looks', async () => {
   const { flags, r } = await accepted(variant());
   assert.equal(flags.dryRun, undefined);
-  assert.deepEqual([r.options.healthzBindAddress, r.options.metricsBindAddress], ['0.0.0.0:10256', '127.0.0.1:10249']);
+  assert.deepEqual([r.options.healthzBindAddress, r.options.metricsBindAddress], ['0.0.0.0:10256', '0.0.0.0:10249']);
   assert.equal(r.config.scheduler, 'rr');
+  assert.equal(variant().metrics.metadata?.labels?.jobLabel, 'kube-proxy', 'scraped as job="kube-proxy" (KubeProxyDown keeps working)');
 });
 
-test('deploy/dry-run: the same proxy in --dry-run, off kube-proxy\'s ports, nothing else changed', async () => {
+test('overlays/dry-run: the same proxy in --dry-run, off kube-proxy\'s ports, under its own job name, nothing else changed', async () => {
   const base = await accepted(variant());
-  const dry = await accepted(variant('dry-run'));
+  const dry = await accepted(variant(overlay('dry-run')));
   assert.equal(dry.flags.dryRun, true);
-  assert.deepEqual([dry.r.options.healthzBindAddress, dry.r.options.metricsBindAddress], ['0.0.0.0:10266', '127.0.0.1:10259']);
+  assert.deepEqual([dry.r.options.healthzBindAddress, dry.r.options.metricsBindAddress], ['0.0.0.0:10266', '0.0.0.0:10259']);
   assert.deepEqual(dry.r.config, base.r.config);
   assert.deepEqual({ ...dry.r.options, healthzBindAddress: '', metricsBindAddress: '' }, { ...base.r.options, healthzBindAddress: '', metricsBindAddress: '' });
-  const [b, d] = [variant().ds, variant('dry-run').ds];
-  assert.deepEqual(container(d).args, [...(container(b).args ?? []), '--dry-run']);
-  assert.deepEqual(container(d).env, container(b).env);
+  const [b, d] = [variant(), variant(overlay('dry-run'))];
+  assert.deepEqual(container(d.ds).args, [...(container(b.ds).args ?? []), '--dry-run']);
+  assert.deepEqual(container(d.ds).env, container(b.ds).env);
+  assert.equal(d.metrics.metadata?.labels?.jobLabel, 'kube-ipvs-dry-run', 'not mixed with kube-proxy\'s series');
 });
 
-test('deploy/one-node: only on nodes labelled kube-ipvs/enabled=true', async () => {
-  const v = variant('one-node');
+test('overlays/one-node: only on nodes labelled kube-ipvs/enabled=true', async () => {
+  const v = variant(overlay('one-node'));
   assert.deepEqual(v.ds.spec?.template.spec?.nodeSelector, { 'kubernetes.io/os': 'linux', 'kube-ipvs/enabled': 'true' });
+  const withoutSelector = (ds: V1DaemonSet): V1DaemonSet => {
+    const copy = structuredClone(ds);
+    if (copy.spec?.template.spec !== undefined) copy.spec.template.spec.nodeSelector = {};
+    return copy;
+  };
+  assert.deepEqual(withoutSelector(v.ds), withoutSelector(variant().ds), 'nothing else changes');
   await accepted(v);
 });
 
-test('a broken DaemonSet argument would be caught', async () => {
+test('a broken DaemonSet argument or config would be caught', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kube-ipvs-deploy-'));
   assert.throws(() => parseDaemonArgs([...argsOnNode(variant(), 'node-a', dir), '--hostname-overide=x']), /unknown option '--hostname-overide=x'/);
   const cfg = join(dir, 'bad.conf');
@@ -236,19 +274,32 @@ test('a broken DaemonSet argument would be caught', async () => {
   assert.equal(await run([`--config=${cfg}`, '--write-config-to', join(dir, 'x.yaml')], quiet), 2);
 });
 
-test('deploy/kind: the API server is kind\'s control plane, nothing else changes', async () => {
-  const dir = join(DEPLOY, 'kind');
-  const k = only(readManifests(join(dir, 'kustomization.yaml')), 'Kustomization') as { resources?: string[] };
-  assert.deepEqual(k.resources, ['..']);
-  const patch = only(readManifests(join(dir, 'apiserver.yaml')), 'ConfigMap') as V1ConfigMap;
+test('overlays/kind: the API server is kind\'s control plane, nothing else changes', async () => {
+  const kind = variant(overlay('kind'));
   const base = configMap();
-  assert.deepEqual([patch.metadata?.name, patch.metadata?.namespace], [base.metadata?.name, base.metadata?.namespace], 'patches the base ConfigMap');
-  assert.deepEqual(patch.data, { KUBERNETES_SERVICE_HOST: 'kind-control-plane', KUBERNETES_SERVICE_PORT: '6443' });
+  assert.deepEqual(kind.cm.data, { ...base.data, KUBERNETES_SERVICE_HOST: 'kind-control-plane', KUBERNETES_SERVICE_PORT: '6443' });
   assert.equal(base.data?.KUBERNETES_SERVICE_HOST, '', 'the base leaves the API server to the user, so no cluster gets a wrong one');
-  const kind = variant('kind');
-  assert.deepEqual(kind.cm.data, { ...base.data, ...patch.data });
   assert.deepEqual(kind.ds, variant().ds);
   await accepted(kind);
-  const cluster = only(readManifests(join(dir, 'cluster.yaml')), 'Cluster') as { networking?: { kubeProxyMode?: string } };
+  const cluster = only(readManifests(join(overlay('kind'), 'cluster.yaml')), 'Cluster') as { networking?: { kubeProxyMode?: string } };
   assert.equal(cluster.networking?.kubeProxyMode, 'none');
+});
+
+test('overlays/monitoring: a ServiceMonitor that finds the metrics Service and names the job kube-proxy; the dashboard for Grafana\'s sidecar', async () => {
+  const dir = overlay('monitoring');
+  const v = variant(dir);
+  await accepted(v);
+  assert.deepEqual(v.ds, variant().ds);
+  const objs = kustomize(dir);
+  const sm = only(objs, 'ServiceMonitor') as { spec: { jobLabel?: string; selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; endpoints: { port: string }[] } };
+  const labels = v.metrics.metadata?.labels ?? {};
+  for (const [k, val] of Object.entries(sm.spec.selector.matchLabels)) assert.equal(labels[k], val, `the ServiceMonitor's selector ${k}`);
+  assert.ok(sm.spec.namespaceSelector.matchNames.includes(v.metrics.metadata?.namespace ?? ''));
+  for (const e of sm.spec.endpoints) assert.ok(v.metrics.spec?.ports?.some((p) => p.name === e.port), `endpoint port ${e.port} is a port of the Service`);
+  assert.equal(labels[sm.spec.jobLabel ?? ''], 'kube-proxy', 'job="kube-proxy", as kube-prometheus-stack\'s KubeProxyDown expects');
+  const dash = only(objs, 'ConfigMap', 'kube-ipvs-dashboard') as V1ConfigMap;
+  assert.equal(dash.metadata?.labels?.grafana_dashboard, '1');
+  assert.deepEqual(JSON.parse(dash.data?.['kube-ipvs-dashboard.json'] ?? ''), JSON.parse(readFileSync(join(dir, 'kube-ipvs-dashboard.json'), 'utf8')));
+  const rule = only(objs, 'PrometheusRule') as { spec: { groups: { rules: { alert?: string }[] }[] } };
+  assert.ok(rule.spec.groups.flatMap((g) => g.rules).length >= 5);
 });

@@ -25,6 +25,12 @@ const toolMatches = (pattern: string, tool: string): boolean =>
 
 const IPTABLES_BIN = /^(ip6?tables)(?:-(nft|legacy))?(?:-(save|restore))?$/;
 
+/** As node:fs rejects: `code`, `syscall` and `path` set, the message in libuv's words. */
+function fsError(code: string, text: string, name: string): NodeJS.ErrnoException {
+  const path = `/proc/sys/${name}`;
+  return Object.assign(new Error(`${code}: ${text}, open '${path}'`), { code, syscall: 'open', path });
+}
+
 export class FakeKernel implements Runner {
   readonly ipvs = new FakeIpvs();
   readonly ip = new FakeIp();
@@ -59,11 +65,11 @@ export class FakeKernel implements Runner {
   readonly sysctl: SysctlFs = {
     read: (name) => {
       const v = this.proc.get(name);
-      return v === undefined ? Promise.reject(new Error(`ENOENT: /proc/sys/${name}`)) : Promise.resolve(v);
+      return v === undefined ? Promise.reject(fsError('ENOENT', 'no such file or directory', name)) : Promise.resolve(v);
     },
     write: (name, value) => {
-      if (!this.proc.has(name)) return Promise.reject(new Error(`ENOENT: /proc/sys/${name}`));
-      if (this.readOnlyProc.has(name)) return Promise.reject(new Error(`EACCES: permission denied, open '/proc/sys/${name}'`));
+      if (!this.proc.has(name)) return Promise.reject(fsError('ENOENT', 'no such file or directory', name));
+      if (this.readOnlyProc.has(name)) return Promise.reject(fsError('EACCES', 'permission denied', name));
       this.proc.set(name, value.trim());
       return Promise.resolve();
     },

@@ -89,13 +89,15 @@ describe('health HTTP server', () => {
 
   const now = (): string => goTime(clock.t);
 
-  test('healthy before any sync: lastUpdated is now, no status yet', async () => {
+  test('before the first applied sync: /healthz and /readyz 503, /livez 200 (a slow first sync is not killed)', async () => {
     const r = await get(`${base}/healthz`);
-    assert.equal(r.status, 200);
+    assert.equal(r.status, 503);
     assert.equal(r.headers.get('content-type'), 'application/json');
     assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
-    assert.equal(r.body, `{"lastUpdated":"${now()}","currentTime":"${now()}","nodeEligible":true,"healthy":true}`);
+    assert.equal(r.body, `{"lastUpdated":"${GO_ZERO_TIME}","currentTime":"${now()}","nodeEligible":true,"healthy":true}`);
+    assert.equal((await get(`${base}/readyz`)).status, 503);
     const l = await get(`${base}/livez`);
+    assert.equal(l.status, 200);
     assert.equal(l.body, `{"lastUpdated":"${now()}","currentTime":"${now()}","healthy":true}`);
   });
 
@@ -114,6 +116,7 @@ describe('health HTTP server', () => {
     clock.t += 5;
     const ok = await get(`${base}/healthz`);
     assert.equal(ok.status, 200);
+    assert.equal((await get(`${base}/readyz`)).status, 200);
     assert.equal(ok.body, `{"lastUpdated":"${now()}","currentTime":"${now()}","nodeEligible":true,"healthy":true,`
       + `"status":{"IPv4":{"lastUpdated":"${goTime(clock.t - 5)}","healthy":true}}}`);
   });
@@ -139,7 +142,7 @@ describe('health HTTP server', () => {
   test('requests are counted by code', async () => {
     const values = async (name: string): Promise<Record<string, number>> =>
       Object.fromEntries((await metrics.registry.getSingleMetric(name)!.get()).values.map((v) => [String(v.labels.code), v.value]));
-    assert.deepEqual(await values('kubeproxy_proxy_healthz_total'), { 200: 3, 503: 2 });
+    assert.deepEqual(await values('kubeproxy_proxy_healthz_total'), { 200: 2, 503: 3 });
     assert.deepEqual(await values('kubeproxy_proxy_livez_total'), { 200: 2, 503: 1 });
   });
 });

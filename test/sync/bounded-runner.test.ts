@@ -2,12 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BoundedFrequencyRunner, type RunReason } from '../../src/sync/bounded-runner.ts';
 import { FakeClock, flush } from '../support/fake-clock.ts';
+import { silentLog } from '../../src/log.ts';
 
 function setup(o: { min: number; max: number; burst?: number; fn?: (r: RunReason) => Promise<void> }) {
   const clock = new FakeClock();
   const runs: [number, RunReason][] = [];
   const runner = new BoundedFrequencyRunner({
-    minIntervalMs: o.min, maxIntervalMs: o.max, burst: o.burst ?? 2, clock,
+    minIntervalMs: o.min, maxIntervalMs: o.max, burst: o.burst ?? 2, clock, log: silentLog,
     fn: async (r) => { runs.push([clock.now(), r]); await o.fn?.(r); },
   });
   runner.start();
@@ -63,13 +64,33 @@ test('steady requests do not starve the periodic full resync', async () => {
 test('retryAfter brings the next run forward after a failure, not a full period later', async () => {
   let fail = true;
   const holder: { runner?: BoundedFrequencyRunner } = {};
+  // The proxier's way: it reports its own failure, asks for a retry and resolves.
   const s = setup({ min: 1000, max: 30_000, fn: () => {
-    if (fail) { fail = false; holder.runner?.retryAfter(2000); return Promise.reject(new Error('batch failed')); }
+    if (fail) { fail = false; holder.runner?.retryAfter(2000); }
     return Promise.resolve();
   } });
   holder.runner = s.runner;
   s.runner.run(); await s.clock.advance(2500);
   assert.deepEqual(s.runs, [[0, 'requested'], [2000, 'retry']]);
+});
+
+test('a run that throws is logged with its error and retried with backoff, never swallowed', async () => {
+  const clock = new FakeClock();
+  const runs: [number, RunReason][] = [];
+  const logged: { msg: string; obj: object }[] = [];
+  let throws = 3;
+  const log = { ...silentLog, error: (obj: object, msg: string) => { logged.push({ obj, msg }); } };
+  const runner = new BoundedFrequencyRunner({
+    minIntervalMs: 0, maxIntervalMs: 30_000, burst: 2, clock, log, retryMs: [1000, 2000, 5000],
+    fn: (r) => { runs.push([clock.now(), r]); return throws-- > 0 ? Promise.reject(new Error('address read failed')) : Promise.resolve(); },
+  });
+  runner.start();
+  runner.run();
+  await clock.advance(10_000);
+  assert.deepEqual(runs, [[0, 'requested'], [1000, 'retry'], [3000, 'retry'], [8000, 'retry']]);
+  assert.equal(logged.length, 3);
+  assert.ok(logged.every((l) => l.msg.includes('address read failed')));
+  assert.deepEqual(logged.map((l) => (l.obj as { retryInMs: number }).retryInMs), [1000, 2000, 5000]);
 });
 
 test('stop cancels every timer', async () => {
@@ -82,5 +103,5 @@ test('stop cancels every timer', async () => {
 });
 
 test('invalid intervals are refused with the values', () => {
-  assert.throws(() => new BoundedFrequencyRunner({ minIntervalMs: 5000, maxIntervalMs: 1000, burst: 2, clock: new FakeClock(), fn: () => Promise.resolve() }), /minInterval \(5000\) <= maxInterval \(1000\)/);
+  assert.throws(() => new BoundedFrequencyRunner({ minIntervalMs: 5000, maxIntervalMs: 1000, burst: 2, clock: new FakeClock(), log: silentLog, fn: () => Promise.resolve() }), /minInterval \(5000\) <= maxInterval \(1000\)/);
 });

@@ -72,6 +72,9 @@ export class DesiredIndex {
 
   get size(): number { return this.#states.size; }
 
+  /** One Service's share as last set (the proxier keeps it when a re-render fails). */
+  get(key: ServiceKey): ServiceState | undefined { return this.#states.get(key); }
+
   /** Replaces one Service's share of the state (undefined: the Service is gone). */
   set(key: ServiceKey, state: ServiceState | undefined): void {
     const old = this.#states.get(key);
