@@ -2,6 +2,7 @@
 // for checking a DaemonSet's arguments (test/deploy) before they reach a node.
 import { Command } from 'commander';
 import { addDaemonFlags, type DaemonFlagValues } from './daemon-flags.ts';
+import { normalizeArgv } from './run.ts';
 
 /**
  * Parses kube-proxy-style daemon flags (`--flag=value` or `--flag value`) into the values the
@@ -12,6 +13,6 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonFlagValues {
   const program = addDaemonFlags(new Command('kube-ipvs'))
     .exitOverride()
     .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
-  program.parse(argv, { from: 'user' });
+  program.parse(normalizeArgv(argv), { from: 'user' });
   return program.opts<DaemonFlagValues>();
 }

@@ -47,36 +47,54 @@ export async function conntrackSysctls(fs: SysctlFs, c: Conntrack, cores = avail
 
 const seconds = (s: number): string => formatDuration(s * 1000);
 
-/** --write-config-to: the effective configuration as a KubeProxyConfiguration v1alpha1. */
+/**
+ * --write-config-to and /configz: the effective configuration as a complete
+ * KubeProxyConfiguration v1alpha1, every field kube-proxy writes, in its order. Fields kube-ipvs
+ * does not implement (iptables, nftables, winkernel, client QPS…) hold kube-proxy's defaults,
+ * so the file also starts a kube-proxy unchanged.
+ */
 export function kubeProxyConfiguration(raw: RawDaemonOptions, config: ProxyConfig, o: DaemonOptions): object {
   return {
     apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
     kind: 'KubeProxyConfiguration',
-    mode: 'ipvs',
     bindAddress: o.bindAddress,
-    healthzBindAddress: o.healthzBindAddress,
-    metricsBindAddress: o.metricsBindAddress,
-    clientConnection: { kubeconfig: o.kubeconfig ?? '' },
+    bindAddressHardFail: false,
+    clientConnection: { acceptContentTypes: '', burst: 10, contentType: 'application/json', kubeconfig: o.kubeconfig ?? '', qps: 5 },
     clusterCIDR: config.clusterCidrs.map((c) => c.text).join(','),
-    hostnameOverride: raw.hostnameOverride ?? '',
-    nodePortAddresses: config.nodePortPrimary ? ['primary'] : config.nodePortAddresses.map((c) => c.text),
-    oomScoreAdj: o.oomScoreAdj,
+    configSyncPeriod: '15m0s',
     conntrack: {
-      maxPerCore: o.conntrack.maxPerCore, min: o.conntrack.min,
-      tcpEstablishedTimeout: seconds(o.conntrack.tcpEstablished), tcpCloseWaitTimeout: seconds(o.conntrack.tcpCloseWait),
-      udpTimeout: seconds(o.conntrack.udp), udpStreamTimeout: seconds(o.conntrack.udpStream), tcpBeLiberal: o.conntrack.tcpBeLiberal,
+      maxPerCore: o.conntrack.maxPerCore, min: o.conntrack.min, tcpBeLiberal: o.conntrack.tcpBeLiberal,
+      tcpCloseWaitTimeout: seconds(o.conntrack.tcpCloseWait), tcpEstablishedTimeout: seconds(o.conntrack.tcpEstablished),
+      udpStreamTimeout: seconds(o.conntrack.udpStream), udpTimeout: seconds(o.conntrack.udp),
     },
-    iptables: { masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit },
+    detectLocal: { bridgeInterface: config.bridgeInterface, interfaceNamePrefix: config.interfaceNamePrefix },
+    detectLocalMode: config.detectLocalMode,
+    enableProfiling: false,
+    healthzBindAddress: o.healthzBindAddress,
+    hostnameOverride: raw.hostnameOverride ?? '',
+    iptables: { localhostNodePorts: false, masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, minSyncPeriod: '1s', syncPeriod: '30s' },
     ipvs: {
-      scheduler: config.scheduler,
       excludeCIDRs: config.excludeCidrs.map((c) => c.text),
+      minSyncPeriod: formatDuration(o.minSyncPeriodMs),
+      scheduler: config.scheduler,
       strictARP: config.strictArp,
       syncPeriod: formatDuration(o.syncPeriodMs),
-      minSyncPeriod: formatDuration(o.minSyncPeriodMs),
-      tcpTimeout: seconds(o.ipvsTimeouts.tcp),
       tcpFinTimeout: seconds(o.ipvsTimeouts.tcpFin),
+      tcpTimeout: seconds(o.ipvsTimeouts.tcp),
       udpTimeout: seconds(o.ipvsTimeouts.udp),
     },
-    logging: { verbosity: o.verbosity },
+    logging: {
+      flushFrequency: '5s', format: o.loggingFormat, options: { json: { infoBufferSize: '0' }, text: { infoBufferSize: '0' } },
+      verbosity: o.verbosity,
+      ...(o.vmodule.length > 0 ? { vmodule: o.vmodule.map((m) => ({ filePattern: m.pattern, verbosity: m.level })) } : {}),
+    },
+    metricsBindAddress: o.metricsBindAddress,
+    mode: 'ipvs',
+    nftables: { masqueradeAll: false, masqueradeBit: null, minSyncPeriod: '0s', syncPeriod: '0s' },
+    nodePortAddresses: config.nodePortPrimary ? ['primary'] : config.nodePortAddresses.map((c) => c.text),
+    oomScoreAdj: o.oomScoreAdj,
+    portRange: '',
+    showHiddenMetricsForVersion: '',
+    winkernel: { enableDSR: false, forwardHealthCheckVip: false, networkName: '', rootHnsEndpointName: '', sourceVip: '' },
   };
 }

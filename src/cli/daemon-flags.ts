@@ -1,7 +1,8 @@
 // kube-proxy's command-line flags for IPVS mode on the root command (the daemon), on top of
 // the flags shared with `plan`. Same names and spellings as kube-proxy.
 import { Option, type Command } from 'commander';
-import type { RawDaemonOptions } from './daemon-options.ts';
+import { DEFAULTS, appendPortIfNeeded, type RawDaemonOptions } from './daemon-options.ts';
+import { addInertFlags } from './inert-flags.ts';
 import { FlagError, addProxyFlags, parseBool, rawConfigFromFlags, type ProxyFlagValues } from './proxy-flags.ts';
 
 const int = (flag: string) => (v: string): number => {
@@ -34,7 +35,17 @@ export function addDaemonFlags(cmd: Command): Command {
   bool(cmd, '--conntrack-tcp-be-liberal', 'accept out-of-window TCP packets');
   cmd.addOption(new Option('--oom-score-adj <n>', 'the process oom_score_adj, in [-1000, 1000]').argParser(int('--oom-score-adj')))
     .option('--write-config-to <file>', 'write the effective configuration as a KubeProxyConfiguration and exit')
-    .addOption(new Option('-v, --v <level>', 'log verbosity (0: info; 2+: debug; 5+: trace)').argParser(int('-v')));
+    .addOption(new Option('-v, --v <level>', 'log verbosity (0: info; 2+: debug; 5+: trace)').argParser(int('-v')))
+    .option('--vmodule <pattern=N,...>', 'per-component verbosity: comma-separated component=level (components: proxier, events, cleanup, service-health; * and ? globs)')
+    .addOption(new Option('--logging-format <format>', 'json (structured lines, the default) or text (klog-style lines, kube-proxy\'s default)').choices(['text', 'json']))
+    .addOption(new Option('--healthz-port <port>', 'deprecated: the port of --healthz-bind-address (0 disables)').argParser(int('--healthz-port')))
+    .addOption(new Option('--metrics-port <port>', 'deprecated: the port of --metrics-bind-address (0 disables)').argParser(int('--metrics-port')));
+  cmd.addOption(new Option('--version [raw]', 'print the version and exit (--version=raw: details)').argParser((v: string | undefined) => {
+    if (v === 'raw') return 'raw';
+    return parseBool('--version')(v) ? 'short' : undefined;
+  }));
+  bool(cmd, '--init-only', 'do the steps that need full root privileges (conntrack sysctls), then exit');
+  addInertFlags(cmd);
   bool(cmd, '--cleanup', 'remove everything kube-ipvs (or kube-proxy in IPVS mode) programmed, then exit');
   bool(cmd, '--cleanup-ipvs', 'kube-proxy\'s older name for --cleanup');
   bool(cmd, '--dry-run', 'run as usual but change nothing: log and export what would change');
@@ -63,9 +74,26 @@ export interface DaemonFlagValues extends ProxyFlagValues {
   readonly oomScoreAdj?: number;
   readonly writeConfigTo?: string;
   readonly v?: number;
+  readonly vmodule?: string;
+  readonly loggingFormat?: 'text' | 'json';
+  readonly healthzPort?: number;
+  readonly metricsPort?: number;
+  readonly version?: 'short' | 'raw';
+  readonly initOnly?: boolean;
   readonly cleanup?: boolean;
   readonly cleanupIpvs?: boolean;
   readonly dryRun?: boolean;
+}
+
+/**
+ * The deprecated --healthz-port/--metrics-port as kube-proxy applies them: 0 disables the
+ * server; any other port is appended to an address given without one (an address with a port,
+ * the default included, keeps it).
+ */
+function deprecatedPort(addr: string | undefined, port: number | undefined, fallback: string): string | undefined {
+  if (port === undefined) return addr;
+  if (port === 0) return '';
+  return appendPortIfNeeded(addr ?? fallback, port);
 }
 
 export function rawDaemonOptions(o: DaemonFlagValues): RawDaemonOptions {
@@ -78,8 +106,8 @@ export function rawDaemonOptions(o: DaemonFlagValues): RawDaemonOptions {
     tcpFinTimeout: o.ipvsTcpfinTimeout,
     udpTimeout: o.ipvsUdpTimeout,
     bindAddress: o.bindAddress,
-    healthzBindAddress: o.healthzBindAddress,
-    metricsBindAddress: o.metricsBindAddress,
+    healthzBindAddress: deprecatedPort(o.healthzBindAddress, o.healthzPort, DEFAULTS.healthzBindAddress),
+    metricsBindAddress: deprecatedPort(o.metricsBindAddress, o.metricsPort, DEFAULTS.metricsBindAddress),
     kubeconfig: o.kubeconfig,
     master: o.master,
     conntrackMaxPerCore: o.conntrackMaxPerCore,
@@ -91,5 +119,7 @@ export function rawDaemonOptions(o: DaemonFlagValues): RawDaemonOptions {
     conntrackTcpBeLiberal: o.conntrackTcpBeLiberal,
     oomScoreAdj: o.oomScoreAdj,
     verbosity: o.v,
+    loggingFormat: o.loggingFormat,
+    vmodule: o.vmodule,
   };
 }

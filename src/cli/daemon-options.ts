@@ -26,6 +26,8 @@ export interface RawDaemonOptions extends RawProxyConfig {
   readonly conntrackTcpBeLiberal?: boolean | undefined;
   readonly oomScoreAdj?: number | undefined;
   readonly verbosity?: number | undefined;
+  readonly loggingFormat?: string | undefined;
+  readonly vmodule?: string | undefined;
 }
 
 export interface Conntrack {
@@ -53,6 +55,9 @@ export interface DaemonOptions {
   readonly conntrack: Conntrack;
   readonly oomScoreAdj: number;
   readonly verbosity: number;
+  readonly loggingFormat: 'text' | 'json';
+  /** --vmodule: verbosity by component name pattern. */
+  readonly vmodule: readonly { readonly pattern: string; readonly level: number }[];
 }
 
 export const DEFAULTS = {
@@ -79,8 +84,15 @@ export function parseHostPort(text: string): { host: string; port: number } | un
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
+/** kube-proxy's AppendPortIfNeeded: a bare IP gets the default port ("0.0.0.0" → "0.0.0.0:10256"). */
+export function appendPortIfNeeded(addr: string, port: number): string {
+  const ip = parseIp(addr.replace(/^\[(.*)\]$/, '$1'));
+  if (ip === undefined) return addr;
+  return ip.family === 6 ? `[${ip.text}]:${port}` : `${ip.text}:${port}`;
+}
+
 function hostPort(flag: string, text: string | undefined, fallback: string, problems: string[]): string {
-  const v = text ?? fallback;
+  const v = text === undefined ? fallback : appendPortIfNeeded(text, Number(fallback.slice(fallback.lastIndexOf(':') + 1)));
   if (v === '' || parseHostPort(v) !== undefined) return v;
   problems.push(`${flag}: "${v}" is not IP:port (e.g. 0.0.0.0:10256)`);
   return '';
@@ -92,8 +104,23 @@ function int(flag: string, v: number | undefined, fallback: number, min: number,
   return n;
 }
 
+/** --vmodule as klog takes it: `pattern=N,pattern=N`. */
+function vmodule(text: string | undefined, problems: string[]): { pattern: string; level: number }[] {
+  const out: { pattern: string; level: number }[] = [];
+  for (const part of (text ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const m = /^([^=]+)=(\d+)$/.exec(part);
+    if (m === null) problems.push(`--vmodule: "${part}" is not pattern=N`);
+    else out.push({ pattern: m[1] ?? '', level: Number(m[2]) });
+  }
+  return out;
+}
+
 export function resolveDaemonOptions(raw: RawDaemonOptions): DaemonOptions {
   const problems: string[] = [];
+  // JSON by default (kube-ipvs' structured logs, which its tooling reads); kube-proxy's default
+  // is text: --logging-format=text (or logging.format: text) gives its klog-style lines.
+  const loggingFormat = raw.loggingFormat ?? 'json';
+  if (loggingFormat !== 'text' && loggingFormat !== 'json') problems.push(`--logging-format: "${loggingFormat}" is not a format; valid: text, json`);
   if (raw.proxyMode !== undefined && raw.proxyMode !== '' && raw.proxyMode !== 'ipvs') {
     problems.push(`--proxy-mode: "${raw.proxyMode}" is not supported: kube-ipvs implements only "ipvs" (kube-proxy's iptables and nftables modes are not provided)`);
   }
@@ -124,6 +151,8 @@ export function resolveDaemonOptions(raw: RawDaemonOptions): DaemonOptions {
     },
     oomScoreAdj: int('--oom-score-adj', raw.oomScoreAdj, DEFAULTS.oomScoreAdj, -1000, 1000, problems),
     verbosity: int('-v', raw.verbosity, 0, 0, 10, problems),
+    loggingFormat: loggingFormat === 'text' ? 'text' : 'json',
+    vmodule: vmodule(raw.vmodule, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return opts;

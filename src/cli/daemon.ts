@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { Gauge } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
@@ -24,14 +24,16 @@ import { ServiceHealthServer } from '../serve/service-health.ts';
 import { listenPersistently, parseBindAddress, type PersistentListening } from '../serve/listen.ts';
 import { StartupError } from '../startup-error.ts';
 import { systemClock } from '../sync/clock.ts';
-import { ignoredFlags, mergeFileConfig, parseConfigFile } from './config-file.ts';
+import { ignoredFlags, mergeFileConfig, readConfigFile } from './config-file.ts';
+import { inertWarnings } from './inert-flags.ts';
+import { loadKubeConfigFile } from './token-file.ts';
+import { createLogger } from './logger.ts';
+import { versionText } from '../version.ts';
 import { rawDaemonOptions, type DaemonFlagValues } from './daemon-flags.ts';
 import { readInput } from './proxy-flags.ts';
 import { resolveDaemonOptions, type DaemonOptions, type RawDaemonOptions } from './daemon-options.ts';
 import { conntrackSysctls, kubeProxyConfiguration } from './daemon-config.ts';
 import type { PlanIo } from './plan.ts';
-
-const level = (v: number): string => (v >= 5 ? 'trace' : v >= 2 ? 'debug' : 'info');
 
 export interface Resolved {
   readonly raw: RawDaemonOptions;
@@ -41,7 +43,10 @@ export interface Resolved {
 
 export async function resolveAll(flags: DaemonFlagValues, warn: (s: string) => void): Promise<Resolved> {
   const fromFlags = rawDaemonOptions(flags);
-  const file = flags.config === undefined ? undefined : parseConfigFile(await readInput(flags.config), flags.config);
+  for (const w of inertWarnings(flags)) warn(w);
+  const read = flags.config === undefined ? undefined : readConfigFile(await readInput(flags.config), flags.config);
+  for (const w of read?.warnings ?? []) warn(w);
+  const file = read?.config;
   if (file !== undefined) for (const f of ignoredFlags(fromFlags)) warn(`${f} is ignored: --config ${flags.config ?? ''} takes precedence (as in kube-proxy)`);
   const raw = mergeFileConfig(fromFlags, file);
   const options = resolveDaemonOptions(raw);
@@ -56,8 +61,9 @@ async function loadKubeConfig(o: DaemonOptions): Promise<KubeConfig> {
   // --help, plan and --cleanup have no reason to wait for.
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
-  if (o.kubeconfig !== undefined) kc.loadFromFile(o.kubeconfig);
-  else if (o.master !== undefined) kc.loadFromClusterAndUser({ name: 'master', server: o.master, skipTLSVerify: false }, { name: 'kube-ipvs' });
+  if (o.kubeconfig !== undefined) loadKubeConfigFile(kc, o.kubeconfig);
+  // An http:// --master has no TLS to verify; client-node refuses http unless told to skip it.
+  else if (o.master !== undefined) kc.loadFromClusterAndUser({ name: 'master', server: o.master, skipTLSVerify: o.master.startsWith('http://') }, { name: 'kube-ipvs' });
   else kc.loadFromCluster();
   if (o.master !== undefined) {
     // --master overrides the kubeconfig's server, as in kube-proxy.
@@ -83,12 +89,16 @@ export const realHost = (): Host => ({ runner: execaRunner, sysctl: procSysFs() 
 
 /** Runs until SIGTERM/SIGINT (exit 0) or a fatal start-up error (exit 1); returns the exit code. */
 export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host = realHost()): Promise<number> {
+  if (flags.version !== undefined) {
+    io.stdout(versionText(flags.version));
+    return 0;
+  }
   const { raw, config, options } = await resolveAll(flags, (s) => { io.stderr(`warning: ${s}\n`); });
   if (flags.writeConfigTo !== undefined) {
     await writeFile(flags.writeConfigTo, stringify(kubeProxyConfiguration(raw, config, options)));
     return 0;
   }
-  const log = pino({ level: level(options.verbosity), name: 'kube-ipvs', base: {} }, pino.destination(2));
+  const log = createLogger(options);
   const runner = countingRunner(host.runner);
   // Cleanup needs no API server; everything else does, and fails before touching the node.
   const kc = flags.cleanup === true || flags.cleanupIpvs === true ? undefined : await loadKubeConfig(options);
@@ -130,6 +140,12 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
     const { changes, failed } = await conntrackSysctls(sysctl, options.conntrack);
     for (const c of changes) log.info(c, 'conntrack setting changed');
     for (const f of failed) log.warn(f, 'could not change a conntrack setting; going on without it');
+  }
+  // --init-only: the steps that need full root (oom_score_adj, conntrack) are done; a second
+  // kube-ipvs can then run with CAP_NET_ADMIN alone, as with kube-proxy.
+  if (flags.initOnly === true) {
+    log.info({}, 'init-only: initialization done, exiting');
+    return 0;
   }
   const daemon: Daemon = new Daemon(
     { runner, sysctl, kubeConfig: kc, clock: systemClock, log: log.child({ component: 'proxier' }) },
@@ -199,7 +215,10 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
       }));
     };
     if (options.healthzBindAddress !== '') await serve(options.healthzBindAddress, 'health', healthHandler(health, metrics));
-    if (options.metricsBindAddress !== '') await serve(options.metricsBindAddress, 'metrics', metricsHandler(metrics.registry));
+    // /configz as kube-proxy serves it there: the effective configuration under its API group.
+    const configz = (): object => ({ 'kubeproxy.config.k8s.io': kubeProxyConfiguration(raw, config, options) });
+    if (options.metricsBindAddress !== '') await serve(options.metricsBindAddress, 'metrics', metricsHandler(metrics.registry, 'ipvs', configz));
+    events.starting();
     log.info({ node: config.nodeName, dryRun: flags.dryRun === true, syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs }, 'starting');
     const first = daemon.start().then(() => { log.info({}, 'first sync done'); });
     const signal = await Promise.race([stopped, first.then(() => stopped)]);

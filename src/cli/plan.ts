@@ -9,7 +9,7 @@ import { formatIpsetSave } from '../compute/format/ipset.ts';
 import { formatIptablesSave } from '../compute/format/iptables.ts';
 import { formatIpvsadmSave } from '../compute/format/ipvsadm.ts';
 import { planJson } from '../compute/format/json.ts';
-import { ignoredFlags, mergeFileConfig, parseConfigFile } from './config-file.ts';
+import { ignoredFlags, mergeFileConfig, readConfigFile } from './config-file.ts';
 import { addProxyFlags, rawConfigFromFlags, readInput, type ProxyFlagValues } from './proxy-flags.ts';
 
 export const OUTPUTS = ['ipvsadm', 'addresses', 'ipset', 'iptables', 'ip6tables', 'json'] as const;
@@ -56,7 +56,9 @@ async function loadCluster(files: readonly string[], io: PlanIo): Promise<Cluste
 
 /** Returns the exit code: 0, or 1 when --strict and some object was invalid. */
 async function runPlan(o: PlanOptions, io: PlanIo): Promise<number> {
-  const file = o.config === undefined ? undefined : parseConfigFile(await readInput(o.config), o.config);
+  const read = o.config === undefined ? undefined : readConfigFile(await readInput(o.config), o.config);
+  for (const w of read?.warnings ?? []) io.stderr(`warning: ${w}\n`);
+  const file = read?.config;
   const flags = rawConfigFromFlags(o, o.nodeAddresses);
   if (file !== undefined) {
     for (const f of ignoredFlags(flags)) io.stderr(`warning: ${f} is ignored: --config ${o.config ?? ''} takes precedence (as in kube-proxy)\n`);

@@ -43,6 +43,9 @@ export function addProxyFlags(cmd: Command): Command {
     .option('--cluster-cidr <cidrs>', 'the pod network CIDR(s), comma-separated per family; traffic from outside it to ClusterIPs is masqueraded')
     .addOption(new Option('--ipvs-strict-arp [bool]', 'set arp_ignore=1 and arp_announce=2 (needed by MetalLB L2)').argParser(parseBool('--ipvs-strict-arp')))
     .addOption(new Option('--iptables-masquerade-bit <bit>', 'the fwmark bit for packets to SNAT, in [0, 31]').argParser((v) => Number(v)))
+    .option('--detect-local-mode <mode>', 'how traffic from pods is told apart (not masqueraded to ClusterIPs): ClusterCIDR (default), NodeCIDR, BridgeInterface, InterfaceNamePrefix')
+    .option('--pod-bridge-interface <name>', 'the pods\' bridge (--detect-local-mode=BridgeInterface)')
+    .option('--pod-interface-name-prefix <prefix>', 'the prefix of pod interfaces (--detect-local-mode=InterfaceNamePrefix)')
     .option('--config <file>', 'a KubeProxyConfiguration file; its values win over flags except --hostname-override');
 }
 
@@ -56,6 +59,9 @@ export interface ProxyFlagValues {
   readonly ipvsStrictArp?: boolean;
   readonly iptablesMasqueradeBit?: number;
   readonly config?: string;
+  readonly detectLocalMode?: string;
+  readonly podBridgeInterface?: string;
+  readonly podInterfaceNamePrefix?: string;
 }
 
 export function rawConfigFromFlags(o: ProxyFlagValues, nodeAddresses?: readonly string[]): RawProxyConfig {
@@ -68,6 +74,9 @@ export function rawConfigFromFlags(o: ProxyFlagValues, nodeAddresses?: readonly 
     clusterCidr: o.clusterCidr,
     ipvsStrictArp: o.ipvsStrictArp,
     masqueradeBit: o.iptablesMasqueradeBit,
+    detectLocalMode: o.detectLocalMode,
+    bridgeInterface: o.podBridgeInterface,
+    interfaceNamePrefix: o.podInterfaceNamePrefix,
     nodeAddresses,
   };
 }

@@ -17,8 +17,23 @@ function validOptions(cmd: Command): string {
   return cmd.options.map((o) => o.long ?? o.short ?? '').filter((s) => s !== '').join(', ');
 }
 
+/**
+ * pflag spellings commander does not take as they are: `-v=2` (a short flag with `=`) and
+ * `--hostname_override` (pflag's word-separator normalisation, `_` → `-`). Stops at `--`.
+ */
+export function normalizeArgv(argv: readonly string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((a, i) => {
+    if (end !== -1 && i >= end) return a;
+    if (a.startsWith('-v=')) return `--v=${a.slice(3)}`;
+    const m = /^(--[^=]+)(=.*)?$/s.exec(a);
+    return m === null ? a : `${(m[1] ?? '').replaceAll('_', '-')}${m[2] ?? ''}`;
+  });
+}
+
 /** `host` replaces the node's kernel (tools and /proc/sys): tests run the real CLI on the fake kernel. */
-export async function run(argv: readonly string[], io: PlanIo, host?: Host): Promise<number> {
+export async function run(argvIn: readonly string[], io: PlanIo, host?: Host): Promise<number> {
+  const argv = normalizeArgv(argvIn);
   let code = 0;
   const program = addDaemonFlags(new Command('kube-ipvs')
     .description('A Kubernetes service proxy that programs IPVS: a drop-in replacement for kube-proxy in IPVS mode.\n' +

@@ -15,6 +15,11 @@ export const SCHEDULER_FLAGS: Readonly<Partial<Record<Scheduler, readonly string
   mh: ['mh-fallback', 'mh-port'],
 };
 
+/** kube-proxy's --detect-local-mode values: how traffic from this node's pods is told apart. */
+export const LOCAL_MODES = ['ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix'] as const;
+export type LocalMode = (typeof LOCAL_MODES)[number];
+const isLocalMode = (s: string): s is LocalMode => (LOCAL_MODES as readonly string[]).includes(s);
+
 export const isScheduler = (s: string): s is Scheduler => (SCHEDULERS as readonly string[]).includes(s);
 
 export interface ProxyConfig {
@@ -30,6 +35,11 @@ export interface ProxyConfig {
   readonly clusterCidrs: readonly Cidr[];
   readonly strictArp: boolean;
   readonly masqueradeBit: number;
+  readonly detectLocalMode: LocalMode;
+  /** --pod-bridge-interface (BridgeInterface mode). */
+  readonly bridgeInterface: string;
+  /** --pod-interface-name-prefix (InterfaceNamePrefix mode). */
+  readonly interfaceNamePrefix: string;
 }
 
 export interface RawProxyConfig {
@@ -42,6 +52,9 @@ export interface RawProxyConfig {
   readonly clusterCidr?: string | undefined;
   readonly ipvsStrictArp?: boolean | undefined;
   readonly masqueradeBit?: number | undefined;
+  readonly detectLocalMode?: string | undefined;
+  readonly bridgeInterface?: string | undefined;
+  readonly interfaceNamePrefix?: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -92,6 +105,17 @@ export function resolveConfig(raw: RawProxyConfig, hostname: string): ProxyConfi
   if (!Number.isInteger(masqueradeBit) || masqueradeBit < 0 || masqueradeBit > 31) {
     problems.push(`--iptables-masquerade-bit: ${masqueradeBit} must be an integer in [0, 31]`);
   }
+  // As kube-proxy on Linux: an empty mode is ClusterCIDR; the interface modes need their name.
+  const detectLocalMode = raw.detectLocalMode === undefined || raw.detectLocalMode === '' ? 'ClusterCIDR' : raw.detectLocalMode;
+  if (!isLocalMode(detectLocalMode)) problems.push(`--detect-local-mode: "${detectLocalMode}" is not a mode; valid: ${LOCAL_MODES.join(', ')}`);
+  const bridgeInterface = (raw.bridgeInterface ?? '').trim();
+  const interfaceNamePrefix = (raw.interfaceNamePrefix ?? '').trim();
+  if (detectLocalMode === 'BridgeInterface' && bridgeInterface === '') problems.push('--pod-bridge-interface: must be set when --detect-local-mode is BridgeInterface');
+  if (detectLocalMode === 'InterfaceNamePrefix' && interfaceNamePrefix === '') problems.push('--pod-interface-name-prefix: must be set when --detect-local-mode is InterfaceNamePrefix');
+  for (const [flag, v] of [['--pod-bridge-interface', bridgeInterface], ['--pod-interface-name-prefix', interfaceNamePrefix]] as const) {
+    // An interface name as the kernel takes it (IFNAMSIZ 16, no spaces or slashes): it goes into iptables rules.
+    if (v !== '' && !/^[^\s/:]{1,15}$/.test(v)) problems.push(`${flag}: "${v}" is not an interface name (1-15 characters, no spaces, "/" or ":")`);
+  }
   const nodeName = (raw.hostnameOverride ?? '').trim() || hostname;
   if (nodeName === '') problems.push('--hostname-override: the node name is empty');
   if (problems.length > 0) throw new ConfigError(problems);
@@ -106,5 +130,8 @@ export function resolveConfig(raw: RawProxyConfig, hostname: string): ProxyConfi
     clusterCidrs,
     strictArp: raw.ipvsStrictArp ?? false,
     masqueradeBit,
+    detectLocalMode: detectLocalMode as LocalMode,
+    bridgeInterface,
+    interfaceNamePrefix,
   };
 }

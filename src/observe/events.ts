@@ -4,7 +4,7 @@
 // node finds the same Event and bumps its count instead of posting its own. A node writes
 // only when a Service's problem appears or changes, never at each re-render. Best effort: a
 // failed write is logged, never retried or fatal.
-import { ApiException, CoreV1Api, CoreV1Event, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CoreV1Event, PatchStrategy, V1MicroTime, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Warning } from '../compute/model/types.ts';
 import type { Log } from '../log.ts';
 
@@ -30,6 +30,36 @@ export class EventRecorder {
     this.#api = kc.makeApiClient(CoreV1Api);
     this.#log = log;
     this.#host = host;
+  }
+
+  /**
+   * kube-proxy's "birth cry" (cmd/kube-proxy/app/server.go): a Normal event on this Node, reason
+   * Starting, action StartKubeProxy, reported by kube-proxy — what `kubectl get events` and node
+   * dashboards show when the proxy (re)starts. kube-proxy posts it through events.k8s.io/v1;
+   * here it goes through core/v1 (the apiserver shows each API's events in the other), which the
+   * ClusterRole already grants for the Service warnings.
+   */
+  starting(): void {
+    const now = new Date();
+    const body = Object.assign(new CoreV1Event(), {
+      // Events about cluster-scoped objects go to "default", as client-go's recorder puts them.
+      metadata: { generateName: `${this.#host}.`, namespace: 'default' },
+      involvedObject: { kind: 'Node', name: this.#host, uid: this.#host },
+      reason: 'Starting',
+      action: 'StartKubeProxy',
+      message: '',
+      type: 'Normal',
+      source: { component: 'kube-proxy', host: this.#host },
+      reportingComponent: 'kube-proxy',
+      reportingInstance: `kube-proxy-${this.#host}`,
+      eventTime: new V1MicroTime(now.getTime()),
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    });
+    this.#api.createNamespacedEvent({ namespace: 'default', body }).catch((e: unknown) => {
+      this.#log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not record the Starting event');
+    });
   }
 
   /**

@@ -5,6 +5,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, exponentialBuckets, linearBuckets } from 'prom-client';
 import type { IpFamilyName } from './proxy-health.ts';
 import { ServiceTrafficTracker } from './service-traffic.ts';
+import { registerBuildInfo } from './build-info.ts';
 
 /** 1 ms × 2^0..14 (kube-proxy's sync duration buckets). */
 export const SYNC_BUCKETS = exponentialBuckets(0.001, 2, 15);
@@ -60,6 +61,7 @@ export function createMetrics(o: { readonly defaultMetrics?: boolean } = {}) {
   fromTracker('kubeipvs_service_bytes_total', 'Bytes of a Service port by direction (in: client to real server), from the IPVS counters', [...SVC, 'direction'],
     rows((r) => [[{ ...svc(r), direction: 'in' }, r.traffic.inBytes], [{ ...svc(r), direction: 'out' }, r.traffic.outBytes]]));
   if (o.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  registerBuildInfo(registry);
   return m;
 }
 

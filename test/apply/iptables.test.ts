@@ -11,7 +11,7 @@ import { FakeKernel } from '../fakes/fake-kernel.ts';
 import { fixture } from './fixtures.ts';
 
 const desired = (family: 4 | 6): IptablesState => buildIptables({
-  family, masqueradeAll: false, clusterCidr: undefined, masqueradeBit: 14, nonEmptySets: new Set(SET_BASES), outFilterDrops: [],
+  family, masqueradeAll: false, local: undefined, masqueradeBit: 14, nonEmptySets: new Set(SET_BASES), outFilterDrops: [],
 });
 
 /** A kernel with kube-proxy's sets, which the rules refer to. */

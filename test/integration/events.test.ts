@@ -7,7 +7,7 @@ import { EventRecorder, eventName } from '../../src/observe/events.ts';
 import { silentLog } from '../../src/log.ts';
 import { ep, makeNode, makeService, makeSlice } from '../compute/builders.ts';
 import { rig } from '../sync/proxier-rig.ts';
-import { kubeConfigFor } from '../support/apiserver/client.ts';
+import { kubeConfigFor, waitUntil } from '../support/apiserver/client.ts';
 import { start } from '../support/apiserver/index.ts';
 
 interface EventBody { type?: string; reason?: string; message?: string; count?: number; involvedObject?: { kind?: string; namespace?: string; name?: string }; source?: { component?: string; host?: string }; metadata?: { name?: string } }
@@ -70,6 +70,23 @@ test('other nodes count into the same Event; a changed problem updates it; a fix
     b.serviceWarnings('shop/web', w(90000));
     await Promise.all([a.flush(), b.flush()]);
     assert.equal(only().count, 6);
+  } finally {
+    await api.stop();
+  }
+});
+
+test('start-up posts kube-proxy\'s Starting event on the Node', async () => {
+  const api = await start();
+  try {
+    new EventRecorder(kubeConfigFor(api), 'node-a', silentLog).starting();
+    await waitUntil(() => api.events().length === 1, 'event recorded');
+    const e = api.events()[0] as { metadata?: { namespace?: string }; type?: string; reason?: string; action?: string; eventTime?: string;
+      involvedObject?: { kind?: string; name?: string }; source?: { component?: string; host?: string }; reportingComponent?: string; reportingInstance?: string };
+    assert.deepEqual([e.metadata?.namespace, e.type, e.reason, e.action, e.involvedObject?.kind, e.involvedObject?.name, e.source?.component, e.source?.host,
+      e.reportingComponent, e.reportingInstance],
+    ['default', 'Normal', 'Starting', 'StartKubeProxy', 'Node', 'node-a', 'kube-proxy', 'node-a', 'kube-proxy', 'kube-proxy-node-a']);
+    // MicroTime: six fractional digits, as the apiserver parses it.
+    assert.match(e.eventTime ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
   } finally {
     await api.stop();
   }

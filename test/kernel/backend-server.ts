@@ -1,5 +1,6 @@
 // A test backend, run inside a network namespace in the VM: answers HTTP with its name
-// (GET /reset answers then resets the connection) and UDP datagrams with its name.
+// (GET /reset answers then resets the connection; GET /peer answers the source address it sees,
+// to tell masqueraded traffic apart) and UDP datagrams with its name.
 import { createServer } from 'node:http';
 import { createSocket } from 'node:dgram';
 
@@ -11,7 +12,7 @@ const http = createServer((req, res) => {
     return;
   }
   res.setHeader('content-type', 'text/plain');
-  res.end(name);
+  res.end(req.url === '/peer' ? req.socket.remoteAddress ?? '' : name);
 });
 http.keepAliveTimeout = 120_000;
 http.listen(Number(httpPort), '0.0.0.0');

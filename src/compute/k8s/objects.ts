@@ -87,6 +87,8 @@ export interface Node {
   readonly apiVersion?: string;
   readonly kind?: string;
   readonly metadata?: ObjectMeta;
+  /** The pod CIDRs the node IPAM gave this node (--detect-local-mode=NodeCIDR). */
+  readonly spec?: { readonly podCIDR?: string; readonly podCIDRs?: readonly string[]; readonly taints?: readonly { readonly key?: string }[] | null };
   readonly status?: { readonly addresses?: readonly { readonly type?: string; readonly address?: string }[] };
 }
 

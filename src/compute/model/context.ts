@@ -2,8 +2,9 @@
 import type { ProxyConfig } from '../config.ts';
 import { ZONE_LABEL, type Node } from '../k8s/objects.ts';
 import {
-  cidrContains, ipFromValue, isIpv6LinkLocal, isLoopback, parseIp, type Family, type Ip,
+  cidrContains, ipFromValue, isIpv6LinkLocal, isLoopback, parseCidr, parseIp, type Cidr, type Family, type Ip,
 } from '../net/ip.ts';
+import type { LocalTraffic } from './iptables.ts';
 import type { NodeTopology } from './topology.ts';
 
 export interface RenderContext {
@@ -20,7 +21,34 @@ export interface RenderContext {
    * itself reach the VIP? `--nodeport-addresses primary`).
    */
   readonly primaryIps: readonly Ip[];
+  /** Local-traffic detection per family (--detect-local-mode); absent: cannot tell. */
+  readonly localTraffic: ReadonlyMap<Family, LocalTraffic>;
   readonly config: ProxyConfig;
+}
+
+/** The Node's pod CIDRs (spec.podCIDRs, or the older spec.podCIDR), unparsable ones skipped. */
+function podCidrsOf(node: Node | undefined): Cidr[] {
+  const texts = node?.spec?.podCIDRs ?? (node?.spec?.podCIDR === undefined ? [] : [node.spec.podCIDR]);
+  return texts.map(parseCidr).filter((c) => c !== undefined);
+}
+
+function localTrafficOf(config: ProxyConfig, node: Node | undefined, families: readonly Family[]): Map<Family, LocalTraffic> {
+  const out = new Map<Family, LocalTraffic>();
+  for (const f of families) {
+    switch (config.detectLocalMode) {
+      case 'ClusterCIDR':
+      case 'NodeCIDR': {
+        const cidrs = config.detectLocalMode === 'ClusterCIDR' ? config.clusterCidrs : podCidrsOf(node);
+        const source = cidrs.find((c) => c.ip.family === f);
+        if (source !== undefined) out.set(f, { source });
+        break;
+      }
+      case 'BridgeInterface': out.set(f, { inInterface: config.bridgeInterface }); break;
+      case 'InterfaceNamePrefix': out.set(f, { inInterface: `${config.interfaceNamePrefix}+` }); break;
+      default: { const never: never = config.detectLocalMode; throw new Error(`unknown local mode ${String(never)}`); }
+    }
+  }
+  return out;
 }
 
 /** The Node's own addresses, InternalIPs then ExternalIPs, as kube-proxy's GetNodeHostIPs orders them. */
@@ -67,6 +95,7 @@ export function buildContext(config: ProxyConfig, node: Node | undefined, famili
     nodePortIps: nodePortIpsOf(config, primaryIps),
     nodeAddressTexts: new Set(config.nodeAddresses.map((ip) => ip.text)),
     primaryIps,
+    localTraffic: localTrafficOf(config, node, families),
     config,
   };
 }

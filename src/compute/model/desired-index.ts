@@ -179,7 +179,7 @@ export class DesiredIndex {
     const drops = this.#drops.values().filter((d) => d.ip.family === family)
       .sort((a, b) => compareIp(a.ip, b.ip) || byText(a.protocol, b.protocol) || a.port - b.port);
     return buildIptables({
-      family, masqueradeAll: this.#ctx.config.masqueradeAll, clusterCidr: this.#ctx.config.clusterCidrs.find((c) => c.ip.family === family),
+      family, masqueradeAll: this.#ctx.config.masqueradeAll, local: this.#ctx.localTraffic.get(family),
       masqueradeBit: this.#ctx.config.masqueradeBit, nonEmptySets: nonEmpty, outFilterDrops: drops,
     });
   }

@@ -37,11 +37,21 @@ export interface OutFilterDrop {
   readonly port: number;
 }
 
+/**
+ * How traffic from this node's pods is recognised (kube-proxy's --detect-local-mode,
+ * pkg/proxy/util/localdetector.go): by source (ClusterCIDR, NodeCIDR) or by the interface it
+ * came in on (BridgeInterface: the bridge; InterfaceNamePrefix: `prefix+`). Undefined: no way
+ * to tell (e.g. ClusterCIDR without a CIDR of this family).
+ */
+export type LocalTraffic = { readonly source: Cidr } | { readonly inInterface: string };
+
+/** The iptables match for "not from a local pod", as iptables-save prints it. */
+export const notLocalMatch = (l: LocalTraffic): string => ('source' in l ? `! -s ${l.source.text}` : `! -i ${l.inInterface}`);
+
 export interface IptablesInputs {
   readonly family: Family;
   readonly masqueradeAll: boolean;
-  /** The cluster CIDR of this family, if configured (local-traffic detection). */
-  readonly clusterCidr: Cidr | undefined;
+  readonly local: LocalTraffic | undefined;
   readonly masqueradeBit: number;
   readonly nonEmptySets: ReadonlySet<SetBase>;
   readonly outFilterDrops: readonly OutFilterDrop[];
@@ -140,9 +150,10 @@ function clusterIpMasquerade(inp: IptablesInputs, name: string): string[] {
   if (!inp.nonEmptySets.has('KUBE-CLUSTER-IP')) return [];
   const comment = `-m comment --comment ${quote(SET_DEFS['KUBE-CLUSTER-IP'].comment)}`;
   if (inp.masqueradeAll) return [`-A KUBE-SERVICES ${comment} -m set --match-set ${name} dst,dst -j KUBE-MARK-MASQ`];
-  if (inp.clusterCidr !== undefined) {
-    // Traffic from outside the pod network to a ClusterIP is masqueraded.
-    return [`-A KUBE-SERVICES ! -s ${inp.clusterCidr.text} ${comment} -m set --match-set ${name} dst,dst -j KUBE-MARK-MASQ`];
+  if (inp.local !== undefined) {
+    // Traffic to a ClusterIP from anything but a local pod is masqueraded (off-cluster
+    // clients routed to this node, and the node itself).
+    return [`-A KUBE-SERVICES ${notLocalMatch(inp.local)} ${comment} -m set --match-set ${name} dst,dst -j KUBE-MARK-MASQ`];
   }
   // No way to tell pod traffic apart: masquerade node-originated traffic whose source is a VIP.
   return [`-A KUBE-SERVICES ${comment} -m set --match-set ${name} src,dst -j KUBE-MARK-MASQ`];

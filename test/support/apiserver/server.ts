@@ -29,7 +29,7 @@ export class TestApiServer {
   readonly #store: Store;
   readonly #faults = new Faults();
   readonly #open = new Set<OpenWatch>();
-  readonly #token: string | undefined;
+  #token: string | undefined;
   #server: Server | undefined;
   #port = 0;
 
@@ -122,6 +122,9 @@ export class TestApiServer {
     this.#server = server;
     await writeKubeconfig(this.kubeconfigPath, this.url, this.#token);
   }
+
+  /** The bearer token requests need from now on (a rotated service-account token). */
+  setToken(token: string | undefined): void { this.#token = token; }
 
   async [Symbol.asyncDispose](): Promise<void> { await this.stop(); }
 
