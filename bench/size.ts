@@ -51,7 +51,7 @@ let lastOps = 0;
 
 /** A daemon's sync side as it starts: no state applied yet. */
 function daemon(): Proxier {
-  const dataplane = new Dataplane({ runner, families: [4, 6], excludeCidrs: [], nodeAddresses: [NODE_IP], nodePortRange: [30000, 65000], log: silentLog });
+  const dataplane = new Dataplane({ runner, families: [4, 6], excludeCidrs: [], log: silentLog });
   return new Proxier({
     config, families: [4, 6], cluster: state, dataplane, log: silentLog, clock: systemClock,
     readNodeAddresses: () => Promise.resolve([NODE_IP]),

@@ -80,7 +80,7 @@ export class Daemon {
     this.#deps = deps;
     this.#s = s;
     const real = new Dataplane({
-      runner: deps.runner, families: s.families, excludeCidrs: s.config.excludeCidrs, nodeAddresses: [],
+      runner: deps.runner, families: s.families, excludeCidrs: s.config.excludeCidrs,
       log: deps.log, ...(s.backend === undefined ? {} : { backend: s.backend }),
     });
     const dataplane: DataplanePort = s.dryRun ? new DryRunDataplane(real, deps.log) : real;
@@ -95,11 +95,7 @@ export class Daemon {
         serviceWarnings: (key, ws) => { hooks.serviceWarnings?.(key, ws); },
         synced: (r) => { hooks.synced(r); if (r.error === undefined) this.#firstSync(); },
       },
-      readNodeAddresses: async () => {
-        const ips = await nodeAddresses(deps.runner, s.families);
-        real.setNodeAddresses(ips);
-        return ips;
-      },
+      readNodeAddresses: () => nodeAddresses(deps.runner, s.families),
       retryAfter: (ms) => { this.#runner.retryAfter(ms); },
     });
     this.#watcher = new ClusterWatcher(deps.kubeConfig, s.config.nodeName, this.cluster, {

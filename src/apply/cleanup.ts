@@ -11,17 +11,16 @@ import type { Cidr, Family } from '../compute/net/ip.ts';
 import type { Log } from '../log.ts';
 import { moduleHint, ToolError, type Runner } from './exec.ts';
 import { DUMMY_LINK, readAddresses, readLinks, type InterfaceAddress } from './ip.ts';
-import { applyIpsetScript, formatDestroyScript, tempSetName } from './ipset.ts';
+import { applyIpsetScript, formatDestroyScript, readIpsets, tempSetName } from './ipset.ts';
 import { applyIptables, formatCleanup, readIptables, ruleTarget, ruleWords, type Backend, type IptablesTarget, type SavedTable } from './iptables.ts';
 import { applyIpvsBatch, formatIpvsBatch, readIpvs, type IpvsOp, type IpvsTable } from './ipvsadm.ts';
-import { boundAddresses, DEFAULT_NODE_PORTS, hostNodeAddresses, ownsService, type OwnershipRule } from './ownership.ts';
+import { boundAddresses, NODE_PORT_SET_NAMES, ownsService, type OwnershipRule, type SetMembers } from './ownership.ts';
 
 export interface CleanupOptions {
   readonly runner: Runner;
   readonly log: Log;
   /** --ipvs-exclude-cidrs: IPVS services inside are never removed. */
   readonly excludeCidrs: readonly Cidr[];
-  readonly nodePortRange?: readonly [number, number];
 }
 
 /** An iptables chain (`text` = its name) or jump rule (`text` = its `-A …` line). */
@@ -107,10 +106,9 @@ async function batch<T>(
   }
 }
 
-async function removeVirtualServers(o: CleanupOptions, addresses: readonly InterfaceAddress[], table: IpvsTable): Promise<Removed<string>> {
+async function removeVirtualServers(o: CleanupOptions, addresses: readonly InterfaceAddress[], sets: SetMembers, table: IpvsTable): Promise<Removed<string>> {
   const rule: OwnershipRule = {
-    families: [4, 6], excludeCidrs: o.excludeCidrs, bound: boundAddresses(addresses),
-    nodeAddresses: hostNodeAddresses(addresses), nodePortRange: o.nodePortRange ?? DEFAULT_NODE_PORTS, wanted: () => false,
+    families: [4, 6], excludeCidrs: o.excludeCidrs, bound: boundAddresses(addresses), sets, wanted: () => false,
   };
   const ours = (t: IpvsTable): IpvsOp[] => [...t.services.values()]
     .filter((s) => ownsService(rule, s))
@@ -214,14 +212,16 @@ async function cleanFamily(o: CleanupOptions, family: Family): Promise<IptablesR
   return plain === undefined ? [] : [plain];
 }
 
-async function removeSets(o: CleanupOptions, references: ReadonlySet<string>): Promise<Removed<string>> {
+/** Destroys our sets but those still matched by rules and, when asked, the NodePort marks. */
+async function removeSets(o: CleanupOptions, read: SetMembers | undefined, references: ReadonlySet<string>, keepMarks: boolean): Promise<Removed<string>> {
   const ours = async (): Promise<string[]> =>
     (await o.runner.run(['ipset', 'list', '-n'])).stdout.split('\n').map((l) => l.trim()).filter((n) => OWNED_SETS.has(n));
-  const present = await ours();
+  // The sets read at the start (for the NodePort marks) name them all: no second read.
+  const present = read === undefined ? await ours() : [...read.keys()].filter((n) => OWNED_SETS.has(n));
   const kept = present.filter((n) => references.has(n));
   // Destroying these would mean deleting a rule that is not ours.
   if (kept.length > 0) o.log.warn({ sets: kept }, 'ipsets kept: rules kube-ipvs does not own still match them');
-  const destroy = present.filter((n) => !references.has(n));
+  const destroy = present.filter((n) => !references.has(n) && !(keepMarks && NODE_PORT_SET_NAMES.has(n)));
   return batch('ipset', destroy, (n) => n, () => applyIpsetScript(o.runner, formatDestroyScript(destroy)), ours, o.log);
 }
 
@@ -232,19 +232,30 @@ export async function cleanup(o: CleanupOptions): Promise<CleanupReport> {
     if (r.error !== undefined) errors.push(r.error);
     return r.removed;
   };
+  // An absent ipset tool holds no sets: nothing is marked, nothing to destroy.
+  const setsRead: Promise<SetMembers | undefined> = readIpsets(o.runner).catch((e: unknown) => {
+    if (e instanceof ToolError && e.code === 'TOOL_MISSING') return new Map();
+    errors.push(stepError('ipset', e));
+    return undefined;
+  });
+  let keepMarks = false;
   const ipvsAndLink = async (): Promise<[readonly string[], readonly string[], readonly string[]]> => {
     const read = <T>(tool: string, p: Promise<T>): Promise<T | undefined> =>
       p.catch((e: unknown) => { errors.push(stepError(tool, e)); return undefined; });
     const before = errors.length; // (the iptables branch adds its errors only once both are done)
-    // Which virtual servers are ours depends on kube-ipvs0's addresses: read before it goes.
+    // Which virtual servers are ours depends on kube-ipvs0's addresses and the NodePort sets:
+    // read both before they go.
     const [addrs, table, links] = await Promise.all([
       read('ip', readAddresses(o.runner)), read('ipvsadm', readIpvs(o.runner)), read('ip', readLinks(o.runner)),
     ]);
-    if (addrs === undefined && table !== undefined) errors.push(new CleanupStepError('ipvsadm', 'not attempted: the interface addresses, which tell our virtual servers apart, could not be read'));
-    const vs = addrs === undefined || table === undefined ? [] : await take('ipvsadm', () => removeVirtualServers(o, addrs, table));
+    const sets = await setsRead;
+    if ((addrs === undefined || sets === undefined) && table !== undefined) errors.push(new CleanupStepError('ipvsadm', 'not attempted: the interface addresses or ipsets, which tell our virtual servers apart, could not be read'));
+    const vs = addrs === undefined || table === undefined || sets === undefined ? [] : await take('ipvsadm', () => removeVirtualServers(o, addrs, sets, table));
     if (errors.length > before) {
-      // kube-ipvs0's addresses are what marks a ClusterIP service as ours: keep them for a rerun.
-      o.log.warn({ link: DUMMY_LINK }, 'kept: virtual servers of ours may remain');
+      // kube-ipvs0's addresses mark a ClusterIP service as ours, the NodePort sets a NodePort
+      // one: keep both for a rerun.
+      o.log.warn({ link: DUMMY_LINK, sets: [...NODE_PORT_SET_NAMES] }, 'kept: virtual servers of ours may remain');
+      keepMarks = true;
       return [vs, [], []];
     }
     const gone = links === undefined ? [] : await take('ip', () => removeLink(o, links));
@@ -256,7 +267,8 @@ export async function cleanup(o: CleanupOptions): Promise<CleanupReport> {
     ipvsAndLink(), Promise.all([cleanFamily(o, 4), cleanFamily(o, 6)]).then((rs) => rs.flat()),
   ]);
   for (const r of iptables) if (r.error !== undefined) errors.push(r.error);
-  const sets = await take('ipset', () => removeSets(o, new Set(iptables.flatMap((r) => [...r.references]))));
+  const references = new Set(iptables.flatMap((r) => [...r.references]));
+  const sets = await take('ipset', async () => removeSets(o, await setsRead, references, keepMarks));
   const report: CleanupReport = {
     virtualServers, links, addresses, sets,
     chains: iptables.flatMap((r) => r.chains), jumps: iptables.flatMap((r) => r.jumps),

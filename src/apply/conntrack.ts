@@ -1,27 +1,30 @@
 // Stale UDP conntrack entries. IPVS keeps answering a UDP flow from its conntrack entry
 // after the endpoint or the service is gone, so DNS clients hang on a deleted pod (#71514).
-import type { Family, Ip } from '../compute/net/ip.ts';
+import type { Ip } from '../compute/net/ip.ts';
 import { ToolError, type Runner } from './exec.ts';
 
 const familyArgs = (ip: Ip): string[] => (ip.family === 6 ? ['-f', 'ipv6'] : []);
 
-/** Every UDP flow addressed to a removed service IP. */
-export const deleteByServiceIpArgv = (vip: Ip): string[] =>
-  ['conntrack', '-D', ...familyArgs(vip), '-p', 'udp', '--orig-dst', vip.text];
+// What kube-proxy clears (pkg/proxy/conntrack/cleanup.go): UDP flows addressed to a service
+// frontend (IP and port) whose reply comes from an endpoint that no longer serves it. Every
+// filter here names the frontend's port: a flow to the same address on another port (a
+// WireGuard tunnel to the node address that also carries a NodePort, DNS to the node) is
+// never touched.
 
 /**
- * UDP flows NATed to a removed endpoint, narrowed to one service IP when given. Matched on
- * the reply source (as kube-proxy's netlink filter does), not `--dst-nat`: IPVS rewrites the
- * reply tuple without the NAT status bits conntrack's --dst-nat relies on.
+ * Every UDP flow to a removed virtual server `vip:port`. While it existed IPVS took every
+ * UDP packet to that address and port, so each such flow was NATed by it to some endpoint.
  */
-export const deleteByEndpointArgv = (endpoint: Ip, vip?: Ip): string[] => [
-  'conntrack', '-D', ...familyArgs(endpoint), '-p', 'udp',
-  ...(vip === undefined ? [] : ['--orig-dst', vip.text]), '--reply-src', endpoint.text,
-];
+export const deleteByServiceArgv = (vip: Ip, port: number): string[] =>
+  ['conntrack', '-D', ...familyArgs(vip), '-p', 'udp', '--orig-dst', vip.text, '--orig-port-dst', String(port)];
 
-/** UDP flows to a removed node port, on any node address. */
-export const deleteByPortArgv = (port: number, family: Family): string[] =>
-  ['conntrack', '-D', ...(family === 6 ? ['-f', 'ipv6'] : []), '-p', 'udp', '--dport', String(port)];
+/**
+ * UDP flows to `vip:port` NATed to a removed endpoint. Matched on the reply source (as
+ * kube-proxy's netlink filter does), not `--dst-nat`: IPVS rewrites the reply tuple without
+ * the NAT status bits conntrack's --dst-nat relies on.
+ */
+export const deleteByEndpointArgv = (endpoint: Ip, vip: Ip, port: number): string[] =>
+  [...deleteByServiceArgv(vip, port), '--reply-src', endpoint.text];
 
 // conntrack reports on stderr: "conntrack v1.4.7 (conntrack-tools): 3 flow entries have been deleted."
 const DELETED = /(\d+) flow entr(?:y has|ies have) been deleted/;

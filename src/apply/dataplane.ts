@@ -2,33 +2,30 @@
 // last applied), diff (pure), apply one batch per tool that has changes. After any failed or
 // doubtful batch the state is "unknown" and the next sync observes the kernel again rather
 // than guessing what was applied (`ipvsadm -R` is not a transaction).
-import type { Cidr, Family, Ip } from '../compute/net/ip.ts';
+import type { Cidr, Family } from '../compute/net/ip.ts';
 import type { DesiredState } from '../compute/model/desired.ts';
 import { diffAddresses, incrementalAddressChanges, noAddressChanges } from '../compute/diff/addresses.ts';
 import { diffIpsets, incrementalSetDeltas } from '../compute/diff/ipsets.ts';
 import { iptablesDrift } from '../compute/diff/iptables.ts';
 import { diffIpvs, type IpvsDiff } from '../compute/diff/ipvs.ts';
 import type { Log } from '../log.ts';
-import { deleteByEndpointArgv, deleteByServiceIpArgv, deleteEntries } from './conntrack.ts';
+import { deleteByEndpointArgv, deleteByServiceArgv, deleteEntries } from './conntrack.ts';
 import type { Runner } from './exec.ts';
 import { DataplaneError, ipvsFailure } from './dataplane-error.ts';
 import { applyIpBatch, formatIpBatch } from './ip.ts';
-import { applyIpsetScript, formatDeltaScript } from './ipset.ts';
+import { applyIpsetScript, formatDeltaScript, type SetDelta } from './ipset.ts';
 import { applyIptables, formatRestore, type Backend } from './iptables.ts';
 import { applyIpvsBatch, formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedService } from './ipvsadm.ts';
 import { readConnCounts } from './ipvsadm-list.ts';
 import { afterApply, afterIncremental, kernelDigest, observeKernel, parseKernelText, readKernelText, type KernelState } from './kernel-state.ts';
 import type { Changes } from '../compute/model/desired-index.ts';
-import { DEFAULT_NODE_PORTS, ownsService, type OwnershipRule } from './ownership.ts';
+import { NODE_PORT_SET_NAMES, ownsService, type OwnershipRule } from './ownership.ts';
 
 export interface DataplaneOptions {
   readonly runner: Runner;
   readonly families: readonly Family[];
   /** IPVS services inside these are never changed (--ipvs-exclude-cidrs). */
   readonly excludeCidrs: readonly Cidr[];
-  /** Node addresses: NodePort services on them (in nodePortRange) are ours. */
-  readonly nodeAddresses: readonly Ip[];
-  readonly nodePortRange?: readonly [number, number];
   readonly backend?: Backend;
   readonly log: Log;
 }
@@ -62,35 +59,28 @@ export class Dataplane {
    * with no change wanted, has nothing to repair (see kernelDigest).
    */
   #clean: string | undefined;
-  #nodeAddresses: readonly Ip[];
 
-  constructor(o: DataplaneOptions) {
-    this.#o = o;
-    this.#nodeAddresses = o.nodeAddresses;
-  }
+  constructor(o: DataplaneOptions) { this.#o = o; }
 
   /** Forget what was applied: the next sync reads the kernel. */
   invalidate(): void { this.#known = undefined; this.#clean = undefined; }
 
   /**
    * Whether kube-ipvs may change an IPVS service: an address service, outside the excluded
-   * CIDRs, on an address bound to kube-ipvs0, on a node address in the NodePort range, or one
-   * we want. Anything else (a user's own service, fwmark services) is left alone.
+   * CIDRs, on an address bound to kube-ipvs0, a NodePort marked by the KUBE-NODE-PORT-* sets
+   * (ownership.ts), or one we want. Anything else (a user's own service, fwmark services) is
+   * left alone.
    */
   owner(state: KernelState, desired: DesiredState): (s: ObservedService) => boolean {
     const rule: OwnershipRule = {
       families: this.#o.families,
       excludeCidrs: this.#o.excludeCidrs,
       bound: state.bound,
-      nodeAddresses: new Set(this.#nodeAddresses.map((ip) => ip.text)),
-      nodePortRange: this.#o.nodePortRange ?? DEFAULT_NODE_PORTS,
+      sets: state.sets,
       wanted: (key) => desired.virtualServers.has(key),
     };
     return (s) => ownsService(rule, s);
   }
-
-  /** NodePort services on these addresses (in the NodePort range) are ours. */
-  setNodeAddresses(ips: readonly Ip[]): void { this.#nodeAddresses = ips; }
 
   /** What a sync would do, without doing it (--dry-run). Reads the kernel every time. */
   async plan(desired: DesiredState): Promise<{ ipvs: readonly IpvsOp[]; result: SyncResult }> {
@@ -124,8 +114,11 @@ export class Dataplane {
     const only = full ? undefined : opts.changes;
     const p = await this.#diff(desired, observed, full, full ? known : undefined, only);
 
-    // Sets before the rules that match them; addresses before the services on them.
-    await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(p.sets)));
+    // Sets before the rules that match them; addresses before the services on them. A NodePort
+    // leaves its KUBE-NODE-PORT-* set only after its virtual servers are gone: the membership
+    // is what marks them as ours (ownership.ts), also for the sync after a failed batch.
+    const [sets, afterIpvs] = splitNodePortDeletes(p.sets);
+    await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(sets)));
     for (const r of p.restores) {
       await this.#step(r.family === 4 ? 'iptables-restore' : 'ip6tables-restore', () => applyIptables(this.#o.runner, { family: r.family, ...(this.#o.backend === undefined ? {} : { backend: this.#o.backend }) }, r.payload));
     }
@@ -139,6 +132,7 @@ export class Dataplane {
     const res = await applyIpvsBatch(this.#o.runner, batch).catch((e: unknown) => { throw DataplaneError.fromTool('ipvsadm', e); });
     if (!res.clean) throw await ipvsFailure(this.#o.runner, batch, res);
     if (!noAddressChanges(unbind)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(unbind)));
+    await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(afterIpvs)));
     const conntrackDeletes = await this.#clearUdpConntrack(p.ipvs.ops);
     this.#known = only === undefined
       ? afterApply(observed, desired, p.owns, p.ipvs.drainingServers)
@@ -216,14 +210,20 @@ export class Dataplane {
     }
   }
 
-  /** UDP has no connection end: flows to a removed endpoint or service would linger (#71514). */
+  /**
+   * UDP has no connection end: flows to a removed endpoint or service would linger (#71514).
+   * Only flows to the removed frontend's own address and port go (conntrack.ts).
+   */
   async #clearUdpConntrack(ops: readonly IpvsOp[]): Promise<number> {
-    let n = 0;
+    const calls = new Map<string, readonly string[]>();
     for (const o of ops) {
       if (o.vs.protocol !== 'UDP') continue;
-      if (o.op === 'delete-real') n += await this.#conntrack(deleteByEndpointArgv(o.rs.ip, o.vs.ip));
-      if (o.op === 'delete-service') n += await this.#conntrack(deleteByServiceIpArgv(o.vs.ip));
+      const argv = o.op === 'delete-real' ? deleteByEndpointArgv(o.rs.ip, o.vs.ip, o.vs.port)
+        : o.op === 'delete-service' ? deleteByServiceArgv(o.vs.ip, o.vs.port) : undefined;
+      if (argv !== undefined) calls.set(argv.join(' '), argv);
     }
+    let n = 0;
+    for (const argv of calls.values()) n += await this.#conntrack(argv);
     return n;
   }
 
@@ -249,3 +249,14 @@ export class Dataplane {
   }
 }
 
+/** The set deltas in two: all but the NodePort sets' deletions, and those deletions. */
+function splitNodePortDeletes(deltas: readonly SetDelta[]): [SetDelta[], SetDelta[]] {
+  const first: SetDelta[] = [];
+  const later: SetDelta[] = [];
+  for (const d of deltas) {
+    if (!NODE_PORT_SET_NAMES.has(d.set.name) || d.del.length === 0) { first.push(d); continue; }
+    first.push({ ...d, del: [] });
+    later.push({ set: d.set, create: false, add: [], del: d.del });
+  }
+  return [first, later];
+}

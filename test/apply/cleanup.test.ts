@@ -8,7 +8,7 @@ import { Dataplane } from '../../src/apply/dataplane.ts';
 import { tempSetName } from '../../src/apply/ipset.ts';
 import { parseIptablesSave, ruleTarget } from '../../src/apply/iptables.ts';
 import { FILTER_CHAINS, NAT_CHAINS } from '../../src/compute/model/iptables.ts';
-import { parseCidr, parseIp } from '../../src/compute/net/ip.ts';
+import { parseCidr } from '../../src/compute/net/ip.ts';
 import { silentLog, type Log } from '../../src/log.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';
 import { compute, ep, makeService, makeSlice } from '../compute/builders.ts';
@@ -32,7 +32,8 @@ function desired() {
 
 const USER_IPVS = [
   '-A -t 172.16.0.1:80 -s rr', // a user's own service on another address
-  '-A -t 192.168.1.10:8080 -s rr', // on a node address, outside the NodePort range
+  '-A -t 192.168.1.10:8080 -s rr', // on a node address, on a port that is none of our NodePorts
+  '-A -t 192.168.1.10:30500 -s rr', // the same, in kube-proxy's default NodePort range
   '-A -t 10.3.0.5:30001 -s rr', // bound on kube-ipvs0, but inside --ipvs-exclude-cidrs
   '-A -f 7 -s rr', // fwmark services are never ours
 ];
@@ -42,7 +43,7 @@ async function node(backends: readonly ('nft' | 'legacy')[] = ['nft', 'legacy'])
   const k = new FakeKernel();
   k.admin(['ip', 'addr', 'add', `${NODE[1]!}/64`, 'dev', 'eth0']);
   for (const backend of backends) {
-    const dp = new Dataplane({ runner: k, families: [4, 6], excludeCidrs: [EXCLUDED], nodeAddresses: NODE.map((a) => parseIp(a)!), backend, log: silentLog });
+    const dp = new Dataplane({ runner: k, families: [4, 6], excludeCidrs: [EXCLUDED], backend, log: silentLog });
     await dp.sync(desired(), { full: true });
   }
   k.admin(['ip', 'addr', 'add', '10.3.0.5/32', 'dev', 'kube-ipvs0']);
@@ -126,12 +127,17 @@ test('one batch per tool: one ipvsadm -R, one ip link del, one ipset restore, on
   });
 });
 
-test('without exclusions a service on kube-ipvs0 is ours whatever its address; the NodePort range is a parameter', async () => {
+test('without exclusions a service on kube-ipvs0 is ours whatever its address; a NodePort is ours by its set, whatever the range', async () => {
   const k = await node();
-  const r = await cleanup({ runner: k, log: silentLog, excludeCidrs: [], nodePortRange: [8000, 9000] });
+  // A NodePort of a cluster whose range is 40000-40100, on an address the node no longer has.
+  k.admin(['ipvsadm', '-A', '-t', '192.168.7.7:40050', '-s', 'rr']);
+  k.admin(['ipset', 'add', 'KUBE-NODE-PORT-TCP', '40050']);
+  const r = await cleanup({ runner: k, log: silentLog, excludeCidrs: [] });
   assert.ok(r.virtualServers.includes('TCP/10.3.0.5:30001'));
-  assert.ok(r.virtualServers.includes('TCP/192.168.1.10:8080'));
-  assert.ok(!r.virtualServers.includes('TCP/192.168.1.10:30080'), 'outside the given NodePort range');
+  assert.ok(r.virtualServers.includes('TCP/192.168.1.10:30080'));
+  assert.ok(r.virtualServers.includes('TCP/192.168.7.7:40050'));
+  assert.ok(!r.virtualServers.includes('TCP/192.168.1.10:8080'));
+  assert.ok(!r.virtualServers.includes('TCP/192.168.1.10:30500'), 'in the default range, but not in KUBE-NODE-PORT-TCP');
 });
 
 test('a missing backend variant is not an error; with neither variant, the plain binary is used', async () => {

@@ -7,7 +7,6 @@ import { Dataplane } from '../../src/apply/dataplane.ts';
 import { formatIpvsadmSave } from '../../src/compute/format/ipvsadm.ts';
 import type { DesiredState } from '../../src/compute/model/desired.ts';
 import { DesiredIndex } from '../../src/compute/model/desired-index.ts';
-import { parseIp } from '../../src/compute/net/ip.ts';
 import { silentLog } from '../../src/log.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';
 import { ctx, shapedService } from '../compute/shapes.ts';
@@ -29,7 +28,7 @@ test('random incremental syncs leave the kernel as desired; a full resync then r
   let seed = 11;
   const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
   const kernel = new FakeKernel();
-  const dp = new Dataplane({ runner: kernel, families: [4, 6], excludeCidrs: [], nodeAddresses: [parseIp('192.168.1.10')!], log: silentLog });
+  const dp = new Dataplane({ runner: kernel, families: [4, 6], excludeCidrs: [], log: silentLog });
   const index = new DesiredIndex(ctx);
   for (let i = 1; i <= 8; i++) index.set(`d/s${i}`, state(i, i, 3));
   await dp.sync(index.snapshot().desired, { full: true });

@@ -7,7 +7,7 @@ import { Dataplane, DataplaneError } from '../../src/apply/dataplane.ts';
 import { ensureKernelSettings } from '../../src/apply/settings.ts';
 import { formatIpvsadmSave } from '../../src/compute/format/ipvsadm.ts';
 import type { DesiredState } from '../../src/compute/model/desired.ts';
-import { parseCidr, parseIp } from '../../src/compute/net/ip.ts';
+import { parseCidr } from '../../src/compute/net/ip.ts';
 import { silentLog } from '../../src/log.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';
 import { compute, config, ep, makeService, makeSlice } from '../compute/builders.ts';
@@ -29,7 +29,7 @@ function setup(): { kernel: FakeKernel; dp: Dataplane } {
   const kernel = new FakeKernel();
   const dp = new Dataplane({
     runner: kernel, families: [4, 6], excludeCidrs: [parseCidr('10.3.0.0/16')!],
-    nodeAddresses: [parseIp('192.168.1.10')!], log: silentLog,
+    log: silentLog,
   });
   return { kernel, dp };
 }
@@ -70,7 +70,7 @@ test('start-up adopts what is there: nothing desired is removed or re-added; wei
   await dp.sync(d, { full: true });
   kernel.admin(['ipvsadm', '-e', '-t', '10.96.0.20:80', '-r', '10.244.1.2:8080', '-m', '-w', '0']);
   // A new process (restart): fresh dataplane, same kernel.
-  const restarted = new Dataplane({ runner: kernel, families: [4, 6], excludeCidrs: [], nodeAddresses: [parseIp('192.168.1.10')!], log: silentLog });
+  const restarted = new Dataplane({ runner: kernel, families: [4, 6], excludeCidrs: [], log: silentLog });
   const r = await restarted.sync(d, { full: true });
   assert.deepEqual(r.changes, { ipvs: 1, ipset: 0, iptables: 0, addresses: 0 });
   assert.deepEqual(table(kernel), want(d));
@@ -138,14 +138,17 @@ test('services kube-ipvs does not own survive: a user\'s own, an excluded CIDR, 
   for (const s of ['-A -t 172.16.0.1:80 -s wlc', '-A -t 10.3.0.5:80 -s rr', '-A -f 7 -s rr', '-A -t 192.168.1.10:8080 -s rr']) assert.ok(t.includes(s), s);
 });
 
-test('stale services of ours (a VIP on kube-ipvs0, a NodePort on a node address) are removed', async () => {
+test('stale services of ours (a VIP on kube-ipvs0, a NodePort marked in KUBE-NODE-PORT-TCP) are removed', async () => {
   const { kernel, dp } = setup();
   await dp.sync(desired(['10.244.1.1'], { extraServices: 1 }), { full: true });
+  // As kube-proxy (or a crashed kube-ipvs) leaves a NodePort: its virtual server and its port in the set.
   kernel.admin(['ipvsadm', '-A', '-t', '192.168.1.10:31000', '-s', 'rr']);
+  kernel.admin(['ipset', 'add', 'KUBE-NODE-PORT-TCP', '31000']);
   const d = desired(['10.244.1.1']);
   await dp.sync(d, { full: true });
   assert.deepEqual(table(kernel), want(d));
   assert.deepEqual(bound(kernel), ['10.96.0.20/32']);
+  assert.doesNotMatch(kernel.admin(['ipset', 'save']), /KUBE-NODE-PORT-TCP 31000/);
 });
 
 test('a missing tool fails the sync with the package to install', async () => {

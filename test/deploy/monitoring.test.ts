@@ -95,7 +95,7 @@ test('a real Prometheus scraping a running kube-ipvs: every alert evaluates over
   proc.stderr.on('data', (c: Buffer) => { logs += c.toString(); });
   prom = await startPrometheus('kube-proxy', [`127.0.0.1:${metrics}`], rulesFile());
 
-  await waitUntil(() => logs.includes('"msg":"sync failed"'), 'a sync failing on the conflicting ipset', 30_000);
+  await waitUntil(() => logs.includes('"msg":"sync failed'), 'a sync failing on the conflicting ipset', 30_000);
   assert.match(logs, /ipset KUBE-CLUSTER-IP exists as \\"hash:net/);
   tools.kernel.admin(['ipset', 'destroy', 'KUBE-CLUSTER-IP']);
   const metricsText = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();

@@ -8,7 +8,6 @@ import { cleanup, isEmptyReport } from '../../src/apply/cleanup.ts';
 import { Dataplane } from '../../src/apply/dataplane.ts';
 import { execaRunner, type Runner } from '../../src/apply/exec.ts';
 import { tempSetName } from '../../src/apply/ipset.ts';
-import { parseIp } from '../../src/compute/net/ip.ts';
 import { silentLog } from '../../src/log.ts';
 import { compute, ep, makeService, makeSlice } from '../compute/builders.ts';
 import { addNodeAddress, sh } from './lab.ts';
@@ -55,7 +54,7 @@ before(async () => {
     sh(bin, '-A', 'FORWARD', '-j', 'DOCKER-USER');
   }
   for (const backend of ['nft', 'legacy'] as const) {
-    const dp = new Dataplane({ runner: execaRunner, families: [4, 6], excludeCidrs: [], nodeAddresses: NODE.map((a) => parseIp(a)!), backend, log: silentLog });
+    const dp = new Dataplane({ runner: execaRunner, families: [4, 6], excludeCidrs: [], backend, log: silentLog });
     await dp.sync(desired(), { full: true });
   }
   // A swap script interrupted half-way leaves its temporary set.

@@ -8,14 +8,13 @@ import { execaRunner } from '../../src/apply/exec.ts';
 import { ensureKernelSettings } from '../../src/apply/settings.ts';
 import { procSysFs } from '../../src/apply/sysctl.ts';
 import type { DesiredState } from '../../src/compute/model/desired.ts';
-import { parseIp } from '../../src/compute/net/ip.ts';
 import { silentLog } from '../../src/log.ts';
 import { compute, ep, makeService, makeSlice } from '../compute/builders.ts';
 import { addNodeAddress, eventually, get, sh, startBackend, stopBackend, udpQuery, type Backend } from './lab.ts';
 
 const NODE_IP = '192.168.1.10';
 let backends: Backend[] = [];
-const dp = new Dataplane({ runner: execaRunner, families: [4, 6], excludeCidrs: [], nodeAddresses: [parseIp(NODE_IP)!], log: silentLog });
+const dp = new Dataplane({ runner: execaRunner, families: [4, 6], excludeCidrs: [], log: silentLog });
 
 function desired(web: number[], dns: number[] = [], hold: number[] = []): DesiredState {
   const services = [

@@ -42,7 +42,7 @@ export function rig(o: { addresses?: string[]; synced?: (r: SyncReport) => void;
   const reports: SyncReport[] = [];
   const errors: string[] = [];
   const log: Log = o.log ?? { ...silentLog, error: (_o, msg) => { errors.push(msg); } };
-  const dataplane = new Dataplane({ runner: kernel, families: [4], excludeCidrs: [], nodeAddresses: [], log: silentLog });
+  const dataplane = new Dataplane({ runner: kernel, families: [4], excludeCidrs: [], log: silentLog });
   const r: Rig = {
     kernel, cluster, clock, reports, invalid: [], retries: [], errors, addresses: o.addresses ?? ['192.168.1.10'],
     failAddressRead: false, throwingRender: new Set(), failDrainCheck: false,
@@ -57,7 +57,6 @@ export function rig(o: { addresses?: string[]; synced?: (r: SyncReport) => void;
     readNodeAddresses: () => {
       if (r.failAddressRead) { r.failAddressRead = false; return Promise.reject(new InjectedFault('ip -o addr show: exit 1')); }
       const ips = r.addresses.map((a) => parseIp(a)).filter((ip): ip is Ip => ip !== undefined);
-      dataplane.setNodeAddresses(ips);
       return Promise.resolve(ips);
     },
     hooks: {

@@ -10,6 +10,7 @@ import { silentLog } from '../../src/log.ts';
 import { ClusterState } from '../../src/observe/cluster-state.ts';
 import { systemClock } from '../../src/sync/clock.ts';
 import { Proxier } from '../../src/sync/proxier.ts';
+import { nodeAddresses } from '../../src/daemon.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';
 import { ep, makeNode, makeService, makeSlice } from '../compute/builders.ts';
 
@@ -17,7 +18,7 @@ test('a Service deleted in the same sync as a Node change is removed from the ke
   const kernel = new FakeKernel();
   const node = parseIp('192.168.1.10')!;
   const cluster = new ClusterState();
-  const dataplane = new Dataplane({ runner: kernel, families: [4], excludeCidrs: [], nodeAddresses: [node], log: silentLog });
+  const dataplane = new Dataplane({ runner: kernel, families: [4], excludeCidrs: [], log: silentLog });
   const proxier = new Proxier({
     config: resolveConfig({ hostnameOverride: 'node-a' }, 'test'), families: [4], cluster, dataplane, log: silentLog, clock: systemClock,
     readNodeAddresses: () => Promise.resolve([node]), hooks: { synced: () => undefined, invalid: () => undefined }, retryAfter: () => undefined,
@@ -37,4 +38,25 @@ test('a Service deleted in the same sync as a Node change is removed from the ke
   assert.doesNotMatch(kernel.admin(['ipset', 'save']), /10\.96\.0\.21/);
   assert.doesNotMatch(kernel.admin(['ip', '-o', 'addr', 'show', 'dev', 'kube-ipvs0']), /10\.96\.0\.21/);
   assert.match(kernel.admin(['ipvsadm', '-Sn']), /10\.96\.0\.20:80/);
+});
+
+test('a periodic resync follows the node\'s addresses: NodePorts leave a removed address and appear on a new one', async () => {
+  const kernel = new FakeKernel();
+  kernel.admin(['ip', 'addr', 'add', '192.168.2.10/24', 'dev', 'eth0']);
+  const cluster = new ClusterState();
+  const dataplane = new Dataplane({ runner: kernel, families: [4], excludeCidrs: [], log: silentLog });
+  const proxier = new Proxier({
+    config: resolveConfig({ hostnameOverride: 'node-a' }, 'test'), families: [4], cluster, dataplane, log: silentLog, clock: systemClock,
+    readNodeAddresses: () => nodeAddresses(kernel, [4]), hooks: { synced: () => undefined, invalid: () => undefined }, retryAfter: () => undefined,
+  });
+  cluster.setNode(makeNode('node-a', ['192.168.1.10']));
+  cluster.setService('d/web', makeService('d', 'web', { type: 'NodePort', clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80, nodePort: 30080 }] }));
+  cluster.setSlice('d/web-x', makeSlice('d', 'web', [ep('10.244.1.1')], [{ name: 'p', port: 8080 }]));
+  const nodePorts = (): string[] => kernel.admin(['ipvsadm', '-Sn']).split('\n').filter((l) => l.startsWith('-A -t 192.168.')).sort();
+  await proxier.sync('periodic');
+  assert.deepEqual(nodePorts(), ['-A -t 192.168.1.10:30080 -s rr', '-A -t 192.168.2.10:30080 -s rr']);
+  kernel.admin(['ip', 'addr', 'del', '192.168.2.10/24', 'dev', 'eth0']);
+  kernel.admin(['ip', 'addr', 'add', '192.168.3.10/24', 'dev', 'eth0']);
+  await proxier.sync('periodic');
+  assert.deepEqual(nodePorts(), ['-A -t 192.168.1.10:30080 -s rr', '-A -t 192.168.3.10:30080 -s rr']);
 });

@@ -39,8 +39,11 @@ export type SliceResult =
 
 const NONE: readonly string[] = [];
 // Most endpoints carry no hints: share one empty list rather than build two per endpoint.
+// Every name is a hint, "" included, as kube-proxy inserts each into the hint set
+// (endpointslicecache.go): dropping "" would make the endpoint look unhinted and turn zone
+// filtering off for the whole Service.
 const names = (xs: readonly { readonly name?: string }[] | undefined): readonly string[] =>
-  xs === undefined || xs.length === 0 ? NONE : xs.map((x) => x.name ?? '').filter((n) => n !== '');
+  xs === undefined || xs.length === 0 ? NONE : [...new Set(xs.map((x) => x.name ?? ''))];
 
 /** Validates one slice. A bad endpoint address skips that endpoint (with a warning), not the slice. */
 export function parseEndpointSlice(es: EndpointSlice): SliceResult {

@@ -1,7 +1,7 @@
 // One Service → its share of the kernel state: virtual servers, kube-ipvs0 addresses and
 // ipset members, per IP family (kube-proxy: pkg/proxy/ipvs/proxier.go syncProxyRules).
 // Per-Service rendering lets a sync re-render only the Services that changed.
-import { cidrContains, type Cidr, type Family, type Ip } from '../net/ip.ts';
+import { cidrContains, isLoopback, type Cidr, type Family, type Ip } from '../net/ip.ts';
 import { endpointsKey, type EndpointInfo } from './endpoints.ts';
 import { ipPortEntry, ipPortIpEntry, ipPortNetEntry, setName, type SetBase } from './ipsets.ts';
 import type { OutFilterDrop } from './iptables.ts';
@@ -126,8 +126,9 @@ function renderLoadBalancer(b: Builder, family: Family, lbIps: readonly Ip[], po
   let ranges = cidrsOf(info.sourceRanges, family);
   // A range of /0 allows everyone: no firewall at all.
   if (ranges.some((r) => r.prefix === 0)) ranges = [];
+  // A loopback node IP (the Node object has none of this family) never matches a range.
   const primary = ctx.primaryIps.find((ip) => ip.family === family);
-  const allowFromNode = primary !== undefined && ranges.some((r) => cidrContains(r, primary));
+  const allowFromNode = primary !== undefined && !isLoopback(primary) && ranges.some((r) => cidrContains(r, primary));
   for (const ip of lbIps) {
     const entry = ipPortEntry(ip, p, port.port);
     b.add('KUBE-LOAD-BALANCER', family, entry);
@@ -184,7 +185,12 @@ export function renderService(
       for (const ep of eps) if (ep.ready && isLocal(ep, ctx.node)) localReady.add(ep.ip.text);
       renderPort(b, family, clusterIp, port, eps);
     }
-    if (info.healthCheckNodePort !== 0) b.add('KUBE-HEALTH-CHECK-NODE-PORT', family, String(info.healthCheckNodePort));
+    // kube-proxy reaches the health-check entry only past its NodePort block, which a port
+    // with a NodePort leaves early when the family has no NodePort address on this node.
+    const hasNodePortIps = ctx.nodePortIps.some((ip) => ip.family === family);
+    if (info.healthCheckNodePort !== 0 && info.ports.some((p) => p.nodePort === 0 || hasNodePortIps)) {
+      b.add('KUBE-HEALTH-CHECK-NODE-PORT', family, String(info.healthCheckNodePort));
+    }
   }
   for (const ip of b.bound) b.add('KUBE-IPVS-IPS', ip.family, ip.text);
   return {

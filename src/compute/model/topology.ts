@@ -34,6 +34,7 @@ const servingTerminating = (ep: EndpointInfo): boolean => ep.serving && ep.termi
  * Hints are honoured only when every ready endpoint carries them and one names this
  * node (node hints, from trafficDistribution PreferSameNode) or this node's zone (zone
  * hints, from PreferClose/PreferSameZone or topology-mode Auto). Otherwise no filtering.
+ * A hint is any name, the empty one included (kube-proxy: topologyModeFromHints).
  */
 function topologyMode(endpoints: readonly EndpointInfo[], node: NodeTopology): TopologyMode {
   const ready = endpoints.filter((ep) => ep.ready);
@@ -41,7 +42,9 @@ function topologyMode(endpoints: readonly EndpointInfo[], node: NodeTopology): T
   if (ready.every((ep) => ep.nodeHints.length > 0) && ready.some((ep) => ep.nodeHints.includes(node.nodeName))) {
     return 'PreferSameNode';
   }
-  if (node.zone !== '' && ready.every((ep) => ep.zoneHints.length > 0) && ready.some((ep) => ep.zoneHints.includes(node.zone))) {
+  // No check that the node has a zone: as upstream, an unlabelled node ("") matches an
+  // endpoint hinted for the zone named "" — and no other.
+  if (ready.every((ep) => ep.zoneHints.length > 0) && ready.some((ep) => ep.zoneHints.includes(node.zone))) {
     return 'PreferSameZone';
   }
   return '';

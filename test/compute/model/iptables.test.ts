@@ -1,7 +1,7 @@
 // kube-proxy's IPVS mode keeps iptables rules fixed in number: Services only change set members.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compute, ep, lbStatus, makeService, makeSlice } from '../builders.ts';
+import { compute, ep, lbStatus, makeNode, makeService, makeSlice } from '../builders.ts';
 import type { ComputeResult } from '../../../src/compute/model/desired.ts';
 
 function cluster(n: number) {
@@ -24,7 +24,8 @@ function cluster(n: number) {
     }, kind >= 2 ? lbStatus(`203.0.${Math.floor(i / 250)}.${(i % 250) + 1}`) : {}));
     endpointSlices.push(makeSlice('bench', `s${i}`, [ep(`10.244.${i % 200}.${(i % 250) + 1}`, { node: i % 2 === 0 ? 'node-a' : 'node-b' })], [{ name: 't', port: 8080 }, { name: 'u', port: 5353, protocol: 'UDP' }]));
   }
-  return compute({ services, endpointSlices });
+  // The Node object gives the node IP that the source ranges include (detectNodeIPs).
+  return compute({ services, endpointSlices, nodes: [makeNode('node-a', ['192.168.1.10'])] });
 }
 
 const ruleCount = (r: ComputeResult): number =>

@@ -110,7 +110,7 @@ test('loadBalancerSourceRanges: FW + SOURCE-CIDR members; node excluded → OUT-
   assert.deepEqual(members(excl, 'KUBE-LOAD-BALANCER-SOURCE-IP'), []);
   const filter = excl.desired.iptables[0]?.filter.rules ?? [];
   assert.ok(filter.includes('-A KUBE-IPVS-OUT-FILTER -s 203.0.113.10/32 -m ipvs --vproto 6 --vaddr 203.0.113.10 --vport 80 -j DROP'));
-  const incl = compute({ services: [lb(['192.168.0.0/16'])] });
+  const incl = compute({ services: [lb(['192.168.0.0/16'])], nodes: [makeNode(NODE, ['192.168.1.10'])] });
   assert.deepEqual(members(incl, 'KUBE-LOAD-BALANCER-SOURCE-IP'), ['203.0.113.10,tcp:80,203.0.113.10']);
   assert.ok(!(incl.desired.iptables[0]?.filter.rules ?? []).some((l) => l.includes('OUT-FILTER -s')));
   // 0.0.0.0/0 allows everyone: no firewall at all.
