@@ -49,7 +49,7 @@ function change(r: Rig, rnd: () => number, log: string[], addressSets: readonly 
     case 'delete-service': r.cluster.setService(`d/${name}`, undefined); break;
     case 'delete-slice': r.cluster.setSlice(`d/${name}-x`, undefined); break;
     case 'addresses': {
-      // Never fewer addresses than before, unless the sets allow it (see the todo test below).
+      // Never fewer addresses than before, unless the sets allow it (see the test below).
       const next = pick(addressSets);
       if (addressSets === CHANGING_ADDRESSES || next.length >= r.addresses.length) r.addresses = next;
       break;
@@ -117,9 +117,8 @@ test(`random changes and faults converge to a clean full sync once faults stop (
   await converges(GROWING_ADDRESSES);
 });
 
-// A node address that goes away leaves its NodePort virtual servers behind (ownership is
-// decided by the current node addresses): the dataplane part of issue 11, fixed on another
-// branch. This runs and reports, and becomes a plain test once that fix is merged.
-test('… also when node addresses are removed', { todo: 'stale NodePort virtual servers on removed node addresses (issue 11, dataplane)' }, async () => {
+// A node address that goes away must take its NodePort virtual servers with it (ownership by
+// the KUBE-NODE-PORT-* set marks, not by the current node addresses).
+test('… also when node addresses are removed', async () => {
   await converges(CHANGING_ADDRESSES);
 });
