@@ -4,7 +4,7 @@
 // kube-ipvs' own flag and config parsing (so a flag the code does not have fails here).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import type { V1ClusterRoleBinding, V1ConfigMap, V1Container, V1DaemonSet, V1Service, V1ServiceAccount } from '@kubernetes/client-node';
@@ -13,11 +13,12 @@ import type { DaemonFlagValues } from '../../src/cli/daemon-flags.ts';
 import { resolveAll, type Resolved } from '../../src/cli/daemon.ts';
 import { parseHostPort } from '../../src/cli/daemon-options.ts';
 import { run } from '../../src/cli/run.ts';
+import { tokenFiles } from '../../src/cli/token-file.ts';
 import { BASE, DEPLOY, ROOT, configMap, daemonSet, kustomize, only, readManifests, yamlFiles, type Manifest } from './deploy-files.ts';
 import { schemaProblems } from './k8s-schema.ts';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 
-const OVERLAYS = ['dry-run', 'kind', 'monitoring', 'one-node'];
+const OVERLAYS = ['dry-run', 'kind', 'kubeadm', 'monitoring', 'one-node'];
 const overlay = (name: string): string => join(DEPLOY, 'overlays', name);
 // Prometheus Operator kinds (their CRDs are not in client-node's models): only the monitoring overlay has them.
 const OPERATOR = 'monitoring.coreos.com/v1';
@@ -302,4 +303,71 @@ test('overlays/monitoring: a ServiceMonitor that finds the metrics Service and n
   assert.deepEqual(JSON.parse(dash.data?.['kube-ipvs-dashboard.json'] ?? ''), JSON.parse(readFileSync(join(dir, 'kube-ipvs-dashboard.json'), 'utf8')));
   const rule = only(objs, 'PrometheusRule') as { spec: { groups: { rules: { alert?: string }[] }[] } };
   assert.ok(rule.spec.groups.flatMap((g) => g.rules).length >= 5);
+});
+
+// kubeadm's kube-proxy ConfigMaps, as `kubectl -n kube-system get cm kube-proxy -o yaml` shows them.
+const KUBEADM = join(ROOT, 'test', 'fixtures', 'kube-proxy', 'kubeadm');
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+test('overlays/kubeadm: kubeadm\'s kube-proxy ConfigMap mounted and used as is (config, kubeconfig, token file), no API server address to set', async () => {
+  const dir = overlay('kubeadm');
+  const base = variant();
+  const { ds, metrics } = variant(dir);
+  const c = container(ds);
+  const pod = ds.spec?.template.spec;
+  assert.deepEqual(c.args, ['--config=/var/lib/kube-proxy/config.conf', '--hostname-override=$(NODE_NAME)'], 'kubeadm\'s kube-proxy arguments');
+  const config = pod?.volumes?.find((v) => v.configMap !== undefined);
+  assert.deepEqual(config?.configMap, { name: 'kube-proxy', items: [{ key: 'config.conf', path: 'config.conf' }, { key: 'kubeconfig.conf', path: 'kubeconfig.conf' }] });
+  assert.deepEqual(c.volumeMounts?.find((m) => m.name === config.name), { name: config.name, mountPath: '/var/lib/kube-proxy', readOnly: true });
+  // The server comes from kubeconfig.conf: no KUBERNETES_SERVICE_HOST/PORT that must be filled in.
+  assert.deepEqual(c.env?.map((e) => e.name), ['NODE_NAME']);
+  // kubeconfig.conf's tokenFile and CA are the Pod's ServiceAccount token, mounted by the kubelet.
+  assert.notEqual(pod?.automountServiceAccountToken, false);
+  const sa = only(kustomize(dir), 'ServiceAccount') as V1ServiceAccount;
+  assert.equal(sa.metadata?.name, pod?.serviceAccountName);
+  assert.notEqual(sa.automountServiceAccountToken, false);
+  // Nothing else differs from the base.
+  const strip = (d: V1DaemonSet): V1DaemonSet => {
+    const copy = structuredClone(d);
+    const p = copy.spec?.template.spec;
+    const k = p?.containers[0];
+    if (p === undefined || k === undefined) return copy;
+    p.volumes = (p.volumes ?? []).filter((v) => v.configMap === undefined);
+    k.volumeMounts = (k.volumeMounts ?? []).filter((m) => p.volumes?.some((v) => v.name === m.name));
+    k.args = [];
+    k.env = [];
+    return copy;
+  };
+  assert.deepEqual(strip(ds), strip(base.ds));
+
+  const versions = readdirSync(KUBEADM).filter((f) => /^v1\.\d+\.yaml$/.test(f));
+  assert.ok(versions.length >= 5, 'kubeadm v1.31-v1.35');
+  for (const file of versions) {
+    const cm = parse(readFileSync(join(KUBEADM, file), 'utf8')) as V1ConfigMap;
+    assert.equal(cm.metadata?.name, 'kube-proxy');
+    const local = mkdtempSync(join(tmpdir(), 'kube-ipvs-kubeadm-'));
+    const v = { ds, cm, metrics };
+    const args = argsOnNode(v, 'node-a', local);
+    const mounted = mountedConfig(ds, cm, local);
+    const warnings: string[] = [];
+    const r = await resolveAll(parseDaemonArgs(args), (w) => { warnings.push(w); });
+    assert.deepEqual(warnings, [], `${file}: no warning`);
+    assert.equal(r.config.nodeName, 'node-a');
+    // Every path the configuration refers to is mounted in the container.
+    const kubeconfig = r.options.kubeconfig;
+    assert.equal(kubeconfig, '/var/lib/kube-proxy/kubeconfig.conf', `${file}: config.conf's clientConnection.kubeconfig`);
+    const kubeconfigLocal = mounted.get(kubeconfig);
+    assert.ok(kubeconfigLocal !== undefined, `${file}: ${kubeconfig} is a file of the mounted ConfigMap`);
+    const text = readFileSync(kubeconfigLocal, 'utf8');
+    assert.deepEqual([...tokenFiles(text, kubeconfig).values()], [`${SA_DIR}/token`], `${file}: the token kube-ipvs reads is the ServiceAccount's`);
+    const kc = parse(text) as { clusters: { cluster: { 'certificate-authority'?: string } }[] };
+    assert.deepEqual(kc.clusters.map((x) => x.cluster['certificate-authority']), [`${SA_DIR}/ca.crt`]);
+    const healthz = parseHostPort(r.options.healthzBindAddress)?.port;
+    assert.deepEqual([c.livenessProbe?.httpGet?.port, c.readinessProbe?.httpGet?.port], [healthz, healthz], `${file}: the probes hit the health server`);
+    // As kube-proxy with kubeadm's config: metrics on the node's loopback only (the README says how to open them).
+    assert.equal(r.options.metricsBindAddress, '127.0.0.1:10249');
+    const out = join(local, 'effective.yaml');
+    assert.equal(await run([...args, `--write-config-to=${out}`], quiet), 0);
+    assert.deepEqual(parse(readFileSync(out, 'utf8')), parse(readFileSync(join(KUBEADM, 'effective.yaml'), 'utf8')));
+  }
 });

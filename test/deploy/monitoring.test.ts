@@ -5,15 +5,15 @@
 // the real process (--dry-run) against the test API server, its kernel tools the FakeKernel.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TRIGGER_TIME_ANNOTATION } from '../../src/compute/k8s/objects.ts';
 import { endpointSlice, seedWeb } from '../support/apiserver/builders.ts';
-import { waitUntil } from '../support/apiserver/client.ts';
 import { start, type TestApiServer } from '../support/apiserver/index.ts';
+import { tracked } from '../support/child.ts';
 import { freePort } from '../support/ports.ts';
 import { DEPLOY, ROOT, kustomize, only } from './deploy-files.ts';
 import { startFakeTools, type FakeTools } from './fake-tools.ts';
@@ -62,24 +62,21 @@ test('the alerts and the dashboard cover what an operator watches', () => {
   assert.ok(dashboard().panels.some((p) => p.targets.some((t) => /sum by \(tool\)/.test(t.expr))), 'batch failures per tool');
 });
 
+// Every wait below is on a condition, bounded generously: on a loaded machine each fake tool
+// call is a Node process start, and a sync a handful of them. A wait that times out says what
+// it waited for, with the daemon's log.
+const WAIT_MS = 90_000;
+
 let api: TestApiServer | undefined;
 let tools: FakeTools | undefined;
-let daemon: ChildProcess | undefined;
 let prom: RunningPrometheus | undefined;
 after(async () => {
-  const d = daemon;
-  if (d !== undefined && d.exitCode === null) {
-    const exited = new Promise((r) => d.on('exit', r));
-    d.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
-    d.kill('SIGKILL');
-  }
   await prom?.stop();
   await tools?.close();
   await api?.stop();
 });
 
-test('a real Prometheus scraping a running kube-ipvs: every alert evaluates over existing metrics, every dashboard query returns data', { timeout: 120_000 }, async () => {
+test('a real Prometheus scraping a running kube-ipvs: every alert evaluates over existing metrics, every dashboard query returns data', { timeout: 400_000 }, async (t) => {
   api = await start();
   seedWeb(api);
   tools = await startFakeTools();
@@ -87,30 +84,37 @@ test('a real Prometheus scraping a running kube-ipvs: every alert evaluates over
   // on a node with a leftover set; removed below, the retry succeeds.
   tools.kernel.admin(['ipset', 'create', 'KUBE-CLUSTER-IP', 'hash:net']);
   const [healthz, metrics] = [await freePort(), await freePort()];
-  const proc = spawn(process.execPath, [join(ROOT, 'src', 'cli', 'main.ts'), '--kubeconfig', api.kubeconfigPath, '--hostname-override=node-a', '--dry-run',
-    '--healthz-bind-address', `127.0.0.1:${healthz}`, '--metrics-bind-address', `127.0.0.1:${metrics}`],
-  { env: { ...process.env, ...tools.env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  daemon = proc;
-  let logs = '';
-  proc.stderr.on('data', (c: Buffer) => { logs += c.toString(); });
+  // Prometheus first, so the daemon's first failures are seen as they happen (not after its
+  // retries have backed off to 30 s while Prometheus was starting).
   prom = await startPrometheus('kube-proxy', [`127.0.0.1:${metrics}`], rulesFile());
-
-  await waitUntil(() => logs.includes('"msg":"sync failed'), 'a sync failing on the conflicting ipset', 30_000);
-  assert.match(logs, /ipset KUBE-CLUSTER-IP exists as \\"hash:net/);
-  tools.kernel.admin(['ipset', 'destroy', 'KUBE-CLUSTER-IP']);
-  const metricsText = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
-  const until = async (what: string, f: () => Promise<boolean>): Promise<void> => {
-    const deadline = Date.now() + 30_000;
+  const daemon = tracked(t, spawn(process.execPath, [join(ROOT, 'src', 'cli', 'main.ts'), '--kubeconfig', api.kubeconfigPath, '--hostname-override=node-a', '--dry-run',
+    '--healthz-bind-address', `127.0.0.1:${healthz}`, '--metrics-bind-address', `127.0.0.1:${metrics}`],
+  { env: { ...process.env, ...tools.env }, stdio: ['ignore', 'ignore', 'pipe'] }));
+  let logs = '';
+  daemon.proc.stderr.on('data', (c: Buffer) => { logs += c.toString(); });
+  const until = async (what: string, f: () => boolean | Promise<boolean>): Promise<void> => {
+    const deadline = Date.now() + WAIT_MS;
     while (!(await f())) {
-      assert.ok(Date.now() < deadline, `timed out waiting for ${what}\n${logs}`);
-      await new Promise((r) => setTimeout(r, 250));
+      assert.ok(Date.now() < deadline, `timed out after ${WAIT_MS} ms waiting for ${what}\n${logs}`);
+      assert.equal(daemon.proc.exitCode, null, `the daemon exited while waiting for ${what}\n${logs}`);
+      await new Promise((r) => setTimeout(r, 100));
     }
   };
+  // The failed sync as the log reports it (a structured line naming the tool), not its wording.
+  const failures = (): { msg: string; tool?: string; toolMessage?: string }[] => logs.split('\n').filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { level: number; msg: string; tool?: string; toolMessage?: string }).filter((l) => l.level === 50);
+  await until('a sync failing on the conflicting ipset', () => failures().some((f) => f.tool === 'ipset'));
+  const failed = failures().find((f) => f.tool === 'ipset');
+  assert.match(failed?.msg ?? '', /^sync failed/);
+  assert.match(failed?.toolMessage ?? '', /ipset KUBE-CLUSTER-IP exists as "hash:net/);
+  tools.kernel.admin(['ipset', 'destroy', 'KUBE-CLUSTER-IP']);
+  const metricsText = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metrics}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  // The retry after the destroy comes within the backoff (at most 30 s).
   await until('a successful sync', async () => /^kubeipvs_syncs_total\{kind="full",result="success"\} [1-9]/m.test(await metricsText()));
   // An endpoint change with its trigger time: change counters and network programming latency.
   const slice = endpointSlice('default', 'web-1', 'web', ['10.244.1.5', '10.244.2.6']);
   api.update({ ...slice, metadata: { ...(slice.metadata as object), annotations: { [TRIGGER_TIME_ANNOTATION]: new Date().toISOString() } } });
-  for (let i = 0; i < 3; i++) assert.equal((await fetch(`http://127.0.0.1:${healthz}/healthz`)).status, 200);
+  for (let i = 0; i < 3; i++) assert.equal((await fetch(`http://127.0.0.1:${healthz}/healthz`, { signal: AbortSignal.timeout(10_000) })).status, 200);
   const scraped = async (expr: string, n: number): Promise<boolean> => Number((await prom?.query(expr))?.[0]?.value[1] ?? 0) >= n;
   await until('the change scraped 3 times', () => scraped('count_over_time(kubeproxy_network_programming_duration_seconds_count[1m])', 3));
   await until('the batch failure scraped 3 times', () => scraped('count_over_time(kubeipvs_batch_failures_total{tool="ipset"}[1m])', 3));

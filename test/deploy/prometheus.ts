@@ -60,9 +60,10 @@ export async function startPrometheus(job: string, targets: readonly string[], r
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
     proc.kill('SIGKILL');
   };
-  const deadline = Date.now() + 30_000;
+  // Ready in a second or two on a quiet machine; the bound is for a loaded one.
+  const deadline = Date.now() + 90_000;
   for (;;) {
-    const ready = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.ok, () => false);
     if (ready) break;
     if (proc.exitCode !== null || Date.now() > deadline) {
       await stop();

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { seedWeb, service } from '../support/apiserver/builders.ts';
 import { waitUntil } from '../support/apiserver/client.ts';
 import { start } from '../support/apiserver/index.ts';
+import { tracked } from '../support/child.ts';
 import { freePort } from '../support/ports.ts';
 import type { RequestRecord } from '../support/apiserver/faults.ts';
 import { BASE, ROOT, kustomize, only } from './deploy-files.ts';
@@ -43,7 +44,7 @@ test('request paths map to RBAC resources and verbs', () => {
   assert.throws(() => rbacOf({ verb: 'other', description: 'other /version' }), /not a resource request/);
 });
 
-test('the ClusterRole grants exactly the API calls kube-ipvs makes, and no wildcards', async () => {
+test('the ClusterRole grants exactly the API calls kube-ipvs makes, and no wildcards', async (t) => {
   const api = await start();
   try {
     seedWeb(api);
@@ -51,17 +52,16 @@ test('the ClusterRole grants exactly the API calls kube-ipvs makes, and no wildc
     (bad as unknown as { spec: { ports: { port: number }[] } }).spec.ports[0]!.port = 70000;
     api.create(bad);
     const [healthz, metrics] = [await freePort(), await freePort()];
-    const proc = spawn(process.execPath, [main, '--kubeconfig', api.kubeconfigPath, '--hostname-override=node-a', '--dry-run',
-      '--healthz-bind-address', `127.0.0.1:${healthz}`, '--metrics-bind-address', `127.0.0.1:${metrics}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const d = tracked(t, spawn(process.execPath, [main, '--kubeconfig', api.kubeconfigPath, '--hostname-override=node-a', '--dry-run',
+      '--healthz-bind-address', `127.0.0.1:${healthz}`, '--metrics-bind-address', `127.0.0.1:${metrics}`], { stdio: ['ignore', 'ignore', 'pipe'] }));
     let logs = '';
-    proc.stderr.on('data', (c: Buffer) => { logs += c.toString(); });
-    const exited = new Promise<number | null>((r) => proc.on('exit', (code) => { r(code); }));
+    d.proc.stderr.on('data', (c: Buffer) => { logs += c.toString(); });
     try {
       await waitUntil(() => logs.includes('first sync done') && api.events().length > 0, 'first sync and an Event', 20_000);
     } finally {
-      proc.kill('SIGTERM');
+      d.proc.kill('SIGTERM');
     }
-    assert.equal(await exited, 0, logs);
+    assert.equal(await d.exit(15_000, 'the daemon after SIGTERM'), 0, logs);
     const used = [...new Set(api.requestLog.map(rbacOf))].sort();
     assert.deepEqual(used, ['/events:create', '/nodes:list', '/nodes:watch', '/services:list', '/services:watch',
       'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch']);

@@ -16,7 +16,7 @@ const blocks = (lang: string): string[] => [...README.matchAll(new RegExp(`^\\s*
 
 test('every kubectl -k / kubectl kustomize directory in the README renders with kubectl kustomize', () => {
   const dirs = new Set([...README.matchAll(/kubectl (?:apply|delete) -k (\S+)|kubectl kustomize (\S+)/g)].map((m) => (m[1] ?? m[2] ?? '').replace(/[`,;).]+$/, '')));
-  for (const d of ['deploy/base', 'deploy/overlays/dry-run', 'deploy/overlays/one-node', 'deploy/overlays/kind', 'deploy/overlays/monitoring']) assert.ok(dirs.has(d), `the README applies ${d}`);
+  for (const d of ['deploy/base', 'deploy/overlays/dry-run', 'deploy/overlays/one-node', 'deploy/overlays/kind', 'deploy/overlays/kubeadm', 'deploy/overlays/monitoring']) assert.ok(dirs.has(d), `the README applies ${d}`);
   for (const d of [...dirs].filter((x) => !x.includes('NAME'))) {
     assert.ok(existsSync(join(ROOT, d, 'kustomization.yaml')), `${d}: a kustomization`);
     assert.ok(kustomize(join(ROOT, d)).some((m) => m.obj.kind === 'DaemonSet'), `${d} renders the DaemonSet`);

@@ -2,7 +2,7 @@
 // servers, signals and exit code — against the test API server, with the node's kernel
 // replaced by the fake one (test/support/fake-kernel-main.ts) so this host is never changed.
 // Each test observes what an operator would: exit code, logs, /healthz, /readyz, who listens.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
@@ -10,20 +10,22 @@ import { join } from 'node:path';
 import { seedWeb } from '../support/apiserver/builders.ts';
 import { waitUntil } from '../support/apiserver/client.ts';
 import { start, type TestApiServer } from '../support/apiserver/index.ts';
+import { tracked, type Child } from '../support/child.ts';
 import { freePort } from '../support/ports.ts';
 
 const main = join(import.meta.dirname, '..', 'support', 'fake-kernel-main.ts');
 
-interface Proc { proc: ChildProcessByStdio<null, null, Readable>; logs: () => string; exited: Promise<number | null> }
+interface Proc extends Child<ChildProcessByStdio<null, null, Readable>> { logs: () => string }
 
-function daemon(api: TestApiServer, ports: { healthz: number; metrics: number }, extra: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Proc {
+/** The daemon, stopped when test `t` ends (passed or failed). */
+function daemon(t: TestContext, api: TestApiServer, ports: { healthz: number; metrics: number }, extra: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Proc {
   const proc = spawn(process.execPath, [main, '--proxy-mode=ipvs', '--kubeconfig', api.kubeconfigPath, '--hostname-override=node-a',
     '--healthz-bind-address', `127.0.0.1:${ports.healthz}`, '--metrics-bind-address', `127.0.0.1:${ports.metrics}`, '--ipvs-sync-period', '1m0s', ...extra],
   { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const child = tracked(t, proc);
   let logs = '';
   proc.stderr.on('data', (c: Buffer) => { logs += c.toString(); });
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => { r(code); }));
-  return { proc, logs: () => logs, exited };
+  return { ...child, logs: () => logs };
 }
 
 /** HTTP status, or the connection error code (ECONNREFUSED when nothing listens). */
@@ -38,15 +40,10 @@ async function status(url: string): Promise<number | string> {
 
 const ports = async (): Promise<{ healthz: number; metrics: number }> => ({ healthz: await freePort(), metrics: await freePort() });
 
-async function stopped(p: Proc): Promise<void> {
-  if (p.proc.exitCode === null) p.proc.kill('SIGTERM');
-  await p.exited;
-}
-
-test('the daemon starts against an API server, serves health and metrics, and exits 0 on SIGTERM', async () => {
+test('the daemon starts against an API server, serves health and metrics, and exits 0 on SIGTERM', async (t) => {
   const api = await start();
   const port = await ports();
-  const d = daemon(api, port, ['--dry-run']);
+  const d = daemon(t, api, port, ['--dry-run']);
   try {
     seedWeb(api);
     await waitUntil(() => d.logs().includes('first sync done'), 'first sync', 20_000);
@@ -63,22 +60,21 @@ test('the daemon starts against an API server, serves health and metrics, and ex
     const line = d.logs().split('\n').find((l) => l.includes('"msg":"starting"'));
     assert.ok(line !== undefined && (JSON.parse(line) as { dryRun?: boolean }).dryRun === true, 'structured JSON logs');
     d.proc.kill('SIGTERM');
-    assert.equal(await d.exited, 0);
+    assert.equal(await d.exit(15_000, 'the daemon after SIGTERM'), 0);
     assert.match(d.logs(), /kernel state left in place/);
   } finally {
-    await stopped(d);
+    await d.stop();
     await api.stop();
   }
 });
 
-test('without ip_vs: exits 1 with one message saying what to do; nothing is left listening or watching', async () => {
+test('without ip_vs: exits 1 with one message saying what to do; nothing is left listening or watching', async (t) => {
   const api = await start();
   const port = await ports();
   seedWeb(api);
-  const d = daemon(api, port, [], { KUBE_IPVS_FAKE_NO_IP_VS: '1' });
+  const d = daemon(t, api, port, [], { KUBE_IPVS_FAKE_NO_IP_VS: '1' });
   try {
-    const code = await Promise.race([d.exited, new Promise<string>((r) => setTimeout(() => { r('still running after 20 s'); }, 20_000))]);
-    assert.equal(code, 1);
+    assert.equal(await d.exit(30_000, 'the daemon without ip_vs'), 1);
     const fatal = d.logs().split('\n').filter((l) => l.includes('"level":50'));
     assert.equal(fatal.length, 1, d.logs());
     const msg = (JSON.parse(fatal[0] ?? '{}') as { msg?: string }).msg ?? '';
@@ -88,17 +84,17 @@ test('without ip_vs: exits 1 with one message saying what to do; nothing is left
     assert.equal(await status(`http://127.0.0.1:${port.metrics}/metrics`), 'ECONNREFUSED');
     assert.equal(api.openWatches, 0, 'no informer left watching');
   } finally {
-    await stopped(d);
+    await d.stop();
     await api.stop();
   }
 });
 
-test('/healthz and /readyz are 503 until the first sync is applied; /livez is 200 meanwhile', async () => {
+test('/healthz and /readyz are 503 until the first sync is applied; /livez is 200 meanwhile', async (t) => {
   const api = await start();
   const port = await ports();
   seedWeb(api);
   api.pause(); // the informers' lists wait: no sync can happen yet
-  const d = daemon(api, port);
+  const d = daemon(t, api, port);
   try {
     const base = `http://127.0.0.1:${port.healthz}`;
     await waitUntil(() => d.logs().includes('"msg":"starting"'), 'listening', 20_000);
@@ -110,22 +106,24 @@ test('/healthz and /readyz are 503 until the first sync is applied; /livez is 20
     assert.equal(await status(`${base}/healthz`), 200);
     assert.equal(await status(`${base}/readyz`), 200);
   } finally {
-    await stopped(d);
+    await d.stop();
     await api.stop();
   }
 });
 
-test('health port held by another process (kube-proxy during a migration): proxying goes on, the bind is retried, said once', async () => {
+test('health port held by another process (kube-proxy during a migration): proxying goes on, the bind is retried, said once', async (t) => {
   const api = await start();
   const port = await ports();
   seedWeb(api);
   // The other process answers like kube-proxy's mux: /healthz and /livez 200, anything else 404.
-  const holder = spawn(process.execPath, ['-e', `require('node:http').createServer((q, s) => {
+  const holder = tracked(t, spawn(process.execPath, ['-e', `require('node:http').createServer((q, s) => {
       s.writeHead(['/healthz', '/livez'].includes(q.url) ? 200 : 404).end();
-    }).listen(${port.healthz}, '127.0.0.1', () => console.log('holding'));`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const holderExited = new Promise((r) => holder.on('exit', r));
-  await new Promise((r) => holder.stdout.once('data', r));
-  const d = daemon(api, port);
+    }).listen(${port.healthz}, '127.0.0.1', () => console.log('holding'));`], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  let holding = false;
+  holder.proc.stdout.once('data', () => { holding = true; });
+  await waitUntil(() => holding || holder.proc.exitCode !== null, 'the port holder listening', 20_000);
+  assert.ok(holding, 'the port holder listens');
+  const d = daemon(t, api, port);
   try {
     const base = `http://127.0.0.1:${port.healthz}`;
     await waitUntil(() => d.logs().includes('first sync done'), 'first sync despite the busy port', 20_000);
@@ -137,16 +135,15 @@ test('health port held by another process (kube-proxy during a migration): proxy
     await new Promise((r) => setTimeout(r, 2500)); // several bind retries
     assert.equal(d.logs().split('\n').filter((l) => l.includes('health port in use')).length, 1, 'said once');
     assert.equal(d.proc.exitCode, null, 'still running');
-    holder.kill();
-    await holderExited;
+    await holder.stop();
     await waitUntil(() => d.logs().includes('health port free at last'), 'bound once free', 15_000);
     assert.equal(await status(`${base}/readyz`), 200);
     assert.equal(await status(`${base}/healthz`), 200);
     d.proc.kill('SIGTERM');
-    assert.equal(await d.exited, 0);
+    assert.equal(await d.exit(15_000, 'the daemon after SIGTERM'), 0);
   } finally {
-    holder.kill();
-    await stopped(d);
+    await d.stop();
+    await holder.stop();
     await api.stop();
   }
 });

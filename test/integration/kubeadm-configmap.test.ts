@@ -15,6 +15,7 @@ import { parse } from 'yaml';
 import { seedWeb } from '../support/apiserver/builders.ts';
 import { waitUntil } from '../support/apiserver/client.ts';
 import { start } from '../support/apiserver/index.ts';
+import { tracked } from '../support/child.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const fixtures = join(root, 'test', 'fixtures', 'kube-proxy', 'kubeadm');
@@ -53,7 +54,7 @@ const portsFree = (): boolean => !/:(10256|10249)\b/.test(spawnSync('ss', ['-ltn
 
 for (const file of readdirSync(fixtures).filter((f) => /^v1\.\d+\.yaml$/.test(f)).sort()) {
   test(`kubeadm ${file.replace('.yaml', '')}'s kube-proxy ConfigMap starts the daemon unchanged; --write-config-to shows kube-proxy's defaults`,
-    { skip: canUnshare ? false : 'needs root for a private mount namespace (unshare -m)' }, async () => {
+    { skip: canUnshare ? false : 'needs root for a private mount namespace (unshare -m)' }, async (t) => {
       const cm = parse(readFileSync(join(fixtures, file), 'utf8')) as ConfigMap;
       const api = await start({ token: 'kube-proxy-sa-token' });
       try {
@@ -61,17 +62,18 @@ for (const file of readdirSync(fixtures).filter((f) => /^v1\.\d+\.yaml$/.test(f)
         const dir = podDir(cm, api.url);
         // --write-config-to first: the effective configuration, nothing started.
         const out = join(dir, 'effective.yaml');
-        const w = spawnSync('unshare', ['-m', 'sh', '-c', podScript(dir, [process.execPath, main, '--config=/var/lib/kube-proxy/config.conf', '--hostname-override=node-a', `--write-config-to=${out}`])]);
+        const w = spawnSync('unshare', ['-m', 'sh', '-c', podScript(dir, [process.execPath, main, '--config=/var/lib/kube-proxy/config.conf', '--hostname-override=node-a', `--write-config-to=${out}`])], { timeout: 60_000 });
         assert.equal(w.status, 0, w.stderr.toString());
         assert.equal(w.stderr.toString(), '', 'no warning: kubeadm sets no field kube-ipvs ignores');
         assert.deepEqual(parse(readFileSync(out, 'utf8')), parse(readFileSync(join(fixtures, 'effective.yaml'), 'utf8')));
         // Then the daemon itself, with the DaemonSet's arguments.
         assert.ok(portsFree(), 'ports 10256 and 10249 must be free: kubeadm\'s config leaves health and metrics at their defaults');
-        const proc = spawn('unshare', ['-m', 'sh', '-c', podScript(dir, [process.execPath, main, '--config=/var/lib/kube-proxy/config.conf', '--hostname-override=node-a'])],
-          { stdio: ['ignore', 'ignore', 'pipe'] });
+        // The script execs the daemon: the signals reach it, not a shell.
+        const d = tracked(t, spawn('unshare', ['-m', 'sh', '-c', podScript(dir, [process.execPath, main, '--config=/var/lib/kube-proxy/config.conf', '--hostname-override=node-a'])],
+          { stdio: ['ignore', 'ignore', 'pipe'] }));
+        const proc = d.proc;
         let logs = '';
         proc.stderr.on('data', (c: Buffer) => { logs += c.toString(); });
-        const exited = new Promise<number | null>((r) => proc.on('exit', (code) => { r(code); }));
         try {
           await waitUntil(() => logs.includes('"first sync done"') || proc.exitCode !== null, 'first sync', 30_000);
           assert.match(logs, /"first sync done"/, logs);
@@ -90,7 +92,7 @@ for (const file of readdirSync(fixtures).filter((f) => /^v1\.\d+\.yaml$/.test(f)
           assert.ok(logs.split('\n').some((l) => l.startsWith('{') && (JSON.parse(l) as { msg?: string }).msg === 'starting'), 'JSON log lines');
         } finally {
           proc.kill('SIGTERM');
-          assert.equal(await exited, 0, logs);
+          assert.equal(await d.exit(15_000, 'the daemon after SIGTERM').finally(() => d.stop()), 0, logs);
         }
       } finally {
         await api.stop();
