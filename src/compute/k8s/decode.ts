@@ -3,7 +3,7 @@
 // keeps only the fields the proxy reads — no managedFields, no last-applied annotation, no
 // targetRefs — and each of those fields had its JSON type checked: a wrong one is dropped and
 // listed in `problems` (the model then reports the object and skips it). Never throws.
-import { FieldReader, type JsonRecord } from './field-reader.ts';
+import { FieldReader, isRecord, type JsonRecord } from './field-reader.ts';
 import {
   SERVICE_ANNOTATIONS_READ, SERVICE_LABELS_READ, SLICE_ANNOTATIONS_READ, SLICE_LABELS_READ,
   type Endpoint, type EndpointConditions, type EndpointPort, type EndpointSlice, type LoadBalancerIngress,
@@ -88,7 +88,8 @@ function decodeIngress(r: FieldReader, i: JsonRecord, f: string): LoadBalancerIn
 
 export function decodeService(raw: unknown): Service {
   const r = new FieldReader();
-  const o = r.obj(raw, 'Service') ?? EMPTY;
+  const o = isRecord(raw) ? raw : EMPTY;
+  if (o !== raw) r.wrong('Service', 'an object', raw);
   const out: Mutable<Service> = { metadata: decodeMeta(r, o.metadata, SERVICE_LABELS_READ, SERVICE_ANNOTATIONS_READ) };
   const spec = r.obj(o.spec, 'spec');
   if (spec !== undefined) out.spec = decodeSpec(r, spec);
@@ -157,7 +158,8 @@ function decodeEndpointPort(r: FieldReader, p: JsonRecord, f: string): EndpointP
 
 export function decodeEndpointSlice(raw: unknown): EndpointSlice {
   const r = new FieldReader();
-  const o = r.obj(raw, 'EndpointSlice') ?? EMPTY;
+  const o = isRecord(raw) ? raw : EMPTY;
+  if (o !== raw) r.wrong('EndpointSlice', 'an object', raw);
   const out: Mutable<EndpointSlice> = { metadata: decodeMeta(r, o.metadata, SLICE_LABELS_READ, SLICE_ANNOTATIONS_READ) };
   const addressType = r.str(o.addressType, 'addressType');
   if (addressType !== undefined) out.addressType = addressType;
@@ -172,7 +174,8 @@ export function decodeEndpointSlice(raw: unknown): EndpointSlice {
 /** The Node: its labels (all: one object, and zone/hostname readers may grow), addresses and deletion. */
 export function decodeNode(raw: unknown): Node {
   const r = new FieldReader();
-  const o = r.obj(raw, 'Node') ?? EMPTY;
+  const o = isRecord(raw) ? raw : EMPTY;
+  if (o !== raw) r.wrong('Node', 'an object', raw);
   const out: Mutable<Node> = { metadata: decodeMeta(r, o.metadata, undefined, [], true) };
   const status = r.obj(o.status, 'status');
   const addresses = r.objects(status?.addresses, 'status.addresses', (a, f) => {

@@ -11,6 +11,9 @@ export type JsonRecord = Readonly<Record<string, unknown>>;
 
 export const isRecord = (v: unknown): v is JsonRecord =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isNumber = (v: unknown): v is number => typeof v === 'number';
+const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -20,8 +23,9 @@ function describe(v: unknown): string {
     case 'number': return `a number (${String(v)})`;
     case 'boolean': return `a boolean (${String(v)})`;
     case 'object': return 'an object';
-    default: return typeof v;
+    case 'undefined': case 'bigint': case 'function': case 'symbol': return typeof v; // not from JSON or YAML
   }
+  return typeof v;
 }
 
 export class FieldReader {
@@ -35,54 +39,53 @@ export class FieldReader {
     return [...this.#problems, { field: '…', message: `${String(this.#more)} more wrongly typed fields not listed` }];
   }
 
-  wrong(field: string, expected: string, v: unknown): undefined {
+  wrong(field: string, expected: string, v: unknown): void {
     if (this.#problems.length < MAX_PROBLEMS) this.#problems.push({ field, message: `expected ${expected}, got ${describe(v)}` });
     else this.#more++;
+  }
+
+  /** `v` when it passes `is`; absent when null or undefined (as Go's JSON decoding reads an
+   *  optional field); else a problem, and absent. */
+  #read<T>(v: unknown, field: string, expected: string, is: (x: unknown) => x is T): T | undefined {
+    if (v === undefined || v === null) return undefined;
+    if (is(v)) return v;
+    this.wrong(field, expected, v);
     return undefined;
   }
 
-  // null reads as absent everywhere, as Go's JSON decoding of an optional field does.
-  str(v: unknown, field: string): string | undefined {
-    if (v === undefined || v === null) return undefined;
-    return typeof v === 'string' ? v : this.wrong(field, 'a string', v);
-  }
-
-  num(v: unknown, field: string): number | undefined {
-    if (v === undefined || v === null) return undefined;
-    return typeof v === 'number' ? v : this.wrong(field, 'a number', v);
-  }
-
-  bool(v: unknown, field: string): boolean | undefined {
-    if (v === undefined || v === null) return undefined;
-    return typeof v === 'boolean' ? v : this.wrong(field, 'true or false', v);
-  }
-
-  obj(v: unknown, field: string): JsonRecord | undefined {
-    if (v === undefined || v === null) return undefined;
-    return isRecord(v) ? v : this.wrong(field, 'an object', v);
-  }
+  str(v: unknown, field: string): string | undefined { return this.#read(v, field, 'a string', isString); }
+  num(v: unknown, field: string): number | undefined { return this.#read(v, field, 'a number', isNumber); }
+  bool(v: unknown, field: string): boolean | undefined { return this.#read(v, field, 'true or false', isBoolean); }
+  obj(v: unknown, field: string): JsonRecord | undefined { return this.#read(v, field, 'an object', isRecord); }
 
   /** A list whose items are read by `item`; a null or wrongly typed item is a problem. */
   list<T>(v: unknown, field: string, item: (x: unknown, field: string) => T | undefined): T[] | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (!Array.isArray(v)) return this.wrong(field, 'a list', v);
+    const xs = this.#read(v, field, 'a list', Array.isArray);
+    if (xs === undefined) return undefined;
     const out: T[] = [];
-    for (let i = 0; i < v.length; i++) {
-      const x: unknown = v[i];
+    for (let i = 0; i < xs.length; i++) {
+      const x: unknown = xs[i];
       const f = `${field}[${String(i)}]`;
-      const read = x === null || x === undefined ? this.wrong(f, 'a value', x) : item(x, f);
+      if (x === null || x === undefined) {
+        this.wrong(f, 'a value', x);
+        continue;
+      }
+      const read = item(x, f);
       if (read !== undefined) out.push(read);
     }
     return out;
   }
 
   strings(v: unknown, field: string): string[] | undefined {
-    return this.list(v, field, (x, f) => (typeof x === 'string' ? x : this.wrong(f, 'a string', x)));
+    return this.list(v, field, (x, f) => this.#read(x, f, 'a string', isString));
   }
 
   /** A list of objects, each read by `fields`. */
   objects<T>(v: unknown, field: string, fields: (o: JsonRecord, field: string) => T): T[] | undefined {
-    return this.list(v, field, (x, f) => (isRecord(x) ? fields(x, f) : this.wrong(f, 'an object', x)));
+    return this.list(v, field, (x, f) => {
+      const o = this.#read(x, f, 'an object', isRecord);
+      return o === undefined ? undefined : fields(o, f);
+    });
   }
 
   /** A string map (labels, annotations); with `keep`, only those keys are read and kept. */
