@@ -73,7 +73,8 @@ export class FieldReader {
       const read = item(x, f);
       if (read !== undefined) out.push(read);
     }
-    return out;
+    // push() leaves spare capacity (17 slots for one address): an exact copy is what is kept.
+    return out.slice();
   }
 
   strings(v: unknown, field: string): string[] | undefined {
