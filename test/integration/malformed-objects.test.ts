@@ -91,6 +91,10 @@ test('malformed objects in watch events, made in the same burst as valid ones: t
   // And the cluster keeps being programmed afterwards.
   api.create(service('default', 'later', {}, '10.96.2.9'));
   await waitUntil(programmed(kernel, '-A -t 10.96.2.9:80 -s rr'), 'a later Service programmed');
+  // Fixed by removing the bad field: what decode kept is the same as before, only the problem
+  // went — the Service must still be rendered again, and programmed.
+  api.update(service('default', 'w-extip', {}, '10.96.2.2'));
+  await waitUntil(programmed(kernel, '-A -t 10.96.2.2:80 -s rr'), 'the fixed Service programmed');
 });
 
 test('malformed objects in the relist after a 410: reported and skipped; a new valid Service is still programmed', { timeout: 20_000 }, async () => {
