@@ -99,7 +99,8 @@ function ingest(kind: string, decode: (raw: unknown) => Ingested, log: Log, repo
   return (raw) => {
     const o = decode(raw);
     const name = o.metadata?.name ?? '';
-    const object = `${o.metadata?.namespace ?? ''}/${name}`;
+    const ns = o.metadata?.namespace ?? '';
+    const object = ns === '' ? name : `${ns}/${name}`; // cluster-scoped: the name alone
     if (name === '') {
       log.warn({ kind, object, problems: o.problems }, `${kind} without a usable metadata.name skipped`);
       return undefined;
