@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { resolveConfig } from '../compute/config.ts';
 import { mergeClusters, parseManifests, type Cluster } from '../compute/k8s/manifests.ts';
-import { computeDesired, type ComputeResult } from '../compute/model/desired.ts';
-import { formatWarning } from '../compute/model/types.ts';
+import { computeDesired, findNode, type ComputeResult } from '../compute/model/desired.ts';
+import { formatWarning, type Warning } from '../compute/model/types.ts';
 import { formatIpsetSave } from '../compute/format/ipset.ts';
 import { formatIptablesSave } from '../compute/format/iptables.ts';
 import { formatIpvsadmSave } from '../compute/format/ipvsadm.ts';
@@ -64,11 +64,16 @@ async function runPlan(o: PlanOptions, io: PlanIo): Promise<number> {
     for (const f of ignoredFlags(flags)) io.stderr(`warning: ${f} is ignored: --config ${o.config ?? ''} takes precedence (as in kube-proxy)\n`);
   }
   const config = resolveConfig(mergeFileConfig(flags, file), hostname());
-  const result = computeDesired(await loadCluster(o.file, io), config);
-  for (const w of result.warnings) io.stderr(`warning: ${formatWarning(w)}\n`);
+  const cluster = await loadCluster(o.file, io);
+  const result = computeDesired(cluster, config);
+  // This node's wrongly typed fields read as absent (its addresses, its zone): say so.
+  const node = findNode(cluster.nodes, config.nodeName);
+  const nodeWarnings = (node?.problems ?? []).map((p): Warning => ({ kind: 'Node', object: node?.metadata?.name ?? '', ...p }));
+  const warnings = [...nodeWarnings, ...result.warnings];
+  for (const w of warnings) io.stderr(`warning: ${formatWarning(w)}\n`);
   if (o.verbose === true) for (const i of result.ignored) io.stderr(`ignored: ${i.object}: ${i.reason}\n`);
   io.stdout(renderOutput(result, o.output));
-  return o.strict === true && result.warnings.length > 0 ? 1 : 0;
+  return o.strict === true && warnings.length > 0 ? 1 : 0;
 }
 
 export function planCommand(io: PlanIo, setExit: (code: number) => void): Command {

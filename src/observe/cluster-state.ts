@@ -9,9 +9,11 @@ export const keyOf = (o: { readonly metadata?: { readonly namespace?: string; re
 
 const serviceOfSlice = (s: EndpointSlice): string => `${s.metadata?.namespace ?? ''}/${s.metadata?.labels?.[SERVICE_NAME_LABEL] ?? ''}`;
 
-// Only what the proxy reads: a status-only or managedFields update is not a change.
-const serviceView = (s: Service): unknown => [s.metadata?.labels, s.metadata?.annotations, s.spec, s.status?.loadBalancer];
-const sliceView = (s: EndpointSlice): unknown => [s.metadata?.labels, s.addressType, s.endpoints, s.ports];
+// Only what the proxy reads: a status-only or managedFields update is not a change. The decode
+// problems are part of it: a Service whose wrongly typed field was fixed (or removed) must be
+// rendered again even when what decode kept is the same.
+const serviceView = (s: Service): unknown => [s.metadata?.labels, s.metadata?.annotations, s.spec, s.status?.loadBalancer, s.problems];
+const sliceView = (s: EndpointSlice): unknown => [s.metadata?.labels, s.addressType, s.endpoints, s.ports, s.problems];
 
 export interface SyncInput {
   /** Services whose objects or slices changed. */
@@ -43,7 +45,13 @@ export class ClusterState {
   setSlice(key: string, slice: EndpointSlice | undefined): void {
     const prev = this.slices.get(key);
     this.#sliceChanges.update(key, prev, slice);
-    if (prev !== undefined) this.slicesOf.get(serviceOfSlice(prev))?.delete(key);
+    if (prev !== undefined) {
+      // An emptied set goes too: Services come and go, and their names must not pile up.
+      const owner = serviceOfSlice(prev);
+      const set = this.slicesOf.get(owner);
+      set?.delete(key);
+      if (set?.size === 0) this.slicesOf.delete(owner);
+    }
     if (slice === undefined) {
       this.slices.delete(key);
       return;

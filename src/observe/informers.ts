@@ -1,28 +1,33 @@
-// The cluster through @kubernetes/client-node informers: Services and EndpointSlices (with
-// kube-proxy's label selector) and this Node (by name). client-node stops an informer on any
-// error (socket reset, 5xx, a failed list) — each is restarted here with backoff; a 410 it
-// handles itself by relisting. Callbacks after stop() are ignored.
+// The cluster through @kubernetes/client-node's ListWatch informers: Services and EndpointSlices
+// (with kube-proxy's label selector) and this Node (by name). Lists and watch events are decoded
+// object by object (raw-list.ts, proxy-watch.ts), so one malformed object never stops the others.
+// client-node stops an informer on any error (socket reset, 5xx, a failed list) — each is
+// restarted here with jittered backoff; a 410 it handles itself by relisting. Callbacks after
+// stop() are ignored.
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  CoreV1Api, DiscoveryV1Api, ListWatch, Watch,
-  type Informer, type KubeConfig, type KubernetesObject, type ObjectCallback, type ErrorCallback,
+  ListWatch, type Informer, type KubeConfig, type KubernetesObject, type ObjectCallback, type ErrorCallback,
 } from '@kubernetes/client-node';
+import { decodeEndpointSlice, decodeNode, decodeService } from '../compute/k8s/decode.ts';
+import type { FieldProblem, ObjectMeta } from '../compute/k8s/objects.ts';
 import type { Log } from '../log.ts';
+import { restartDelayMs } from './backoff.ts';
 import { keyOf, type ClusterState } from './cluster-state.ts';
+import { DEFAULT_WATCH_TIMING, ProxyWatch, type Expiry, type WatchTiming } from './proxy-watch.ts';
+import { listDecoded, type Decode, type ListQuery } from './raw-list.ts';
 
 export const PROXY_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless';
 
-const BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
-
 /**
- * One informer kept running: (re)started with backoff after every error, the backoff reset
- * once a start lists without error. Errors during a start are that start's failure.
+ * One informer kept running: (re)started with jittered backoff after every error, the backoff
+ * reset once a start lists without error. Errors during a start are that start's failure.
  */
 class Supervised {
   readonly name: string;
   readonly informer: Informer<KubernetesObject>;
   readonly #log: Log;
   readonly #stopped: () => boolean;
+  readonly #random: () => number;
   #attempt = 0;
   #starting = false;
   #errDuringStart: unknown;
@@ -30,11 +35,12 @@ class Supervised {
   #listed: () => void = () => undefined;
   readonly listed: Promise<void>;
 
-  constructor(name: string, informer: Informer<KubernetesObject>, log: Log, stopped: () => boolean) {
+  constructor(name: string, informer: Informer<KubernetesObject>, log: Log, stopped: () => boolean, random: () => number) {
     this.name = name;
     this.informer = informer;
     this.#log = log;
     this.#stopped = stopped;
+    this.#random = random;
     this.listed = new Promise((resolve) => { this.#listed = resolve; });
     informer.on('error', ((err: unknown) => { this.#error(err); }) as ErrorCallback);
   }
@@ -70,7 +76,7 @@ class Supervised {
 
   #retry(err: unknown): void {
     if (this.#stopped()) return;
-    const wait = BACKOFF_MS[Math.min(this.#attempt++, BACKOFF_MS.length - 1)] ?? 30_000;
+    const wait = restartDelayMs(this.#attempt++, this.#random);
     this.#log.warn({ informer: this.name, err: err instanceof Error ? err.message : String(err), retryInMs: wait }, 'informer stopped; restarting');
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => { void this.run(); }, wait);
@@ -82,54 +88,61 @@ export interface InformerHooks {
   changed(): void;
 }
 
-/**
- * client-node's Watch, as the proxy needs it:
- * - bookmarks asked for (as client-go's reflector does), so a quiet watch's resourceVersion
- *   stays fresh and a reconnect resumes instead of relisting everything after a 410;
- * - ListWatch checks `stopped` only before its reconnect delay, its list and the watch's
- *   connect, not after them: a stop() in one of those windows would leave a live watch (a
- *   stopped informer still watching, and a process that never exits on SIGTERM). A watch that
- *   connects after stop() is aborted at once here.
- */
-class ProxyWatch extends Watch {
-  readonly #stopped: () => boolean;
-  constructor(kc: KubeConfig, stopped: () => boolean) {
-    super(kc);
-    this.#stopped = stopped;
-  }
+type Ingested = { readonly metadata?: ObjectMeta; readonly problems?: readonly FieldProblem[] };
 
-  override async watch(path: string, query: Parameters<Watch['watch']>[1], callback: Parameters<Watch['watch']>[2], done: Parameters<Watch['watch']>[3]): Promise<AbortController> {
-    const controller = await super.watch(path, { ...query, allowWatchBookmarks: true }, callback, done);
-    if (this.#stopped()) controller.abort();
-    return controller;
-  }
+/**
+ * Decodes one object for the informer cache. An object without a usable name cannot be keyed
+ * (nor ever deleted): it is reported and skipped. With `report`, field problems are logged here
+ * (the Node's; Services and slices are reported when rendered, with an Event).
+ */
+function ingest(kind: string, decode: (raw: unknown) => Ingested, log: Log, report: boolean): Decode<KubernetesObject> {
+  return (raw) => {
+    const o = decode(raw);
+    const name = o.metadata?.name ?? '';
+    const ns = o.metadata?.namespace ?? '';
+    const object = ns === '' ? name : `${ns}/${name}`; // cluster-scoped: the name alone
+    if (name === '') {
+      log.warn({ kind, object, problems: o.problems }, `${kind} without a usable metadata.name skipped`);
+      return undefined;
+    }
+    if (report) for (const p of o.problems ?? []) log.warn({ kind, object, field: p.field }, `${kind} ${object}: ${p.field}: ${p.message}`);
+    // ListWatch reads only metadata.namespace/name/resourceVersion of what it caches.
+    return o as KubernetesObject;
+  };
 }
 
 export class ClusterWatcher {
   readonly #watched: Supervised[] = [];
   #stopped = false;
 
-  constructor(kc: KubeConfig, nodeName: string, cluster: ClusterState, hooks: InformerHooks, log: Log) {
-    const core = kc.makeApiClient(CoreV1Api);
-    const discovery = kc.makeApiClient(DiscoveryV1Api);
+  constructor(kc: KubeConfig, nodeName: string, cluster: ClusterState, hooks: InformerHooks, log: Log, timing: Partial<WatchTiming> = {}) {
+    const t: WatchTiming = { ...DEFAULT_WATCH_TIMING, ...timing };
     const stopped = (): boolean => this.#stopped;
     // Its reconnect delay must not keep a stopping process alive either.
     const options = { delayFn: (ms: number) => sleep(ms, undefined, { ref: false }) };
-    const listWatch = <T extends KubernetesObject>(path: string, list: () => Promise<{ items: T[] }>, labels?: string, fields?: string): ListWatch<T> =>
-      new ListWatch(path, new ProxyWatch(kc, stopped), list, false, labels, fields, options);
-    const svc = listWatch('/api/v1/services', () => core.listServiceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }), PROXY_LABEL_SELECTOR);
-    const eps = listWatch('/apis/discovery.k8s.io/v1/endpointslices',
-      () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }), PROXY_LABEL_SELECTOR);
-    // The Node by name.
-    const byName = `metadata.name=${nodeName}`;
-    const node = listWatch('/api/v1/nodes', () => core.listNode({ fieldSelector: byName }), undefined, byName);
+    const listWatch = (path: string, decode: Decode<KubernetesObject>, q: ListQuery): ListWatch<KubernetesObject> => {
+      const expiry: Expiry = { expired: false };
+      const list = async (): Promise<{ metadata: { resourceVersion: string }; items: KubernetesObject[] }> => {
+        // The watch cache serves the first list; after 410 Gone its data may be as old as the
+        // watch that expired, so ask for current data (client-go's reflector does the same).
+        const listed = await listDecoded(kc, path, q, !expiry.expired, decode);
+        expiry.expired = false;
+        return listed;
+      };
+      return new ListWatch(path, new ProxyWatch(kc, stopped, decode, t, expiry), list, false, q.labelSelector, q.fieldSelector, options);
+    };
+    const svc = listWatch('/api/v1/services', ingest('Service', decodeService, log, false), { labelSelector: PROXY_LABEL_SELECTOR });
+    const eps = listWatch('/apis/discovery.k8s.io/v1/endpointslices', ingest('EndpointSlice', decodeEndpointSlice, log, false),
+      { labelSelector: PROXY_LABEL_SELECTOR });
+    const node = listWatch('/api/v1/nodes', ingest('Node', decodeNode, log, true), { fieldSelector: `metadata.name=${nodeName}` });
     const wire = (name: string, informer: Informer<KubernetesObject>, set: (key: string, o: KubernetesObject | undefined) => void): void => {
       const put = ((o: KubernetesObject) => { if (!this.#stopped) { set(keyOf(o), o); hooks.changed(); } }) as ObjectCallback<KubernetesObject>;
       informer.on('add', put);
       informer.on('update', put);
       informer.on('delete', ((o: KubernetesObject) => { if (!this.#stopped) { set(keyOf(o), undefined); hooks.changed(); } }));
-      this.#watched.push(new Supervised(name, informer, log, () => this.#stopped));
+      this.#watched.push(new Supervised(name, informer, log, () => this.#stopped, t.random));
     };
+    // What the informers cache is what `ingest` decoded.
     wire('services', svc, (k, o) => { cluster.setService(k, o); });
     wire('endpointslices', eps, (k, o) => { cluster.setSlice(k, o); });
     wire('node', node, (_k, o) => { cluster.setNode(o); });

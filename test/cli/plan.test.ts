@@ -87,3 +87,22 @@ test('the entry point: plan prints and exits 0; the daemon without any API serve
   assert.equal(bare.status, 2, bare.stderr);
   assert.match(bare.stderr, /--kubeconfig: not given, no --master, and not running in a cluster/);
 });
+
+test('wrongly typed YAML: a warning naming namespace/name and field per object, the object skipped, the rest planned, no throw', async () => {
+  const bad = [
+    'apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: d}\nspec: {clusterIP: 10.96.0.1, ports: 5}\n',
+    'apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: d}\nspec: {clusterIP: 10.96.0.2, ports: [{port: "80"}]}\n',
+    'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: c-1, namespace: d, labels: {kubernetes.io/service-name: c}}\naddressType: IPv4\nendpoints: {}\n',
+    'apiVersion: v1\nkind: Service\nmetadata: {name: c, namespace: d}\nspec: {clusterIP: 10.96.0.3, ports: [{port: 80}]}\n',
+    'apiVersion: v1\nkind: Node\nmetadata: {name: n}\nstatus: {addresses: "10.0.0.1"}\n',
+  ].join('---\n');
+  const r = await plan(['plan', '-f', '-', '--hostname-override', 'n', '--strict'], bad);
+  assert.equal(r.out, '-A -t 10.96.0.3:80 -s rr\n');
+  assert.deepEqual(r.err.split('\n').filter((l) => l !== ''), [
+    'warning: Node n: status.addresses: expected a list, got a string ("10.0.0.1")',
+    'warning: EndpointSlice d/c-1: endpoints: expected a list, got an object',
+    'warning: Service d/a: spec.ports: expected a list, got a number (5)',
+    'warning: Service d/b: spec.ports[0].port: expected a number, got a string ("80")',
+  ]);
+  assert.equal(r.code, 1);
+});

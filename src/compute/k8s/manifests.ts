@@ -1,6 +1,9 @@
 // Multi-document YAML/JSON (or `kind: List`, as `kubectl get … -o yaml` prints) → the
-// objects the proxy reads. Pure: the caller reads the files.
+// objects the proxy reads, each decoded on its own (decode.ts: wrongly typed fields become
+// problems, never exceptions). Pure: the caller reads the files.
 import { parseAllDocuments } from 'yaml';
+import { decodeEndpointSlice, decodeNode, decodeService } from './decode.ts';
+import { isRecord } from './field-reader.ts';
 import type { EndpointSlice, Node, Service } from './objects.ts';
 
 export interface Cluster {
@@ -23,10 +26,7 @@ export class ManifestSyntaxError extends Error {
   }
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function* flatten(value: unknown): Generator<Record<string, unknown>> {
+function* flatten(value: unknown): Generator<Readonly<Record<string, unknown>>> {
   if (Array.isArray(value)) {
     for (const v of value) yield* flatten(v);
     return;
@@ -89,9 +89,9 @@ export function parseManifests(text: string, file: string): Cluster {
   for (const doc of parseDocuments(text, file)) {
     for (const obj of flatten(doc)) {
       switch (obj.kind) {
-        case 'Service': services.push(obj); break;
-        case 'EndpointSlice': endpointSlices.push(obj); break;
-        case 'Node': nodes.push(obj); break;
+        case 'Service': services.push(decodeService(obj)); break;
+        case 'EndpointSlice': endpointSlices.push(decodeEndpointSlice(obj)); break;
+        case 'Node': nodes.push(decodeNode(obj)); break;
         default: break;
       }
     }

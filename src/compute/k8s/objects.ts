@@ -1,7 +1,14 @@
-// The fields of Kubernetes objects the proxy reads, as they appear in JSON/YAML and in
-// @kubernetes/client-node's models (same camelCase names). Everything is optional and
-// `unknown`-tolerant at the edges: objects come from users and API servers, and the
-// model validates what it uses (see service.ts, endpoint-slice.ts).
+// The fields of Kubernetes objects the proxy reads, as they appear in JSON/YAML (same
+// camelCase names). Everything is optional. These types hold only after decode.ts checked
+// each field's JSON type: objects come from users and API servers, a wrongly typed field is
+// recorded in `problems` (and the object skipped by the model), never trusted.
+
+/** A field of the wrong JSON type (or shape), found when decoding one object. */
+export interface FieldProblem {
+  /** JSON-path-like field, e.g. `spec.ports[0].port`. */
+  readonly field: string;
+  readonly message: string;
+}
 
 export interface ObjectMeta {
   readonly name?: string;
@@ -49,6 +56,8 @@ export interface Service {
     readonly externalName?: string;
   };
   readonly status?: { readonly loadBalancer?: { readonly ingress?: readonly LoadBalancerIngress[] } };
+  /** Wrongly typed fields found by decode (absent when none): the Service is invalid. */
+  readonly problems?: readonly FieldProblem[];
 }
 
 export interface EndpointConditions {
@@ -81,6 +90,8 @@ export interface EndpointSlice {
   readonly addressType?: string;
   readonly endpoints?: readonly Endpoint[];
   readonly ports?: readonly EndpointPort[] | null;
+  /** Wrongly typed fields found by decode (absent when none): the slice is invalid. */
+  readonly problems?: readonly FieldProblem[];
 }
 
 export interface Node {
@@ -90,6 +101,8 @@ export interface Node {
   /** The pod CIDRs the node IPAM gave this node (--detect-local-mode=NodeCIDR). */
   readonly spec?: { readonly podCIDR?: string; readonly podCIDRs?: readonly string[]; readonly taints?: readonly { readonly key?: string }[] | null };
   readonly status?: { readonly addresses?: readonly { readonly type?: string; readonly address?: string }[] };
+  /** Wrongly typed fields found by decode (absent when none); those fields read as absent. */
+  readonly problems?: readonly FieldProblem[];
 }
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -99,3 +112,11 @@ export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 export const SCHEDULER_ANNOTATION = 'ipvs.kube-ipvs.io/scheduler';
 export const SCHEDULER_FLAGS_ANNOTATION = 'ipvs.kube-ipvs.io/scheduler-flags';
+
+// What decode keeps of metadata (everything else — managedFields, the kubectl last-applied
+// annotation, other labels — is dropped at ingest). A label or annotation the proxy starts
+// reading must be added here.
+export const SERVICE_LABELS_READ: readonly string[] = [SERVICE_PROXY_NAME_LABEL, HEADLESS_LABEL];
+export const SERVICE_ANNOTATIONS_READ: readonly string[] = [SCHEDULER_ANNOTATION, SCHEDULER_FLAGS_ANNOTATION];
+export const SLICE_LABELS_READ: readonly string[] = [SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL, HEADLESS_LABEL];
+export const SLICE_ANNOTATIONS_READ: readonly string[] = [TRIGGER_TIME_ANNOTATION];

@@ -56,6 +56,9 @@ export function parseEndpointSlice(es: EndpointSlice): SliceResult {
   };
   const byLabel = ignoredByLabels(es.metadata?.labels);
   if (byLabel !== undefined) return { kind: 'ignored', reason: byLabel };
+  // Wrongly typed fields (found by decode): the slice is skipped, not half-read.
+  for (const p of es.problems ?? []) warn(p.field, p.message);
+  if (warnings.length > 0) return { kind: 'invalid', warnings };
   if (es.addressType === 'FQDN') return { kind: 'ignored', reason: 'addressType FQDN' };
   if (es.addressType !== 'IPv4' && es.addressType !== 'IPv6') {
     warn('addressType', `"${String(es.addressType)}" is not one of IPv4, IPv6, FQDN`);

@@ -160,11 +160,11 @@ export function parseService(svc: Service, config: ProxyConfig): ParsedService {
   const namespace = svc.metadata?.namespace ?? 'default';
   const name = svc.metadata?.name ?? '';
   const notes = new Problems(`${namespace}/${name || '<unnamed>'}`);
-  if (name === '') {
-    notes.add('metadata.name', 'missing');
-    return { kind: 'invalid', warnings: notes.list };
-  }
   const byLabel = ignoredByLabels(svc.metadata?.labels);
+  // Wrongly typed fields (found by decode): nothing of this Service can be trusted.
+  if (byLabel === undefined) for (const p of svc.problems ?? []) notes.add(p.field, p.message);
+  if (name === '' && notes.list.length === 0) notes.add('metadata.name', 'missing');
+  if (notes.list.length > 0) return { kind: 'invalid', warnings: notes.list };
   if (byLabel !== undefined) return { kind: 'ignored', reason: byLabel };
   const spec = svc.spec ?? {};
   const type = spec.type ?? 'ClusterIP';

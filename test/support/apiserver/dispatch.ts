@@ -5,7 +5,7 @@ import type { Route } from './resources.ts';
 import { ApiError, sendError, sendJson } from './status.ts';
 import type { Store } from './store.ts';
 import type { Verb } from './types.ts';
-import { type OpenWatch, serveWatch, type WatchSettings } from './watch.ts';
+import { type OpenWatch, serveWatch, type WatchRecord, type WatchSettings } from './watch.ts';
 import { serveObjectVerb } from './write.ts';
 
 export interface Context {
@@ -13,6 +13,7 @@ export interface Context {
   readonly watch: WatchSettings;
   readonly open: Set<OpenWatch>;
   readonly token: string | undefined;
+  readonly watchLog: WatchRecord[];
 }
 
 export function verbOf(method: string, route: Route, q: URLSearchParams): Verb | 'other' {
@@ -47,7 +48,7 @@ export async function dispatch(
     if (route === undefined) { serveNonResource(url.pathname, res); return; }
     switch (verb) {
       case 'list': sendJson(res, 200, listBody(ctx.store, route, url.searchParams)); return;
-      case 'watch': serveWatch(ctx.store, ctx.watch, ctx.open, route, url.searchParams, res); return;
+      case 'watch': serveWatch(ctx.store, ctx.watch, ctx.open, route, url.searchParams, res, ctx.watchLog); return;
       case 'other': throw new ApiError(405, 'the server does not allow this method on the requested resource');
       case 'get': case 'create': case 'update': case 'patch': case 'delete': {
         const { code, body } = await serveObjectVerb(ctx.store, verb, route, req);

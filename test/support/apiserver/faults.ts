@@ -4,7 +4,17 @@ import type { Verb } from './types.ts';
 
 interface FailRule { readonly match: RegExp | string; readonly status: number; remaining: number }
 
-export interface RequestRecord { readonly verb: Verb | 'other'; readonly description: string }
+export interface RequestRecord {
+  readonly verb: Verb | 'other';
+  /** `VERB PATH?QUERY`, what failNext and requests() match on. */
+  readonly description: string;
+  /** The resource's plural (`services`, `endpointslices`, `nodes`, `events`); '' for other paths. */
+  readonly resource?: string;
+  /** Query parameters as sent (resourceVersion, limit, timeoutSeconds, labelSelector…). */
+  readonly query?: Readonly<Record<string, string>>;
+  /** Date.now() when the request arrived. */
+  readonly at?: number;
+}
 
 export class Faults {
   #rules: FailRule[] = [];
@@ -24,6 +34,17 @@ export class Faults {
     if (rule === undefined) return undefined;
     rule.remaining--;
     return rule.status;
+  }
+
+  /** Requests per resource plural, optionally of one verb. */
+  perResource(verb?: Verb): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const r of this.log) {
+      if (verb !== undefined && r.verb !== verb) continue;
+      const k = r.resource ?? '';
+      out.set(k, (out.get(k) ?? 0) + 1);
+    }
+    return out;
   }
 
   count(verb?: Verb, match?: RegExp | string): number {

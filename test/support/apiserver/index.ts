@@ -2,4 +2,4 @@
 export { start, TestApiServer, type StartOptions } from './server.ts';
 export type { KubeObject, ObjectMeta, Ref, Verb, WatchEvent, WatchEventType } from './types.ts';
 export type { RequestRecord } from './faults.ts';
-export type { WatchSettings } from './watch.ts';
+export type { WatchRecord, WatchSettings } from './watch.ts';

@@ -9,7 +9,7 @@ import { type Context, dispatch, verbOf } from './dispatch.ts';
 import { parseRoute, resourceForKind, resourceForObject, resourceForRef } from './resources.ts';
 import { Store } from './store.ts';
 import type { KubeObject, Ref, Verb } from './types.ts';
-import type { OpenWatch, WatchSettings } from './watch.ts';
+import type { OpenWatch, WatchRecord, WatchSettings } from './watch.ts';
 
 export interface StartOptions {
   /** Watch events kept for resumption (default 1000); older RVs get 410 Expired. */
@@ -29,6 +29,7 @@ export class TestApiServer {
   readonly #store: Store;
   readonly #faults = new Faults();
   readonly #open = new Set<OpenWatch>();
+  readonly #watchLog: WatchRecord[] = [];
   #token: string | undefined;
   #server: Server | undefined;
   #port = 0;
@@ -82,6 +83,10 @@ export class TestApiServer {
   resume(): void { this.#faults.resume(); }
   /** Requests seen, optionally of one verb and/or matching `VERB PATH?QUERY`. */
   requests(verb?: Verb, match?: RegExp | string): number { return this.#faults.count(verb, match); }
+  /** Requests per resource plural (`services`, `endpointslices`, `nodes`…), optionally of one verb. */
+  requestsPerResource(verb?: Verb): Map<string, number> { return this.#faults.perResource(verb); }
+  /** Every watch served: when it opened and closed, and who ended it. */
+  get watchLog(): readonly WatchRecord[] { return this.#watchLog; }
 
   #eachWatch(fn: (w: OpenWatch) => void): number {
     const all = [...this.#open];
@@ -96,6 +101,7 @@ export class TestApiServer {
     if (server === undefined) return;
     this.#server = undefined;
     this.#faults.dropHeld();
+    this.#eachWatch((w) => { w.destroy(); }); // ended by the server, for watchLog
     const closed = new Promise<void>((resolve) => { server.close(() => { resolve(); }); });
     server.closeAllConnections();
     await closed;
@@ -132,8 +138,11 @@ export class TestApiServer {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = parseRoute(url.pathname);
     const verb = route === undefined ? 'other' : verbOf(req.method ?? 'GET', route, url.searchParams);
-    const failWith = this.#faults.admit({ verb, description: `${verb} ${url.pathname}${url.search}` });
-    const ctx: Context = { store: this.#store, watch: this.watch, open: this.#open, token: this.#token };
+    const failWith = this.#faults.admit({
+      verb, description: `${verb} ${url.pathname}${url.search}`, resource: route?.resource.plural ?? '',
+      query: Object.fromEntries(url.searchParams), at: Date.now(),
+    });
+    const ctx: Context = { store: this.#store, watch: this.watch, open: this.#open, token: this.#token, watchLog: this.#watchLog };
     const run = (): void => { void dispatch(ctx, req, res, url, route, verb, failWith); };
     if (!this.#faults.hold(run)) run();
   }

@@ -19,6 +19,17 @@ export interface WatchSettings {
   defaultTimeoutMs: number | undefined;
 }
 
+/** One served watch, for tests of watch lifetimes. */
+export interface WatchRecord {
+  readonly resource: string;
+  readonly query: Readonly<Record<string, string>>;
+  readonly openedAt: number;
+  closedAt?: number;
+  /** `timeout`: the server ended it at timeoutSeconds; `client`: the client went away first;
+   *  `server`: ended otherwise here (dropWatches, resetWatches, a 410, stop). */
+  endedBy?: 'timeout' | 'client' | 'server';
+}
+
 export interface OpenWatch {
   readonly resource: Resource;
   end(): void;
@@ -50,17 +61,27 @@ function initialEvents(store: Store, route: Route, from: string, matches: Matche
 
 export function serveWatch(
   store: Store, settings: WatchSettings, open: Set<OpenWatch>, route: Route, query: URLSearchParams, res: ServerResponse,
+  log: WatchRecord[] = [],
 ): void {
   const matches = requestMatcher(route.namespace, query);
   const initial = initialEvents(store, route, query.get('resourceVersion') ?? '', matches);
   if (initial instanceof ApiError && settings.expiredAs === 'http') throw initial;
 
+  const record: WatchRecord = { resource: route.resource.plural, query: Object.fromEntries(query), openedAt: Date.now() };
+  log.push(record);
+  // Whoever ends the response first is who ended the watch.
+  const ended = (by: NonNullable<WatchRecord['endedBy']>): void => {
+    if (record.endedBy !== undefined) return;
+    record.endedBy = by;
+    record.closedAt = Date.now();
+  };
   res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
   res.flushHeaders(); // the client's watch() resolves on headers; do not wait for the first event
   const send = (e: WatchEvent): void => { if (!res.writableEnded) res.write(JSON.stringify(e) + '\n'); };
   if (initial instanceof ApiError) {
     // The watch cache reports a compacted RV in-band, then closes the stream.
     send({ type: 'ERROR', object: initial.toStatus() });
+    ended('server');
     res.end();
     return;
   }
@@ -80,11 +101,12 @@ export function serveWatch(
     : undefined;
   const seconds = Number.parseInt(query.get('timeoutSeconds') ?? '', 10);
   const timeoutMs = seconds > 0 ? seconds * 1000 : settings.defaultTimeoutMs;
-  const timeout = timeoutMs === undefined ? undefined : setTimeout(() => res.end(), timeoutMs).unref();
+  const timeout = timeoutMs === undefined ? undefined : setTimeout(() => { ended('timeout'); res.end(); }, timeoutMs).unref();
 
-  const w: OpenWatch = { resource: r, end: () => res.end(), destroy: () => res.destroy() };
+  const w: OpenWatch = { resource: r, end: () => { ended('server'); res.end(); }, destroy: () => { ended('server'); res.destroy(); } };
   open.add(w);
   res.on('close', () => {
+    ended(res.writableEnded ? 'server' : 'client');
     unsubscribe();
     clearInterval(bookmarks);
     clearTimeout(timeout);

@@ -1,0 +1,209 @@
+// Untrusted JSON → the objects the proxy reads, one object at a time (DESIGN §8: a typed
+// decoder that throws on one wrongly shaped field loses the whole list). Each decoded object
+// keeps only the fields the proxy reads — no managedFields, no last-applied annotation, no
+// targetRefs — and each of those fields had its JSON type checked: a wrong one is dropped and
+// listed in `problems` (the model then reports the object and skips it). Never throws.
+import { FieldReader, isRecord, type JsonRecord } from './field-reader.ts';
+import {
+  SERVICE_ANNOTATIONS_READ, SERVICE_LABELS_READ, SLICE_ANNOTATIONS_READ, SLICE_LABELS_READ,
+  type Endpoint, type EndpointConditions, type EndpointPort, type EndpointSlice, type LoadBalancerIngress,
+  type Node, type ObjectMeta, type Service, type ServicePort,
+} from './objects.ts';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type ServiceSpec = NonNullable<Service['spec']>;
+
+const EMPTY: JsonRecord = {};
+
+function decodeMeta(r: FieldReader, raw: unknown, labels: readonly string[] | undefined, annotations: readonly string[], deletion = false): ObjectMeta {
+  const m = r.obj(raw, 'metadata') ?? EMPTY;
+  const out: Mutable<ObjectMeta> = {};
+  const name = r.str(m.name, 'metadata.name');
+  if (name !== undefined) out.name = name;
+  const namespace = r.str(m.namespace, 'metadata.namespace');
+  if (namespace !== undefined) out.namespace = namespace;
+  // Informers need it to resume watches and to tell an update from a repeat.
+  const rv = r.str(m.resourceVersion, 'metadata.resourceVersion');
+  if (rv !== undefined) out.resourceVersion = rv;
+  const l = r.stringMap(m.labels, 'metadata.labels', labels);
+  if (l !== undefined) out.labels = l;
+  const a = r.stringMap(m.annotations, 'metadata.annotations', annotations);
+  if (a !== undefined) out.annotations = a;
+  if (deletion) {
+    const d = r.str(m.deletionTimestamp, 'metadata.deletionTimestamp');
+    if (d !== undefined) out.deletionTimestamp = d;
+  }
+  return out;
+}
+
+function decodeServicePort(r: FieldReader, p: JsonRecord, f: string): ServicePort {
+  const out: Mutable<ServicePort> = {};
+  const name = r.str(p.name, `${f}.name`);
+  if (name !== undefined) out.name = name;
+  const protocol = r.str(p.protocol, `${f}.protocol`);
+  if (protocol !== undefined) out.protocol = protocol;
+  const port = r.num(p.port, `${f}.port`);
+  if (port !== undefined) out.port = port;
+  const nodePort = r.num(p.nodePort, `${f}.nodePort`);
+  if (nodePort !== undefined) out.nodePort = nodePort;
+  return out;
+}
+
+function decodeSpec(r: FieldReader, s: JsonRecord): ServiceSpec {
+  const out: Mutable<ServiceSpec> = {};
+  const str = (k: 'type' | 'clusterIP' | 'sessionAffinity' | 'externalTrafficPolicy' | 'internalTrafficPolicy'): void => {
+    const v = r.str(s[k], `spec.${k}`);
+    if (v !== undefined) out[k] = v;
+  };
+  const strs = (k: 'clusterIPs' | 'externalIPs' | 'loadBalancerSourceRanges'): void => {
+    const v = r.strings(s[k], `spec.${k}`);
+    if (v !== undefined) out[k] = v;
+  };
+  str('type');
+  str('clusterIP');
+  strs('clusterIPs');
+  const ports = r.objects(s.ports, 'spec.ports', (p, f) => decodeServicePort(r, p, f));
+  if (ports !== undefined) out.ports = ports;
+  strs('externalIPs');
+  strs('loadBalancerSourceRanges');
+  str('sessionAffinity');
+  const clientIP = r.obj(r.obj(s.sessionAffinityConfig, 'spec.sessionAffinityConfig')?.clientIP, 'spec.sessionAffinityConfig.clientIP');
+  const timeoutSeconds = r.num(clientIP?.timeoutSeconds, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds');
+  if (timeoutSeconds !== undefined) out.sessionAffinityConfig = { clientIP: { timeoutSeconds } };
+  str('externalTrafficPolicy');
+  str('internalTrafficPolicy');
+  const hc = r.num(s.healthCheckNodePort, 'spec.healthCheckNodePort');
+  if (hc !== undefined) out.healthCheckNodePort = hc;
+  return out;
+}
+
+function decodeIngress(r: FieldReader, i: JsonRecord, f: string): LoadBalancerIngress {
+  const out: Mutable<LoadBalancerIngress> = {};
+  const ip = r.str(i.ip, `${f}.ip`);
+  if (ip !== undefined) out.ip = ip;
+  const ipMode = r.str(i.ipMode, `${f}.ipMode`);
+  if (ipMode !== undefined) out.ipMode = ipMode;
+  return out;
+}
+
+export function decodeService(raw: unknown): Service {
+  const r = new FieldReader();
+  const o = isRecord(raw) ? raw : EMPTY;
+  if (o !== raw) r.wrong('Service', 'an object', raw);
+  const out: Mutable<Service> = { metadata: decodeMeta(r, o.metadata, SERVICE_LABELS_READ, SERVICE_ANNOTATIONS_READ) };
+  const spec = r.obj(o.spec, 'spec');
+  if (spec !== undefined) out.spec = decodeSpec(r, spec);
+  const lb = r.obj(r.obj(o.status, 'status')?.loadBalancer, 'status.loadBalancer');
+  const ingress = r.objects(lb?.ingress, 'status.loadBalancer.ingress', (i, f) => decodeIngress(r, i, f));
+  if (ingress !== undefined && ingress.length > 0) out.status = { loadBalancer: { ingress } };
+  if (r.problems !== undefined) out.problems = r.problems;
+  return out;
+}
+
+// Nearly every endpoint has one of a few condition sets: share them instead of one object each.
+const conditionSets = new Map<string, EndpointConditions>();
+function conditions(ready: boolean | undefined, serving: boolean | undefined, terminating: boolean | undefined): EndpointConditions {
+  const key = `${String(ready)}/${String(serving)}/${String(terminating)}`;
+  let c = conditionSets.get(key);
+  if (c === undefined) {
+    const m: Mutable<EndpointConditions> = {};
+    if (ready !== undefined) m.ready = ready;
+    if (serving !== undefined) m.serving = serving;
+    if (terminating !== undefined) m.terminating = terminating;
+    conditionSets.set(key, (c = Object.freeze(m)));
+  }
+  return c;
+}
+
+function decodeHints(r: FieldReader, h: JsonRecord, f: string): NonNullable<Endpoint['hints']> {
+  const names = (k: 'forZones' | 'forNodes'): { name?: string }[] | undefined =>
+    r.objects(h[k], `${f}.${k}`, (x, g) => {
+      const name = r.str(x.name, `${g}.name`);
+      return name === undefined ? {} : { name };
+    });
+  const out: Mutable<NonNullable<Endpoint['hints']>> = {};
+  const zones = names('forZones');
+  if (zones !== undefined) out.forZones = zones;
+  const nodes = names('forNodes');
+  if (nodes !== undefined) out.forNodes = nodes;
+  return out;
+}
+
+function decodeEndpoint(r: FieldReader, e: JsonRecord, f: string): Endpoint {
+  const out: Mutable<Endpoint> = {};
+  const addresses = r.strings(e.addresses, `${f}.addresses`);
+  if (addresses !== undefined) out.addresses = addresses;
+  const c = r.obj(e.conditions, `${f}.conditions`);
+  if (c !== undefined) {
+    out.conditions = conditions(r.bool(c.ready, `${f}.conditions.ready`), r.bool(c.serving, `${f}.conditions.serving`),
+      r.bool(c.terminating, `${f}.conditions.terminating`));
+  }
+  const nodeName = r.str(e.nodeName, `${f}.nodeName`);
+  if (nodeName !== undefined) out.nodeName = nodeName;
+  const hints = r.obj(e.hints, `${f}.hints`);
+  if (hints !== undefined) out.hints = decodeHints(r, hints, `${f}.hints`);
+  return out;
+}
+
+function decodeEndpointPort(r: FieldReader, p: JsonRecord, f: string): EndpointPort {
+  const out: Mutable<EndpointPort> = {};
+  const name = r.str(p.name, `${f}.name`);
+  if (name !== undefined) out.name = name;
+  const port = r.num(p.port, `${f}.port`);
+  if (port !== undefined) out.port = port;
+  const protocol = r.str(p.protocol, `${f}.protocol`);
+  if (protocol !== undefined) out.protocol = protocol;
+  return out;
+}
+
+export function decodeEndpointSlice(raw: unknown): EndpointSlice {
+  const r = new FieldReader();
+  const o = isRecord(raw) ? raw : EMPTY;
+  if (o !== raw) r.wrong('EndpointSlice', 'an object', raw);
+  const out: Mutable<EndpointSlice> = { metadata: decodeMeta(r, o.metadata, SLICE_LABELS_READ, SLICE_ANNOTATIONS_READ) };
+  const addressType = r.str(o.addressType, 'addressType');
+  if (addressType !== undefined) out.addressType = addressType;
+  const endpoints = r.objects(o.endpoints, 'endpoints', (e, f) => decodeEndpoint(r, e, f));
+  if (endpoints !== undefined) out.endpoints = endpoints;
+  const ports = r.objects(o.ports, 'ports', (p, f) => decodeEndpointPort(r, p, f));
+  if (ports !== undefined) out.ports = ports;
+  if (r.problems !== undefined) out.problems = r.problems;
+  return out;
+}
+
+/**
+ * The Node: its labels (all: one object, and zone/hostname readers may grow), addresses,
+ * deletion, pod CIDRs (--detect-local-mode=NodeCIDR) and taint keys (/healthz's nodeEligible).
+ */
+export function decodeNode(raw: unknown): Node {
+  const r = new FieldReader();
+  const o = isRecord(raw) ? raw : EMPTY;
+  if (o !== raw) r.wrong('Node', 'an object', raw);
+  const out: Mutable<Node> = { metadata: decodeMeta(r, o.metadata, undefined, [], true) };
+  const status = r.obj(o.status, 'status');
+  const addresses = r.objects(status?.addresses, 'status.addresses', (a, f) => {
+    const x: Mutable<NonNullable<NonNullable<Node['status']>['addresses']>[number]> = {};
+    const type = r.str(a.type, `${f}.type`);
+    if (type !== undefined) x.type = type;
+    const address = r.str(a.address, `${f}.address`);
+    if (address !== undefined) x.address = address;
+    return x;
+  });
+  if (addresses !== undefined) out.status = { addresses };
+  const spec = r.obj(o.spec, 'spec');
+  if (spec !== undefined) {
+    const x: Mutable<NonNullable<Node['spec']>> = {};
+    const podCIDR = r.str(spec.podCIDR, 'spec.podCIDR');
+    if (podCIDR !== undefined) x.podCIDR = podCIDR;
+    const podCIDRs = r.strings(spec.podCIDRs, 'spec.podCIDRs');
+    if (podCIDRs !== undefined) x.podCIDRs = podCIDRs;
+    const taints = r.objects(spec.taints, 'spec.taints', (t, f) => {
+      const key = r.str(t.key, `${f}.key`);
+      return key === undefined ? {} : { key };
+    });
+    if (taints !== undefined) x.taints = taints;
+    out.spec = x;
+  }
+  if (r.problems !== undefined) out.problems = r.problems;
+  return out;
+}

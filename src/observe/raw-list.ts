@@ -1,0 +1,101 @@
+// LIST through client-node's own request path (the kubeconfig's server, TLS and credentials),
+// but parsed here: one JSON.parse, then each item decoded on its own. client-node's typed
+// decoding throws for the whole list on one wrongly shaped field (DESIGN §8) — a relist would
+// then fail forever and nothing new would be programmed; here one bad item is reported and
+// skipped. API load (as client-go's reflector): the first list is served from the API server's
+// watch cache (resourceVersion=0); a relist after 410 Gone asks for current data, in pages.
+import {
+  HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig,
+} from '@kubernetes/client-node';
+import { isRecord } from '../compute/k8s/field-reader.ts';
+
+export const PAGE_SIZE = 500;
+const LIST_TIMEOUT_MS = 120_000;
+
+export class ListError extends Error {
+  readonly code = 'LIST_FAILED';
+  readonly path: string;
+  /** HTTP status when the server answered; client-node's ListWatch reads it (410 → relist). */
+  readonly statusCode: number | undefined;
+  constructor(path: string, message: string, statusCode?: number, cause?: unknown) {
+    super(`list ${path}: ${message}`, { cause });
+    this.name = 'ListError';
+    this.path = path;
+    this.statusCode = statusCode;
+  }
+}
+
+export interface ListQuery {
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+}
+
+export interface Listed<T> {
+  readonly metadata: { readonly resourceVersion: string };
+  readonly items: T[];
+}
+
+/** Turns one raw item into what the informer keeps; undefined skips it (the decoder reports why). */
+export type Decode<T> = (raw: unknown) => T | undefined;
+
+async function getJson(kc: KubeConfig, path: string, query: Readonly<Record<string, string>>): Promise<unknown> {
+  const cluster = kc.getCurrentCluster();
+  if (cluster === null) throw new ListError(path, 'no current cluster in the kubeconfig');
+  const url = new URL(cluster.server + path);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+  ctx.setHeaderParam('Accept', 'application/json');
+  ctx.setSignal(AbortSignal.timeout(LIST_TIMEOUT_MS));
+  await kc.applySecurityAuthentication(ctx);
+  let status: number;
+  let text: string;
+  try {
+    const res = await new IsomorphicFetchHttpLibrary().send(ctx).toPromise();
+    status = res.httpStatusCode;
+    text = await res.body.text();
+  } catch (e) {
+    throw new ListError(path, e instanceof Error ? e.message : String(e), undefined, e);
+  }
+  if (status !== 200) throw new ListError(path, `HTTP ${String(status)}: ${text.slice(0, 200)}`, status);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new ListError(path, 'the answer is not JSON', status, e);
+  }
+}
+
+/**
+ * Lists `path` in pages of PAGE_SIZE. `fromCache`: resourceVersion=0 (the watch cache may ignore
+ * the limit and answer in one page). A continue token that expires mid-way falls back to one
+ * full list, as client-go's pager does.
+ */
+export async function listDecoded<T>(kc: KubeConfig, path: string, q: ListQuery, fromCache: boolean, decode: Decode<T>): Promise<Listed<T>> {
+  const base: Record<string, string> = { limit: String(PAGE_SIZE) };
+  if (q.labelSelector !== undefined) base.labelSelector = q.labelSelector;
+  if (q.fieldSelector !== undefined) base.fieldSelector = q.fieldSelector;
+  const items: T[] = [];
+  let query: Record<string, string> = fromCache ? { ...base, resourceVersion: '0' } : base;
+  for (;;) {
+    let page: unknown;
+    try {
+      page = await getJson(kc, path, query);
+    } catch (e) {
+      if (!(e instanceof ListError && e.statusCode === 410 && query.continue !== undefined)) throw e;
+      items.length = 0;
+      query = Object.fromEntries(Object.entries(base).filter(([k]) => k !== 'limit'));
+      continue;
+    }
+    const list = isRecord(page) ? page : {};
+    if (!Array.isArray(list.items)) throw new ListError(path, 'the answer has no items list');
+    for (const raw of list.items as unknown[]) {
+      const item = decode(raw);
+      if (item !== undefined) items.push(item);
+    }
+    const meta = isRecord(list.metadata) ? list.metadata : {};
+    const next = typeof meta.continue === 'string' ? meta.continue : '';
+    if (next === '') {
+      return { metadata: { resourceVersion: typeof meta.resourceVersion === 'string' ? meta.resourceVersion : '' }, items };
+    }
+    query = { ...base, continue: next };
+  }
+}
