@@ -9,18 +9,7 @@ import { ClusterWatcher } from '../../src/observe/informers.ts';
 import { seedWeb } from '../support/apiserver/builders.ts';
 import { kubeConfigFor, waitUntil } from '../support/apiserver/client.ts';
 import { start } from '../support/apiserver/index.ts';
-
-/** A small seeded PRNG (mulberry32): reproducible "nodes". */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../support/prng.ts';
 
 test('each delay is drawn from [½, 1½) × its step, and the steps grow to 30 s', () => {
   assert.deepEqual([0, 1, 2, 3, 4, 5, 9].map((a) => restartDelayMs(a, () => 0.5)), [500, 1000, 2000, 5000, 10_000, 30_000, 30_000]);
@@ -29,7 +18,7 @@ test('each delay is drawn from [½, 1½) × its step, and the steps grow to 30 s
 });
 
 test('5,000 nodes failing at the same instant spread their first retries: no 25 ms window holds more than 8 % of them (without jitter: all of them in one)', () => {
-  const random = seeded(11);
+  const random = prng(11);
   const delays = Array.from({ length: 5000 }, () => restartDelayMs(0, random));
   const buckets = new Map<number, number>();
   for (const d of delays) buckets.set(Math.floor(d / 25), (buckets.get(Math.floor(d / 25)) ?? 0) + 1);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import type { Service } from '../../src/compute/k8s/objects.ts';
 import { ep, makeNode, makeService, makeSlice } from '../compute/builders.ts';
 import { kernelState, rig, type Rig } from './proxier-rig.ts';
+import { prng } from '../support/prng.ts';
 
 const SEEDS = 40;
 const STEPS = 30;
@@ -14,18 +15,6 @@ const NAMES = ['a', 'b', 'c', 'd', 'e'];
 const TOOLS = ['ipvsadm', 'ipset', 'ip', 'iptables-restore'];
 const GROWING_ADDRESSES = [['192.168.1.10'], ['192.168.1.10', '10.0.0.4']];
 const CHANGING_ADDRESSES = [['192.168.1.10'], ['192.168.1.10', '10.0.0.4'], ['10.0.0.4']];
-
-/** mulberry32: a small seeded PRNG, so every run of a seed is the same run. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function service(name: string, i: number, nodePort: boolean, variant: number): Service {
   const ports = [{ name: 'p', port: 80 + variant, ...(nodePort ? { nodePort: 30080 + i } : {}) }];

@@ -14,20 +14,10 @@ import { renderService } from '../../../src/compute/model/render.ts';
 import { parseService } from '../../../src/compute/model/service.ts';
 import { ClusterState, keyOf } from '../../../src/observe/cluster-state.ts';
 import { config, makeNode } from '../builders.ts';
+import { prng } from '../../support/prng.ts';
 
 const SEED = 20261204;
 const ITERATIONS = 100_000;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -126,7 +116,7 @@ function mutate(base: Json, rand: () => number): Json {
 }
 
 test(`${ITERATIONS.toLocaleString('en')} mutations of Services and EndpointSlices through decode, parse and render never throw (seed ${String(SEED)})`, () => {
-  const rand = mulberry32(SEED);
+  const rand = prng(SEED);
   const cfg = config();
   const ctx = buildContext(cfg, makeNode('node-a', ['192.168.1.10'], { 'topology.kubernetes.io/zone': 'z1' }));
   const goodSlices = SLICES.map((s) => parseEndpointSlice(decodeEndpointSlice(s))).flatMap((r) => (r.kind === 'parsed' ? [r.slice] : []));
