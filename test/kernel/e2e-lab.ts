@@ -136,6 +136,21 @@ export class KubeIpvs {
     return r;
   }
 
+  /**
+   * Waits for a start that must fail to end by itself, and returns how it ended. A start that
+   * died of an emulation fault instead is run once more, saying so.
+   */
+  async exitedByItself(timeoutMs = 240_000): Promise<{ code: number | null; signal: string | null }> {
+    for (let attempt = 0; ; attempt++) {
+      await waitFor(() => this.running, (running) => !running, 'kube-ipvs to exit', timeoutMs, 500);
+      const r = await this.#exit;
+      this.#proc = undefined;
+      if (attempt > 0 || !crashed(this.#procLogs, r.signal)) return r;
+      again('kube-ipvs', evidence(this.#procLogs, r.signal));
+      this.start();
+    }
+  }
+
   get logs(): string { return this.#logs; }
   logTail(lines = 25): string { return this.#logs.split('\n').slice(-lines).join('\n'); }
 

@@ -7,7 +7,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
-import { KubeIpvs, startApi, waitFor } from './e2e-lab.ts';
+import { KubeIpvs, startApi } from './e2e-lab.ts';
 import { sh } from './lab.ts';
 
 /** The modules using ip_vs first (its schedulers), then ip_vs itself. */
@@ -37,9 +37,8 @@ test('without ip_vs the daemon exits 1, says to load ip_vs, and nothing is left 
   try {
     kube.start();
     // Generous: importing the API client alone took 20-90 s under emulation.
-    await waitFor(() => kube.running, (running) => !running, 'kube-ipvs to exit', 240_000, 500);
-    const { code } = await kube.stop();
-    assert.equal(code, 1, kube.logTail());
+    const { code, signal } = await kube.exitedByItself(240_000);
+    assert.deepEqual({ code, signal }, { code: 1, signal: null }, kube.logTail() || '(nothing on stderr)');
     const fatal = kube.logs.split('\n').filter((l) => l.includes('"level":50'));
     assert.equal(fatal.length, 1, kube.logTail());
     assert.match(fatal[0] ?? '', /cannot start: kernel settings: \/proc\/sys\/net\/ipv4\/vs\/conntrack does not exist.*modprobe ip_vs/);
