@@ -47,6 +47,10 @@ const kernel = new RemoteKernel();
 const runner = new MeasuredRunner(kernel);
 const state = new ClusterState();
 const config = resolveConfig({ hostnameOverride: 'node-a', clusterCidr: '10.244.0.0/16' }, 'bench');
+// This node as the API server shows it: its node IP comes from the Node object (kube-proxy's
+// detectNodeIPs); without one it would be loopback, and every LoadBalancer with source ranges
+// would get an OUT-FILTER drop rule.
+state.setNode({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a' }, status: { addresses: [{ type: 'InternalIP', address: NODE_IP.text }] } });
 let lastOps = 0;
 
 /** A daemon's sync side as it starts: no state applied yet. */
