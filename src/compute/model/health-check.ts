@@ -11,7 +11,7 @@
 import { HEALTH_CHECK_ANNOTATIONS } from '../k8s/objects.ts';
 import { parseDuration } from '../duration.ts';
 import type { Ip } from '../net/ip.ts';
-import type { ServiceKey } from './types.ts';
+import type { ServiceKey, VirtualServer } from './types.ts';
 
 export type HealthCheckKind = 'tcp' | 'http';
 
@@ -138,4 +138,16 @@ export function parseHealthCheck(
 export function checkedWeights(ips: readonly Ip[], down: ReadonlySet<string> | undefined): readonly number[] {
   const weights = ips.map((ip) => (down?.has(ip.text) === true ? 0 : 1));
   return weights.includes(1) ? weights : ips.map(() => 1);
+}
+
+/**
+ * Endpoints at weight 0 in a desired state: only health checks put them there (draining is
+ * the dataplane's, never desired). One per Service and address, however many virtual servers.
+ */
+export function heldDownCount(vss: Iterable<VirtualServer>): number {
+  const seen = new Set<string>();
+  for (const vs of vss) {
+    for (const rs of vs.realServers) if (rs.weight === 0) seen.add(`${vs.service.namespace}/${vs.service.name} ${rs.ip.text}`);
+  }
+  return seen.size;
 }
