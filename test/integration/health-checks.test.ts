@@ -25,8 +25,8 @@ test('an endpoint that stops answering is held at weight 0 (log line, metrics) a
   t.after(() => api.stop());
   const [healthz, metrics, backend] = [await freePort(), await freePort(), await freePort()];
   const up = await listen('127.0.0.7', backend);
-  let down: Server | undefined;
-  t.after(() => { up.close(); down?.close(); });
+  const servers: Server[] = [up];
+  t.after(() => { for (const s of servers) s.close(); });
   api.create(node('node-a'));
   const svc = service('default', 'web', {}, '10.96.0.10');
   api.create({ ...svc, metadata: { ...svc.metadata, annotations: { 'ipvs.kube-ipvs.io/health-check': `tcp:${backend}`, 'ipvs.kube-ipvs.io/health-check-interval': '200ms' } } });
@@ -59,7 +59,7 @@ test('an endpoint that stops answering is held at weight 0 (log line, metrics) a
   // Three failures 200 ms apart, then a sync: well under the 1 s bucket... on a loaded machine, under 5 s.
   assert.equal(metric(m, /^kubeipvs_health_check_out_of_rotation_seconds_bucket\{le="5"\} (\d+)$/m), 1);
 
-  down = await listen('127.0.0.8', backend);
+  servers.push(await listen('127.0.0.8', backend));
   await waitUntil(() => logs.includes('back in rotation'), 'back in rotation', 20_000);
   assert.match(logs, /endpoint 127\.0\.0\.8 of Service default\/web passed 2 checks in a row; back in rotation/);
   await scrapeUntil(/^kubeipvs_health_check_endpoints_down 0$/m, 'endpoints_down 0');
