@@ -13,6 +13,11 @@ import { probe as realProbe, type ProbeFn } from './health-probe.ts';
 export const MAX_IN_FLIGHT = 256;
 /** Each probe's delay is the interval ± 5 %: targets that start together drift apart. */
 const JITTER = 0.1;
+/**
+ * Probes are due in 10 ms slots, one timer for all: a timer per probe, each of another
+ * (jittered) duration, cost node more than the probe's bookkeeping itself.
+ */
+const SLOT_MS = 10;
 
 export interface HealthTransition {
   readonly service: ServiceKey;
@@ -46,7 +51,6 @@ interface Target {
   successes: number;
   down: boolean;
   firstFailureAt: number;
-  timer: unknown;
   removed: boolean;
 }
 
@@ -67,6 +71,10 @@ export class HealthChecker {
   #queue: Target[] = [];
   #inFlight = 0;
   #stopped = false;
+  /** Slot number (clock ms / SLOT_MS) → targets due then; removed ones are skipped when due. */
+  readonly #slots = new Map<number, Target[]>();
+  #lastSlot = -1;
+  #timer: unknown;
 
   constructor(o: HealthCheckerOptions) {
     this.#o = o;
@@ -123,7 +131,7 @@ export class HealthChecker {
     }
     for (const [key, target] of probes.targets) {
       if (entry.targets.has(key)) continue;
-      const t: Target = { service, spec: probes.spec, target, failures: 0, successes: 0, down: false, firstFailureAt: 0, timer: undefined, removed: false };
+      const t: Target = { service, spec: probes.spec, target, failures: 0, successes: 0, down: false, firstFailureAt: 0, removed: false };
       entry.targets.set(key, t);
       // The first probe at a random point of the interval: targets added together (a start,
       // a large Service) spread over it instead of firing in one burst.
@@ -137,17 +145,40 @@ export class HealthChecker {
     for (const s of this.#services.values()) for (const t of s.targets.values()) this.#remove(t);
     this.#services.clear();
     this.#queue = [];
+    this.#slots.clear();
+    if (this.#timer !== undefined) this.#o.clock.clearTimer(this.#timer);
+    this.#timer = undefined;
   }
 
   #remove(t: Target): void {
     t.removed = true;
-    if (t.timer !== undefined) this.#o.clock.clearTimer(t.timer);
-    t.timer = undefined;
     if (t.down) this.#setDown(t, false);
   }
 
   #schedule(t: Target, ms: number): void {
-    t.timer = this.#o.clock.setTimer(() => { t.timer = undefined; this.#due(t); }, ms);
+    const now = this.#o.clock.now();
+    if (this.#lastSlot < 0) this.#lastSlot = Math.floor(now / SLOT_MS);
+    const slot = Math.max(this.#lastSlot + 1, Math.ceil((now + ms) / SLOT_MS));
+    const list = this.#slots.get(slot);
+    if (list === undefined) this.#slots.set(slot, [t]); else list.push(t);
+    this.#timer ??= this.#o.clock.setTimer(() => { this.#tick(); }, SLOT_MS);
+  }
+
+  #tick(): void {
+    this.#timer = undefined;
+    const now = Math.floor(this.#o.clock.now() / SLOT_MS);
+    // Normally one slot or a few; after a long quiet spell, only the slots that hold targets.
+    const slots = now - this.#lastSlot <= this.#slots.size
+      ? Array.from({ length: Math.max(0, now - this.#lastSlot) }, (_, i) => this.#lastSlot + 1 + i)
+      : [...this.#slots.keys()].filter((k) => k <= now).sort((a, b) => a - b);
+    for (const s of slots) {
+      const due = this.#slots.get(s);
+      if (due === undefined) continue;
+      this.#slots.delete(s);
+      for (const t of due) this.#due(t);
+    }
+    this.#lastSlot = Math.max(this.#lastSlot, now);
+    if (this.#slots.size > 0 && !this.#stopped) this.#timer ??= this.#o.clock.setTimer(() => { this.#tick(); }, SLOT_MS);
   }
 
   #due(t: Target): void {
