@@ -9,7 +9,8 @@ import { HEALTH_CHECK_DEFAULTS, type ServiceProbes } from '../../src/compute/mod
 import { parseIp, type Ip } from '../../src/compute/net/ip.ts';
 import { silentLog } from '../../src/log.ts';
 import { HealthChecker } from '../../src/observe/health-checker.ts';
-import { probeHttp, probeTcp } from '../../src/observe/health-probe.ts';
+import { probeTcp } from '../../src/observe/health-probe.ts';
+import { probeHttpRaw as probeHttp } from '../../src/observe/http-probe.ts';
 import { systemClock } from '../../src/sync/clock.ts';
 
 const ip = (s: string): Ip => parseIp(s) ?? assert.fail(s);
@@ -74,6 +75,32 @@ test('HTTP probe: a server that stopped fails the next probe (its kept-alive con
   assert.equal(await probeHttp(at, srv.port, '/', 1000), true);
   await close(srv);
   assert.equal(await probeHttp(at, srv.port, '/', 1000), false);
+});
+
+test('HTTP probe: chunked bodies, Connection: close, and a kept-alive connection the server closed when idle', async (t) => {
+  let mode: 'chunked' | 'close' | 'plain' = 'chunked';
+  const server = createHttpServer((_req, res) => {
+    if (mode === 'chunked') { res.write('o'); setTimeout(() => { res.end('k'); }, 20); return; }
+    if (mode === 'close') res.setHeader('connection', 'close');
+    res.end('ok');
+  });
+  const srv = await listen(server, '127.0.0.9');
+  t.after(() => close(srv));
+  const at = ip('127.0.0.9');
+  let accepted = 0;
+  server.on('connection', () => { accepted++; });
+  assert.equal(await probeHttp(at, srv.port, '/', 1000), true);
+  assert.equal(await probeHttp(at, srv.port, '/', 1000), true);
+  assert.equal(accepted, 1, 'a chunked answer read to its end: the connection carries the next probe');
+  mode = 'close';
+  assert.equal(await probeHttp(at, srv.port, '/', 1000), true);
+  mode = 'plain';
+  assert.equal(await probeHttp(at, srv.port, '/', 1000), true);
+  assert.equal(accepted, 2, 'Connection: close: a new connection for the next probe');
+  // The server ends the idle connection (as at its keepAliveTimeout): the next probe still passes.
+  server.closeIdleConnections();
+  assert.equal(await probeHttp(at, srv.port, '/', 1000), true);
+  assert.equal(accepted, 3);
 });
 
 test('the checker with real probes and real time: a stopped server is held down after 3 failures and back after 2 successes', async (t) => {
