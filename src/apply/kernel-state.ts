@@ -5,10 +5,10 @@ import type { Family, Ip } from '../compute/net/ip.ts';
 import type { DesiredState } from '../compute/model/desired.ts';
 import type { VirtualServer } from '../compute/model/types.ts';
 import { jumpRuleText } from '../compute/model/iptables.ts';
-import { DUMMY_LINK, parseAddrShow, parseLinkShow, type AddressChanges, type InterfaceAddress } from './ip.ts';
-import { fits, parseIpsetSave, type ObservedSet, type SetDelta } from './ipset.ts';
-import { parseIptablesSave, iptablesBinary, type Backend, type SavedTable } from './iptables.ts';
-import { parseIpvsadmSave, type ObservedRealServer, type ObservedService } from './ipvsadm.ts';
+import { DUMMY_LINK, parseAddrShow, parseLinkShow, type AddressChanges, type InterfaceAddress } from '../tools/ip.ts';
+import { fits, parseIpsetSave, type ObservedSet, type SetDelta } from '../tools/ipset.ts';
+import { parseIptablesSave, iptablesBinary, type Backend, type SavedTable } from '../tools/iptables.ts';
+import { parseIpvsadmSave, type ObservedRealServer, type ObservedService } from '../tools/ipvsadm.ts';
 import type { Runner } from './exec.ts';
 
 export interface KernelState {

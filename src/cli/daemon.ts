@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import { CleanupError, cleanup, isEmptyReport } from '../apply/cleanup.ts';
 import { DataplaneError } from '../apply/dataplane.ts';
 import { countingRunner, execaRunner, type Runner } from '../apply/exec.ts';
-import { readStats } from '../apply/ipvsadm-list.ts';
+import { readStats } from '../apply/ipvsadm.ts';
 import { procSysFs, type SysctlFs } from '../apply/sysctl.ts';
 import { ConfigError, resolveConfig, type ProxyConfig } from '../compute/config.ts';
 import { formatWarning } from '../compute/model/types.ts';

@@ -8,7 +8,7 @@ import { renderOutput, OUTPUTS } from '../../../src/cli/plan.ts';
 import { decodeEndpointSlice, decodeService } from '../../../src/compute/k8s/decode.ts';
 import { parseManifests } from '../../../src/compute/k8s/manifests.ts';
 import { buildContext } from '../../../src/compute/model/context.ts';
-import { computeDesired } from '../../../src/compute/model/desired.ts';
+import { computeDesired } from '../../../src/compute/model/compute-desired.ts';
 import { mergeSlices, parseEndpointSlice, type ParsedSlice } from '../../../src/compute/model/endpoints.ts';
 import { renderService } from '../../../src/compute/model/render.ts';
 import { parseService } from '../../../src/compute/model/service.ts';
