@@ -59,9 +59,9 @@ class DryRunDataplane implements DataplanePort {
   readonly #log: Log;
   constructor(inner: Dataplane, log: Log) { this.#inner = inner; this.#log = log; }
   async sync(desired: DesiredState): Promise<SyncResult> {
-    const plan = await this.#inner.plan(desired);
-    if (plan.ipvs.length > 0) this.#log.info({ dryRun: true, ipvsadm: formatIpvsBatch(plan.ipvs) }, 'would apply');
-    return plan.result;
+    const would = await this.#inner.dryRun(desired);
+    if (would.ipvs.length > 0) this.#log.info({ dryRun: true, ipvsadm: formatIpvsBatch(would.ipvs) }, 'would apply');
+    return would.result;
   }
   checkDrains(): Promise<number> { return Promise.resolve(0); }
 }

@@ -10,7 +10,7 @@ import { SET_BASES, setName } from '../compute/model/ipsets.ts';
 import type { Cidr, Family } from '../compute/net/ip.ts';
 import type { Log } from '../log.ts';
 import { moduleHint, ToolError, type Runner } from './exec.ts';
-import { DUMMY_LINK, type InterfaceAddress } from '../tools/ip.ts';
+import { boundAddresses, DUMMY_LINK, type InterfaceAddress } from '../tools/ip.ts';
 import { readAddresses, readLinks } from './ip.ts';
 import { applyIpsetScript, readIpsets } from './ipset.ts';
 import { formatDestroyScript, tempSetName } from '../tools/ipset.ts';
@@ -18,7 +18,7 @@ import { applyIptables, readIptables } from './iptables.ts';
 import { formatCleanup, ruleTarget, ruleWords, type Backend, type IptablesTarget, type SavedTable } from '../tools/iptables.ts';
 import { applyIpvsBatch, readIpvs } from './ipvsadm.ts';
 import { formatIpvsBatch, type IpvsOp, type IpvsTable } from '../tools/ipvsadm.ts';
-import { boundAddresses, NODE_PORT_SET_NAMES, ownsService, type OwnershipRule, type SetMembers } from './ownership.ts';
+import { NODE_PORT_SET_NAMES, ownsService, type OwnershipRule, type SetMembers } from './ownership.ts';
 
 export interface CleanupOptions {
   readonly runner: Runner;

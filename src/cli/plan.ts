@@ -9,8 +9,8 @@ import { formatIpsetSave } from '../tools/ipset.ts';
 import { formatIptablesSave } from '../tools/iptables.ts';
 import { formatIpvsadmSave } from '../tools/ipvsadm.ts';
 import { planJson } from '../compute/format/json.ts';
-import { ignoredFlags, mergeFileConfig, readConfigFile } from './config-file.ts';
-import { addProxyFlags, rawConfigFromFlags, readInput, type ProxyFlagValues } from './proxy-flags.ts';
+import { ignoredFlags, mergeFileConfig, readConfigFile, readInput } from '../config/file.ts';
+import { addProxyFlags, rawConfigFromFlags, type ProxyFlagValues } from '../config/flags.ts';
 
 export const OUTPUTS = ['ipvsadm', 'addresses', 'ipset', 'iptables', 'ip6tables', 'json'] as const;
 export type PlanOutput = (typeof OUTPUTS)[number];

@@ -32,11 +32,17 @@ const LINK_LINE = /^\d+:\s+([^\s@:]+)(?:@[^\s:]+)?:\s/;
 export const parseLinkShow = (text: string): string[] =>
   text.split('\n').flatMap((l) => { const n = LINK_LINE.exec(l)?.[1]; return n === undefined ? [] : [n]; });
 
+/** The addresses bound to kube-ipvs0, by address text. */
+export function boundAddresses(addresses: Iterable<InterfaceAddress>): Map<string, InterfaceAddress> {
+  const out = new Map<string, InterfaceAddress>();
+  for (const a of addresses) if (a.ifname === DUMMY_LINK) out.set(a.ip.text, a);
+  return out;
+}
+
 const hostPrefix = (ip: Ip): number => (ip.family === 4 ? 32 : 128);
 
 // `ip -batch -` lines.
 export const linkAddLine = (name = DUMMY_LINK): string => `link add ${name} type dummy`;
-export const linkDelLine = (name = DUMMY_LINK): string => `link del ${name}`;
 export const addrAddLine = (ip: Ip, dev = DUMMY_LINK): string => `addr add ${ip.text}/${hostPrefix(ip)} dev ${dev}`;
 export const addrDelLine = (ip: Ip, dev = DUMMY_LINK): string => `addr del ${ip.text}/${hostPrefix(ip)} dev ${dev}`;
 

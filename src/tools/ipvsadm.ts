@@ -4,7 +4,7 @@
 // and kept, so the diff can leave them alone instead of misreading them. Reading ipvsadm's
 // text rather than netlink also means the kernel-internal HASHED flag never shows up, so it
 // cannot make every service look changed (#53801): only scheduler flags are compared.
-import { hostPort, parseIp, type Ip } from '../compute/net/ip.ts';
+import { hostPort, parseIpPort, type Ip } from '../compute/net/ip.ts';
 import { PROTOCOLS, virtualServerKey, type Protocol, type RealServer, type VirtualServer } from '../compute/model/types.ts';
 
 
@@ -72,14 +72,6 @@ export interface IpvsTable {
   readonly skipped: readonly string[];
 }
 
-/** `10.96.0.10:80` or `[fd00::10]:80`. */
-export function parseHostPort(s: string): { ip: Ip; port: number } | undefined {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(s);
-  const ip = parseIp(m?.[1] ?? m?.[2] ?? '');
-  const port = Number(m?.[3]);
-  return ip === undefined || !(port <= 65535) ? undefined : { ip, port };
-}
-
 const PROTO_OPTS: Readonly<Record<string, Protocol>> = { '-t': 'TCP', '-u': 'UDP', '--sctp-service': 'SCTP' };
 const FORWARDING: Readonly<Record<string, Forwarding>> = { '-m': 'masq', '-g': 'gate', '-i': 'ipip' };
 // Options of -A/-a that stand alone; any other unknown option is taken to carry one value.
@@ -91,7 +83,7 @@ export const targetKey = (t: ServiceTarget): string =>
 function parseTarget(opt: string, value: string): ServiceTarget | undefined {
   if (opt === '-f') return /^\d+$/.test(value) ? { kind: 'fwmark', mark: Number(value) } : undefined;
   const protocol = PROTO_OPTS[opt];
-  const hp = parseHostPort(value);
+  const hp = parseIpPort(value);
   return protocol === undefined || hp === undefined ? undefined : { kind: 'address', protocol, ...hp };
 }
 
@@ -131,7 +123,7 @@ function parseLine(line: string): Line | undefined {
     };
     return { kind: 'service', service };
   }
-  const hp = parseHostPort(get('-r') ?? '');
+  const hp = parseIpPort(get('-r') ?? '');
   if (cmd !== '-a' || hp === undefined) return undefined;
   const forwarding = opts.map(([k]) => FORWARDING[k]).find((f) => f !== undefined) ?? 'gate';
   return { kind: 'real', key: targetKey(target), rs: { ...hp, weight: Number(get('-w') ?? 1), forwarding } };
@@ -235,7 +227,7 @@ export function unappliedLines(batch: string, saved: string): UnappliedLine[] {
 function serviceKey(proto: string, addr: string): string | undefined {
   if (proto === 'FWM') return /^\d+$/.test(addr) ? `FWM/${addr}` : undefined;
   const p = PROTOCOLS.find((x) => x === proto);
-  const hp = parseHostPort(addr);
+  const hp = parseIpPort(addr);
   return p === undefined || hp === undefined ? undefined : virtualServerKey(p, hp.ip, hp.port);
 }
 
@@ -249,7 +241,7 @@ function rows(text: string): Row[] {
   for (const line of text.split('\n')) {
     const [first = '', second = '', ...rest] = line.trim().split(/\s+/);
     if (first === '->') {
-      const hp = parseHostPort(second);
+      const hp = parseIpPort(second);
       if (hp !== undefined) out.push({ kind: 'real', ...hp, rest });
       continue;
     }
@@ -276,7 +268,7 @@ function grouped<S, R>(text: string, svc: (rest: string[]) => S | undefined, rea
   return out;
 }
 
-const int = (s: string | undefined): number | undefined => (s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined);
+const wholeNumber = (s: string | undefined): number | undefined => (s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined);
 
 export interface RealServerConns {
   readonly ip: Ip;
@@ -289,7 +281,7 @@ export interface RealServerConns {
 /** Service key → its real servers' connection counts. */
 export function parseConnCounts(text: string): Map<string, readonly RealServerConns[]> {
   const g = grouped(text, () => ({}), (ip, port, [, weight, active, inactive]): RealServerConns | undefined => {
-    const [w, a, i] = [int(weight), int(active), int(inactive)];
+    const [w, a, i] = [wholeNumber(weight), wholeNumber(active), wholeNumber(inactive)];
     return w === undefined || a === undefined || i === undefined ? undefined : { ip, port, weight: w, activeConns: a, inactiveConns: i };
   });
   return new Map([...g].map(([k, v]) => [k, v.realServers]));
@@ -309,7 +301,7 @@ export interface ServiceStats {
 }
 
 function counters(cols: readonly string[]): Counters | undefined {
-  const n = cols.slice(0, 5).map(int);
+  const n = cols.slice(0, 5).map(wholeNumber);
   const [conns, inPkts, outPkts, inBytes, outBytes] = n;
   if (conns === undefined || inPkts === undefined || outPkts === undefined || inBytes === undefined || outBytes === undefined) return undefined;
   return { conns, inPkts, outPkts, inBytes, outBytes };
