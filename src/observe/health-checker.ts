@@ -98,7 +98,7 @@ export class HealthChecker {
   }
 
   /** Services whose held-down set changed since the last call. */
-  drain(): ReadonlySet<ServiceKey> {
+  takeChanges(): ReadonlySet<ServiceKey> {
     const c = this.#changed;
     this.#changed = new Set();
     return c;

@@ -1,5 +1,5 @@
 // One sync: take what changed in the cluster, re-render only those Services, assemble the
-// desired state and hand it to the dataplane (incrementally, or as a full resync that reads
+// desired state and hand it to the dataplane (incrementally, or as a full sync that reads
 // the kernel and repairs drift). Failures are reported and retried soon; nothing is lost,
 // since the rendered state already holds every change and the dataplane re-reads the kernel.
 import type { ProxyConfig } from '../compute/config.ts';
@@ -48,12 +48,12 @@ export interface ProxierHooks {
 
 /**
  * Active health checks (observe/health-checker.ts): their state is one more input of the
- * render, changes of it are drained like the cluster's, and each render hands the Service's
+ * render, its changes are taken like the cluster's, and each render hands the Service's
  * probe targets back.
  */
 export interface HealthInput {
   /** Services whose held-down endpoints changed since the last call. */
-  drain(): ReadonlySet<string>;
+  takeChanges(): ReadonlySet<string>;
   /** Endpoint addresses of a Service held down by its checks. */
   down(service: string): ReadonlySet<string> | undefined;
   setTargets(service: string, probes: ServiceProbes | undefined): void;
@@ -118,9 +118,9 @@ export class Proxier {
   /** Never rejects: a failure is logged, reported through `synced` and retried (retryAfter). */
   async sync(reason: RunReason): Promise<void> {
     const started = this.#o.clock.now();
-    const input = this.#o.cluster.drain();
+    const input = this.#o.cluster.takeChanges();
     for (const k of input.changed) this.#pending.services.add(k);
-    for (const k of this.#o.health?.drain() ?? []) this.#pending.services.add(k);
+    for (const k of this.#o.health?.takeChanges() ?? []) this.#pending.services.add(k);
     this.#pending.node ||= input.nodeChanged;
     this.#pending.triggerTimes.push(...input.triggerTimes);
     // Only for the programming-latency histogram: through a long outage keep the latest ones.

@@ -57,8 +57,8 @@ test('failureThreshold failures in a row hold an endpoint down; successThreshold
   assert.equal(h.checker.down('shop/web'), undefined, 'two failures are not enough');
   await probesOf(h, a, 1);
   assert.deepEqual([...(h.checker.down('shop/web') ?? [])], [a]);
-  assert.deepEqual([...h.checker.drain()], ['shop/web']);
-  assert.deepEqual([...h.checker.drain()], [], 'drain empties');
+  assert.deepEqual([...h.checker.takeChanges()], ['shop/web']);
+  assert.deepEqual([...h.checker.takeChanges()], [], 'taken once');
   assert.deepEqual(h.changed, ['shop/web']);
   const out = h.transitions[0] ?? assert.fail('no transition');
   assert.equal(out.down, true);
@@ -141,15 +141,15 @@ test('targets come and go with the renders: a removed endpoint held down is rele
   h.failing.add('10.244.1.5');
   await h.clock.advance(2100);
   assert.ok(h.checker.down('shop/web')?.has('10.244.1.5'));
-  h.checker.drain();
+  h.checker.takeChanges();
   // The same render again (a resync): nothing changes.
   h.checker.setTargets('shop/web', probes(s, '10.244.1.5', '10.244.2.6'));
   assert.ok(h.checker.down('shop/web')?.has('10.244.1.5'));
-  assert.deepEqual([...h.checker.drain()], []);
+  assert.deepEqual([...h.checker.takeChanges()], []);
   // Kubernetes marked it not ready (or it went away): no longer probed, no longer held down.
   h.checker.setTargets('shop/web', probes(s, '10.244.2.6'));
   assert.equal(h.checker.down('shop/web'), undefined);
-  assert.deepEqual([...h.checker.drain()], ['shop/web']);
+  assert.deepEqual([...h.checker.takeChanges()], ['shop/web']);
   const before = h.probed.filter((p) => p.ip === '10.244.1.5').length;
   await h.clock.advance(3000);
   assert.equal(h.probed.filter((p) => p.ip === '10.244.1.5').length, before, 'not probed any more');

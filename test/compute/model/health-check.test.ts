@@ -8,7 +8,7 @@ import { parseService } from '../../../src/compute/model/service.ts';
 import { renderService } from '../../../src/compute/model/render.ts';
 import { buildContext } from '../../../src/compute/model/context.ts';
 import { mergeSlices, parseEndpointSlice } from '../../../src/compute/model/endpoints.ts';
-import { computeDesired } from '../../../src/compute/model/desired.ts';
+import { computeDesired } from '../../../src/compute/model/compute-desired.ts';
 import { config, ep, ipvsLines, makeService, makeSlice } from '../builders.ts';
 
 const HC = 'ipvs.kube-ipvs.io/health-check';
