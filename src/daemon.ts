@@ -17,6 +17,7 @@ import { isIpv6LinkLocal, isLoopback, type Family, type Ip } from './compute/net
 import type { Log } from './log.ts';
 import { ClusterState } from './observe/cluster-state.ts';
 import { ClusterWatcher } from './observe/informers.ts';
+import { HealthChecker, type HealthTransition } from './observe/health-checker.ts';
 import { BoundedFrequencyRunner } from './sync/bounded-runner.ts';
 import type { Clock } from './sync/clock.ts';
 import { Proxier, type ProxierHooks, type DataplanePort } from './sync/proxier.ts';
@@ -44,6 +45,10 @@ export interface DaemonSettings {
 export interface DaemonHooks extends ProxierHooks {
   /** A change was observed and a sync requested (healthz "queued"). */
   queued(): void;
+  /** An active health-check probe's result (metrics). */
+  healthResult?(ok: boolean): void;
+  /** An endpoint taken out of rotation by its checks, or back (metrics). */
+  healthTransition?(t: HealthTransition): void;
 }
 
 /** Addresses of this node's interfaces, as NodePorts and kube-proxy see them. */
@@ -69,6 +74,8 @@ class DryRunDataplane implements DataplanePort {
 export class Daemon {
   readonly cluster = new ClusterState();
   readonly proxier: Proxier;
+  /** Active health checks of the Services that opt in (their results are a sync input). */
+  readonly health: HealthChecker;
   readonly #runner: BoundedFrequencyRunner;
   readonly #watcher: ClusterWatcher;
   readonly #deps: DaemonDeps;
@@ -89,7 +96,17 @@ export class Daemon {
       minIntervalMs: s.minSyncPeriodMs, maxIntervalMs: s.syncPeriodMs, burst: 2, clock: deps.clock, log: deps.log,
       fn: (reason) => this.proxier.sync(reason),
     });
+    this.health = new HealthChecker({
+      clock: deps.clock, log: deps.log,
+      changed: () => {
+        hooks.queued();
+        if (this.#listed) this.#runner.run();
+      },
+      result: (ok) => { hooks.healthResult?.(ok); },
+      transition: (t) => { hooks.healthTransition?.(t); },
+    });
     this.proxier = new Proxier({
+      health: this.health,
       config: s.config, families: s.families, cluster: this.cluster, dataplane, log: deps.log, clock: deps.clock,
       hooks: {
         invalid: (w) => { hooks.invalid(w); },
@@ -140,5 +157,6 @@ export class Daemon {
     this.#stopped = true;
     this.#watcher.stop();
     this.#runner.stop();
+    this.health.stop();
   }
 }

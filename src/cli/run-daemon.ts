@@ -18,6 +18,8 @@ import { formatWarning } from '../compute/model/types.ts';
 import type { Family } from '../compute/net/ip.ts';
 import type { Daemon } from '../daemon.ts';
 import { createMetrics, recordQueued, recordServiceTraffic, recordSync } from '../serve/metrics.ts';
+import { HealthCheckMetrics } from '../serve/health-check-metrics.ts';
+import { heldDownCount } from '../compute/model/health-check.ts';
 import { healthHandler, ProxyHealth, type IpFamilyName } from '../serve/proxy-health.ts';
 import { metricsHandler } from '../serve/metrics-server.ts';
 import { ServiceHealthServer } from '../serve/service-health.ts';
@@ -117,6 +119,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
   const ipFamilies: Family[] = existsSync('/proc/net/if_inet6') ? [4, 6] : [4];
   const families: IpFamilyName[] = ipFamilies.map((f) => (f === 4 ? 'IPv4' : 'IPv6'));
   const metrics = createMetrics({ perService: options.metricsPerService });
+  const healthChecks = new HealthCheckMetrics(metrics.registry);
   const health = new ProxyHealth({ syncPeriodMs: options.syncPeriodMs, families });
   // --dry-run exports what it would change, per tool, for comparing with a running kube-proxy.
   const wouldChange = flags.dryRun === true
@@ -168,6 +171,8 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
         recordQueued(metrics, families, Date.now());
         recordChanges();
       },
+      healthResult: (ok) => { healthChecks.result(ok); },
+      healthTransition: (t) => { healthChecks.transition(t); },
       invalid: (w) => { log.warn({ kind: w.kind, object: w.object, field: w.field }, formatWarning(w)); },
       serviceWarnings: (key, ws) => { events.serviceWarnings(key, ws); },
       synced: (r) => {
@@ -186,6 +191,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
           noLocalEndpoints: { internal: r.desired.noLocalEndpoints.internal.length, external: r.desired.noLocalEndpoints.external.length },
         });
         runner.reset();
+        healthChecks.synced(ok, daemon.health.targets === 0 ? 0 : heldDownCount(r.desired.virtualServers.values()), Date.now());
         for (const [tool, n] of Object.entries(r.result?.changes ?? {})) wouldChange?.set({ tool }, n);
         recordChanges();
         // Health-check node ports listen where NodePorts do, as kube-proxy's do.

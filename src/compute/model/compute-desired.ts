@@ -12,6 +12,7 @@ import { DesiredIndex } from './desired-index.ts';
 import type { DesiredState } from './desired.ts';
 import { renderService, type ServiceState } from './render.ts';
 import { parseService } from './service.ts';
+import type { HealthState } from './health-check.ts';
 import type { ServiceKey, VirtualServer, Warning } from './types.ts';
 
 /**
@@ -52,8 +53,8 @@ export function findNode(nodes: readonly Node[], nodeName: string): Node | undef
   return nodes.find((n) => (n.metadata?.name ?? '').toLowerCase() === nodeName);
 }
 
-/** Kubernetes objects → desired kernel state, in one pass. */
-export function computeDesired(cluster: Cluster, config: ProxyConfig, families?: readonly Family[]): ComputeResult {
+/** Kubernetes objects (and health-check results, if any) → desired kernel state, in one pass. */
+export function computeDesired(cluster: Cluster, config: ProxyConfig, families?: readonly Family[], health?: HealthState): ComputeResult {
   const ctx = buildContext(config, findNode(cluster.nodes, config.nodeName), families);
   const warnings: Warning[] = [];
   const ignored: { object: string; reason: string }[] = [];
@@ -76,7 +77,7 @@ export function computeDesired(cluster: Cluster, config: ProxyConfig, families?:
     warnings.push(...r.warnings);
     if (r.kind === 'invalid') continue;
     const key = `${r.info.namespace}/${r.info.name}`;
-    states.push(renderService(r.info, mergeSlices(slicesByService.get(key) ?? []), ctx));
+    states.push(renderService(r.info, mergeSlices(slicesByService.get(key) ?? []), ctx, health?.get(key)));
   }
   const { desired, warnings: conflicts } = assemble(states, ctx);
   return { desired, warnings: [...warnings, ...conflicts], ignored };
