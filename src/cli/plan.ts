@@ -9,10 +9,12 @@ import { formatIpsetSave } from '../compute/format/ipset.ts';
 import { formatIptablesSave } from '../compute/format/iptables.ts';
 import { formatIpvsadmSave } from '../compute/format/ipvsadm.ts';
 import { planJson } from '../compute/format/json.ts';
+import { buildNftTable } from '../compute/model/nft.ts';
+import { formatNftTable } from '../tools/nft.ts';
 import { ignoredFlags, mergeFileConfig, readConfigFile } from './config-file.ts';
 import { addProxyFlags, rawConfigFromFlags, readInput, type ProxyFlagValues } from './proxy-flags.ts';
 
-export const OUTPUTS = ['ipvsadm', 'addresses', 'ipset', 'iptables', 'ip6tables', 'json'] as const;
+export const OUTPUTS = ['ipvsadm', 'addresses', 'ipset', 'iptables', 'ip6tables', 'nft', 'json'] as const;
 export type PlanOutput = (typeof OUTPUTS)[number];
 
 export interface PlanIo {
@@ -41,6 +43,7 @@ export function renderOutput(r: ComputeResult, output: PlanOutput): string {
     case 'ipset': return formatIpsetSave(d.ipsets);
     case 'iptables': return family(4);
     case 'ip6tables': return family(6);
+    case 'nft': return formatNftTable(buildNftTable(d.ipsets, d.iptables));
     case 'json': return `${JSON.stringify(planJson(r), null, 2)}\n`;
   }
 }
