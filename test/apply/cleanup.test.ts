@@ -112,8 +112,8 @@ test('a second run finds nothing, reads once per tool and writes nothing', async
   const before = k.callCount();
   const again = await cleanup({ runner: k, log: silentLog, excludeCidrs: [EXCLUDED] });
   assert.ok(isEmptyReport(again), JSON.stringify(again));
-  // ip addr, ip link, ipvsadm -Sn, ipset list -n, four iptables saves.
-  assert.equal(k.callCount() - before, 8);
+  // ip addr, ip link, ipvsadm -Sn, ipset list -n, four iptables saves, nft (list table: none; list tables).
+  assert.equal(k.callCount() - before, 10);
 });
 
 test('one batch per tool: one ipvsadm -R, one ip link del, one ipset restore, one restore per iptables binary', async () => {
@@ -121,7 +121,7 @@ test('one batch per tool: one ipvsadm -R, one ip link del, one ipset restore, on
   k.calls.clear();
   await cleanup({ runner: k, log: silentLog, excludeCidrs: [EXCLUDED] });
   assert.deepEqual(Object.fromEntries([...k.calls].sort()), {
-    ip: 3, ipset: 2, ipvsadm: 2,
+    ip: 3, ipset: 2, ipvsadm: 2, nft: 2,
     'ip6tables-legacy-restore': 1, 'ip6tables-legacy-save': 1, 'ip6tables-nft-restore': 1, 'ip6tables-nft-save': 1,
     'iptables-legacy-restore': 1, 'iptables-legacy-save': 1, 'iptables-nft-restore': 1, 'iptables-nft-save': 1,
   });

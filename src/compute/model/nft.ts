@@ -14,6 +14,10 @@ import { parseCidr, cidrContains } from '../net/ip.ts';
 
 export const NFT_TABLE = 'kube-ipvs';
 
+/** --ipvs-rules-backend: kube-proxy's ipsets + KUBE-* iptables rules (the default), or this table. */
+export const RULES_BACKENDS = ['iptables', 'nftables'] as const;
+export type RulesBackend = (typeof RULES_BACKENDS)[number];
+
 /** `KUBE-LOAD-BALANCER-SOURCE-CIDR`, 6 → `load-balancer-source-cidr-v6`. */
 export const nftSetName = (base: SetBase | 'KUBE-IPVS-OUT-FILTER', family: Family): string =>
   `${base.replace(/^KUBE-/, '').toLowerCase()}-v${family}`;
@@ -65,11 +69,27 @@ export function withoutCoveredRanges(elements: readonly string[]): string[] {
   return out;
 }
 
-/** The nft set standing for one ipset, with its elements. */
+/** An nft element back as the ipset member it stands for (`a . tcp . 80 . b` → `a,tcp:80,b`). */
+export function ipsetEntry(element: string): string {
+  const [ip, proto, port, third] = element.split(' . ');
+  if (proto === undefined || port === undefined) return element;
+  return `${ip ?? ''},${proto}:${port}${third === undefined ? '' : `,${third}`}`;
+}
+
+/**
+ * The nft set standing for one ipset. Its elements are computed when first read: an
+ * incremental sync reads only the sets that changed, so its cost follows the change.
+ */
 export function nftSetOf(s: IpsetState): NftSet {
-  const elements = s.entries.map(nftElement);
   const interval = s.type === 'hash:ip,port,net';
-  return { name: nftSetName(s.base, s.family), type: nftSetType(s.type, s.family), interval, elements: interval ? withoutCoveredRanges(elements) : elements };
+  let elements: readonly string[] | undefined;
+  return {
+    name: nftSetName(s.base, s.family), type: nftSetType(s.type, s.family), interval,
+    get elements() {
+      if (elements === undefined) { const e = s.entries.map(nftElement); elements = interval ? withoutCoveredRanges(e) : e; }
+      return elements;
+    },
+  };
 }
 
 /** LB VIPs the node itself must not reach (#119656), as `vip . vip . proto . port`. */
