@@ -196,3 +196,20 @@ test('ipvsadm -R exits 0 after a failed line: the table is re-read, and only wha
   assert.deepEqual((await cleanup({ runner: k, log: silentLog, excludeCidrs: [EXCLUDED] })).virtualServers, ['UDP/10.96.0.10:53']);
   assertNoneOfOurs(k);
 });
+
+test('the nftables backend\'s node: --cleanup removes its table and the NodePort virtual servers its table marks, nothing else', async () => {
+  const k = new FakeKernel();
+  k.admin(['ip', 'addr', 'add', `${NODE[1]!}/64`, 'dev', 'eth0']);
+  await new Dataplane({ runner: k, families: [4, 6], excludeCidrs: [EXCLUDED], rules: 'nftables', log: silentLog }).sync(desired(), { full: true });
+  // Someone else's nft table in the same family stays.
+  k.admin(['nft', '-f', '-'], 'add table inet firewalld\n');
+  // A NodePort of ours on an address the node no longer has: only the table's mark says it is ours.
+  k.admin(['ipvsadm', '-A', '-t', '192.168.7.7:30080', '-s', 'rr']);
+  k.admin(['ipvsadm', '-R'], `${USER_IPVS.join('\n')}\n`);
+  const r = await cleanup({ runner: k, log: silentLog, excludeCidrs: [EXCLUDED] });
+  assert.deepEqual(r.nftTables, ['inet kube-ipvs']);
+  assert.ok(r.virtualServers.includes('TCP/192.168.7.7:30080'));
+  assert.deepEqual([...k.nft.tables.keys()], ['firewalld']);
+  assert.deepEqual(lines(k.admin(['ipvsadm', '-Sn'])), lines(USER_IPVS.join('\n')));
+  assert.ok(isEmptyReport(await cleanup({ runner: k, log: silentLog, excludeCidrs: [EXCLUDED] })));
+});
