@@ -5,14 +5,15 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Dataplane, type SyncResult } from './apply/dataplane.ts';
 import type { Runner } from './apply/exec.ts';
-import { DUMMY_LINK, readAddresses } from './apply/ip.ts';
-import type { Backend } from './apply/iptables.ts';
+import { DUMMY_LINK } from './tools/ip.ts';
+import { readAddresses } from './apply/ip.ts';
+import type { Backend } from './tools/iptables.ts';
 import type { RulesBackend } from './compute/model/nft.ts';
 import { ensureKernelSettings, type KernelSettings } from './apply/settings.ts';
 import type { SysctlFs } from './apply/sysctl.ts';
 import type { ProxyConfig } from './compute/config.ts';
 import type { DesiredState } from './compute/model/desired.ts';
-import { formatIpvsBatch } from './apply/ipvsadm.ts';
+import { formatIpvsBatch } from './tools/ipvsadm.ts';
 import { isIpv6LinkLocal, isLoopback, type Family, type Ip } from './compute/net/ip.ts';
 import type { Log } from './log.ts';
 import { ClusterState } from './observe/cluster-state.ts';
@@ -61,9 +62,9 @@ class DryRunDataplane implements DataplanePort {
   readonly #log: Log;
   constructor(inner: Dataplane, log: Log) { this.#inner = inner; this.#log = log; }
   async sync(desired: DesiredState): Promise<SyncResult> {
-    const plan = await this.#inner.plan(desired);
-    if (plan.ipvs.length > 0) this.#log.info({ dryRun: true, ipvsadm: formatIpvsBatch(plan.ipvs) }, 'would apply');
-    return plan.result;
+    const would = await this.#inner.dryRun(desired);
+    if (would.ipvs.length > 0) this.#log.info({ dryRun: true, ipvsadm: formatIpvsBatch(would.ipvs) }, 'would apply');
+    return would.result;
   }
   checkDrains(): Promise<number> { return Promise.resolve(0); }
 }

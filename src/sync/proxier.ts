@@ -1,5 +1,5 @@
 // One sync: take what changed in the cluster, re-render only those Services, assemble the
-// desired state and hand it to the dataplane (incrementally, or as a full resync that reads
+// desired state and hand it to the dataplane (incrementally, or as a full sync that reads
 // the kernel and repairs drift). Failures are reported and retried soon; nothing is lost,
 // since the rendered state already holds every change and the dataplane re-reads the kernel.
 import type { ProxyConfig } from '../compute/config.ts';
@@ -103,7 +103,7 @@ export class Proxier {
   /** Never rejects: a failure is logged, reported through `synced` and retried (retryAfter). */
   async sync(reason: RunReason): Promise<void> {
     const started = this.#o.clock.now();
-    const input = this.#o.cluster.drain();
+    const input = this.#o.cluster.takeChanges();
     for (const k of input.changed) this.#pending.services.add(k);
     this.#pending.node ||= input.nodeChanged;
     this.#pending.triggerTimes.push(...input.triggerTimes);

@@ -6,13 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dataplane, DataplaneError } from '../../src/apply/dataplane.ts';
-import { parseIpsetSave } from '../../src/apply/ipset.ts';
-import { parseIptablesSave } from '../../src/apply/iptables.ts';
+import { parseIpsetSave } from '../../src/tools/ipset.ts';
+import { parseIptablesSave } from '../../src/tools/iptables.ts';
 import { diffNft } from '../../src/compute/diff/nft.ts';
 import type { DesiredState } from '../../src/compute/model/desired.ts';
 import { buildNftTable, ipsetEntry, nftSetName, RULES_BACKENDS, type RulesBackend } from '../../src/compute/model/nft.ts';
 import { SET_BASES } from '../../src/compute/model/ipsets.ts';
-import { formatIpvsadmSave } from '../../src/compute/format/ipvsadm.ts';
+import { formatIpvsadmSave } from '../../src/tools/ipvsadm.ts';
 import { silentLog } from '../../src/log.ts';
 import { parseNftJson } from '../../src/tools/nft.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';

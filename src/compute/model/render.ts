@@ -3,10 +3,10 @@
 // Per-Service rendering lets a sync re-render only the Services that changed.
 import { cidrContains, isLoopback, type Cidr, type Family, type Ip } from '../net/ip.ts';
 import { endpointsKey, type EndpointInfo } from './endpoints.ts';
-import { ipPortEntry, ipPortIpEntry, ipPortNetEntry, setName, type SetBase } from './ipsets.ts';
+import { ipPortEntry, ipPortIpEntry, ipPortNetEntry, type SetBase } from './ipsets.ts';
 import type { OutFilterDrop } from './iptables.ts';
 import type { ServiceInfo, ServicePortInfo } from './service.ts';
-import { categorizeEndpoints, endpointsFor, type Categorized, type NodeTopology } from './topology.ts';
+import { categorizeEndpoints, endpointsFor, isLocal, type Categorized } from './topology.ts';
 import { virtualServerKey, type Protocol, type RealServer, type ServiceKey, type VipKind, type VirtualServer } from './types.ts';
 import type { RenderContext } from './context.ts';
 
@@ -165,7 +165,6 @@ function renderNodePort(b: Builder, family: Family, nodeIps: readonly Ip[], port
   for (const ip of nodeIps) b.virtualServer('node-port', port, ip, port.nodePort, cat, b.info.externalPolicyLocal);
 }
 
-const isLocal = (ep: EndpointInfo, node: NodeTopology): boolean => node.nodeName !== '' && ep.nodeName === node.nodeName;
 
 /**
  * Renders one proxied Service. `endpoints` is the output of mergeSlices for its slices.
@@ -203,5 +202,3 @@ export function renderService(
     noLocalEndpoints: { internal: b.noLocalInternal, external: b.noLocalExternal },
   };
 }
-
-export const qualifiedSetName = (e: SetEntry): string => setName(e.base, e.family);

@@ -11,8 +11,8 @@ import { stringify } from 'yaml';
 import { CleanupError, cleanup, isEmptyReport } from '../apply/cleanup.ts';
 import { DataplaneError } from '../apply/dataplane.ts';
 import { countingRunner, execaRunner, type Runner } from '../apply/exec.ts';
-import { readStats } from '../apply/ipvsadm-list.ts';
-import { procSysFs, type SysctlFs } from '../apply/sysctl.ts';
+import { readStats } from '../apply/ipvsadm.ts';
+import { procSysFs, type SysctlFs, conntrackSysctls } from '../apply/sysctl.ts';
 import { ConfigError, resolveConfig, type ProxyConfig } from '../compute/config.ts';
 import { formatWarning } from '../compute/model/types.ts';
 import type { Family } from '../compute/net/ip.ts';
@@ -24,15 +24,12 @@ import { ServiceHealthServer } from '../serve/service-health.ts';
 import { listenPersistently, parseBindAddress, type PersistentListening } from '../serve/listen.ts';
 import { StartupError } from '../startup-error.ts';
 import { systemClock } from '../sync/clock.ts';
-import { ignoredFlags, mergeFileConfig, readConfigFile } from './config-file.ts';
-import { inertWarnings } from './inert-flags.ts';
+import { ignoredFlags, mergeFileConfig, readConfigFile, readInput } from '../config/file.ts';
+import { inertWarnings, rawDaemonOptions, type DaemonFlagValues } from '../config/flags.ts';
 import { loadKubeConfigFile } from './token-file.ts';
 import { createLogger } from './logger.ts';
 import { versionText } from '../version.ts';
-import { rawDaemonOptions, type DaemonFlagValues } from './daemon-flags.ts';
-import { readInput } from './proxy-flags.ts';
-import { resolveDaemonOptions, type DaemonOptions, type RawDaemonOptions } from './daemon-options.ts';
-import { conntrackSysctls, kubeProxyConfiguration } from './daemon-config.ts';
+import { resolveDaemonOptions, type DaemonOptions, type RawDaemonOptions, kubeProxyConfiguration } from '../config/merged.ts';
 import type { PlanIo } from './plan.ts';
 
 export interface Resolved {
@@ -147,6 +144,17 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
     log.info({}, 'init-only: initialization done, exiting');
     return 0;
   }
+  // kube-proxy's change gauges and counters, from the cluster state's tallies.
+  const counted = { services: 0, slices: 0 };
+  const recordChanges = (): void => {
+    const c = daemon.cluster;
+    metrics.serviceChangesPending.set(c.pendingServiceChanges);
+    metrics.endpointChangesPending.set(c.pendingEndpointChanges);
+    metrics.serviceChangesTotal.inc(c.serviceEvents - counted.services);
+    metrics.endpointChangesTotal.inc(c.sliceEvents - counted.slices);
+    counted.services = c.serviceEvents;
+    counted.slices = c.sliceEvents;
+  };
   const daemon: Daemon = new Daemon(
     { runner, sysctl, kubeConfig: kc, clock: systemClock, log: log.child({ component: 'proxier' }) },
     {
@@ -159,8 +167,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
         health.queued();
         nodeHealth();
         recordQueued(metrics, families, Date.now());
-        metrics.serviceChangesPending.set(daemon.cluster.pendingServiceChanges);
-        metrics.endpointChangesPending.set(daemon.cluster.pendingEndpointChanges);
+        recordChanges();
       },
       invalid: (w) => { log.warn({ kind: w.kind, object: w.object, field: w.field }, formatWarning(w)); },
       serviceWarnings: (key, ws) => { events.serviceWarnings(key, ws); },
@@ -181,8 +188,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
         });
         runner.reset();
         for (const [tool, n] of Object.entries(r.result?.changes ?? {})) wouldChange?.set({ tool }, n);
-        metrics.serviceChangesPending.set(daemon.cluster.pendingServiceChanges);
-        metrics.endpointChangesPending.set(daemon.cluster.pendingEndpointChanges);
+        recordChanges();
         // Health-check node ports listen where NodePorts do, as kube-proxy's do.
         void serviceHealth.sync(r.desired.healthChecks, everyAddress ? 'all' : daemon.proxier.nodePortIps.map((ip) => ip.text));
         // Per-Service traffic (opt-in): one `ipvsadm -Ln --stats` at most once per sync period.
