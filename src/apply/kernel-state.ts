@@ -13,7 +13,8 @@ import type { Runner } from './exec.ts';
 import { readNftText } from './nft.ts';
 import { SET_DEFS, createOptions, setName, SET_BASES } from '../compute/model/ipsets.ts';
 import { NFT_TABLE, ipsetEntry, nftSetName, type RulesBackend } from '../compute/model/nft.ts';
-import { parseNftJson, type ObservedNftTable } from '../tools/nft.ts';
+import { type ObservedNftTable } from '../tools/nft.ts';
+import { parseNftJson } from '../tools/nft-json.ts';
 
 export interface KernelState {
   readonly ipvs: ReadonlyMap<string, ObservedService>;

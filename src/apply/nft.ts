@@ -2,7 +2,8 @@
 // one `nft -f -` script (one kernel transaction: all of it or nothing), delete the table. The
 // language (scripts, JSON) is src/tools/nft.ts; nothing outside the table is ever touched.
 import { NFT_TABLE } from '../compute/model/nft.ts';
-import { NftParseError, formatNftScript, parseNftJson, type ObservedNftTable } from '../tools/nft.ts';
+import { formatNftScript, type ObservedNftTable } from '../tools/nft.ts';
+import { NftParseError, parseNftJson } from '../tools/nft-json.ts';
 import { batchTimeoutMs, ToolError, type Runner } from './exec.ts';
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;

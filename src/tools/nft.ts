@@ -136,5 +136,3 @@ export function formatNftTable(t: NftTable): string {
   return `${out.join('\n')}\n`;
 }
 
-// The reader of `nft -j` output lives beside this file.
-export { parseNftJson, NftParseError } from './nft-json.ts';

@@ -14,7 +14,7 @@ import { buildNftTable, ipsetEntry, nftSetName, RULES_BACKENDS, type RulesBacken
 import { SET_BASES } from '../../src/compute/model/ipsets.ts';
 import { formatIpvsadmSave } from '../../src/tools/ipvsadm.ts';
 import { silentLog } from '../../src/log.ts';
-import { parseNftJson } from '../../src/tools/nft.ts';
+import { parseNftJson } from '../../src/tools/nft-json.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';
 import { compute, ep, lbStatus, makeService, makeSlice } from '../compute/builders.ts';
 

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { diffNft } from '../../src/compute/diff/nft.ts';
-import { NftParseError, formatNftScript, parseNftJson, ruleFingerprint } from '../../src/tools/nft.ts';
+import { formatNftScript, ruleFingerprint } from '../../src/tools/nft.ts';
+import { NftParseError, parseNftJson } from '../../src/tools/nft-json.ts';
 import { elementText } from '../../src/tools/nft-json.ts';
 import { desiredOf, exampleCluster } from '../compute/nft-example.ts';
 
