@@ -29,6 +29,7 @@ typecheck: setup
 
 unit: setup
 	test/deploy/setup.sh
+	test/support/setup-nft.sh
 	node --test --test-reporter=spec 'test/**/*.test.ts'
 
 # Real-kernel tests: test/kernel/*.vmtest.ts run inside a QEMU VM booted from Debian's kernel

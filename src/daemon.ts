@@ -8,6 +8,7 @@ import type { Runner } from './apply/exec.ts';
 import { DUMMY_LINK } from './tools/ip.ts';
 import { readAddresses } from './apply/ip.ts';
 import type { Backend } from './tools/iptables.ts';
+import type { RulesBackend } from './compute/model/nft.ts';
 import { ensureKernelSettings, type KernelSettings } from './apply/settings.ts';
 import type { SysctlFs } from './apply/sysctl.ts';
 import type { ProxyConfig } from './compute/config.ts';
@@ -38,6 +39,8 @@ export interface DaemonSettings {
   readonly kernel: KernelSettings;
   readonly families: readonly Family[];
   readonly backend?: Backend;
+  /** --ipvs-rules-backend (default iptables). */
+  readonly rules?: RulesBackend;
   /** Compute and log what would change; change nothing. */
   readonly dryRun: boolean;
 }
@@ -89,7 +92,7 @@ export class Daemon {
     this.#s = s;
     const real = new Dataplane({
       runner: deps.runner, families: s.families, excludeCidrs: s.config.excludeCidrs,
-      log: deps.log, ...(s.backend === undefined ? {} : { backend: s.backend }),
+      log: deps.log, ...(s.backend === undefined ? {} : { backend: s.backend }), ...(s.rules === undefined ? {} : { rules: s.rules }),
     });
     const dataplane: DataplanePort = s.dryRun ? new DryRunDataplane(real, deps.log) : real;
     this.#runner = new BoundedFrequencyRunner({

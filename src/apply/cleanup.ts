@@ -19,6 +19,9 @@ import { formatCleanup, ruleTarget, ruleWords, type Backend, type IptablesTarget
 import { applyIpvsBatch, readIpvs } from './ipvsadm.ts';
 import { formatIpvsBatch, type IpvsOp, type IpvsTable } from '../tools/ipvsadm.ts';
 import { NODE_PORT_SET_NAMES, ownsService, type OwnershipRule, type SetMembers } from './ownership.ts';
+import { NFT_TABLE, ipsetEntry, nftSetName } from '../compute/model/nft.ts';
+import { deleteNftTable, readNftTable } from './nft.ts';
+import type { ObservedNftTable } from '../tools/nft.ts';
 
 export interface CleanupOptions {
   readonly runner: Runner;
@@ -45,6 +48,8 @@ export interface CleanupReport {
   readonly sets: readonly string[];
   readonly chains: readonly RemovedRule[];
   readonly jumps: readonly RemovedRule[];
+  /** The nftables backend's table (`inet kube-ipvs`). */
+  readonly nftTables: readonly string[];
 }
 
 export const isEmptyReport = (r: CleanupReport): boolean => Object.values(r).every((v: readonly unknown[]) => v.length === 0);
@@ -229,6 +234,59 @@ async function removeSets(o: CleanupOptions, read: SetMembers | undefined, refer
   return batch('ipset', destroy, (n) => n, () => applyIpsetScript(o.runner, formatDestroyScript(destroy)), ours, o.log);
 }
 
+/**
+ * The iptables backend's rules and sets only (KUBE-* chains, their jumps, the KUBE-* ipsets),
+ * as a switch to the nftables backend leaves them: IPVS, kube-ipvs0 and the table stay.
+ */
+export async function removeIptablesBackend(o: CleanupOptions): Promise<Pick<CleanupReport, 'chains' | 'jumps' | 'sets'>> {
+  const iptables = (await Promise.all([cleanFamily(o, 4), cleanFamily(o, 6)])).flat();
+  const errors = iptables.map((r) => r.error).filter((e) => e !== undefined);
+  const references = new Set(iptables.flatMap((r) => [...r.references]));
+  let sets: Removed<string> = { removed: [] };
+  try {
+    sets = await removeSets(o, undefined, references, false);
+  } catch (e) {
+    // No ipset tool: no sets to remove.
+    if (!(e instanceof ToolError && e.code === 'TOOL_MISSING')) errors.push(stepError('ipset', e));
+  }
+  if (sets.error !== undefined) errors.push(sets.error);
+  const report = { chains: iptables.flatMap((r) => r.chains), jumps: iptables.flatMap((r) => r.jumps), sets: sets.removed };
+  if (errors.length > 0) throw new CleanupError(errors, { ...report, virtualServers: [], links: [], addresses: [], nftTables: [] });
+  return report;
+}
+
+type NftRead = { readonly table: ObservedNftTable | undefined } | { readonly error: unknown };
+
+/** The nftables backend's table, read once for its NodePort marks and its removal. */
+const readNft = (o: CleanupOptions): Promise<NftRead> =>
+  readNftTable(o.runner).then((table) => ({ table }), (error: unknown) => ({ error }));
+
+/** The nftables backend's table, if there is one; no nft installed: nothing to remove. */
+async function removeNftTable(o: CleanupOptions, read: NftRead): Promise<Removed<string>> {
+  try {
+    if ('error' in read) throw read.error;
+    if (read.table === undefined) return { removed: [] };
+    await deleteNftTable(o.runner);
+    return { removed: [`inet ${NFT_TABLE}`] };
+  } catch (e) {
+    if (e instanceof ToolError && e.code === 'TOOL_MISSING') return { removed: [] };
+    return { removed: [], error: stepError('nft', e) };
+  }
+}
+
+/** The NodePort marks the nftables backend keeps in its table, as ipset members (ownership.ts). */
+function nftMarks(read: NftRead): SetMembers {
+  const t = 'table' in read ? read.table : undefined;
+  const out = new Map<string, { members: ReadonlySet<string> }>();
+  for (const base of ['KUBE-NODE-PORT-TCP', 'KUBE-NODE-PORT-UDP', 'KUBE-NODE-PORT-SCTP-HASH'] as const) {
+    for (const f of [4, 6] as const) {
+      const s = t?.sets.get(nftSetName(base, f));
+      if (s !== undefined) out.set(setName(base, f), { members: new Set([...s.elements].map(ipsetEntry)) });
+    }
+  }
+  return out;
+}
+
 export async function cleanup(o: CleanupOptions): Promise<CleanupReport> {
   const errors: CleanupStepError[] = [];
   const take = async <T>(tool: string, fn: () => Promise<Removed<T>>): Promise<readonly T[]> => {
@@ -242,6 +300,9 @@ export async function cleanup(o: CleanupOptions): Promise<CleanupReport> {
     errors.push(stepError('ipset', e));
     return undefined;
   });
+  // The nftables backend keeps its NodePort marks in its table: they count as well.
+  const nftRead = readNft(o);
+  const marks = Promise.all([setsRead, nftRead]).then(([ipsets, nft]) => (ipsets === undefined ? undefined : new Map([...ipsets, ...nftMarks(nft)])));
   let keepMarks = false;
   const ipvsAndLink = async (): Promise<[readonly string[], readonly string[], readonly string[]]> => {
     const read = <T>(tool: string, p: Promise<T>): Promise<T | undefined> =>
@@ -252,7 +313,7 @@ export async function cleanup(o: CleanupOptions): Promise<CleanupReport> {
     const [addrs, table, links] = await Promise.all([
       read('ip', readAddresses(o.runner)), read('ipvsadm', readIpvs(o.runner)), read('ip', readLinks(o.runner)),
     ]);
-    const sets = await setsRead;
+    const sets = await marks;
     if ((addrs === undefined || sets === undefined) && table !== undefined) errors.push(new CleanupStepError('ipvsadm', 'not attempted: the interface addresses or ipsets, which tell our virtual servers apart, could not be read'));
     const vs = addrs === undefined || table === undefined || sets === undefined ? [] : await take('ipvsadm', () => removeVirtualServers(o, addrs, sets, table));
     if (errors.length > before) {
@@ -273,8 +334,10 @@ export async function cleanup(o: CleanupOptions): Promise<CleanupReport> {
   for (const r of iptables) if (r.error !== undefined) errors.push(r.error);
   const references = new Set(iptables.flatMap((r) => [...r.references]));
   const sets = await take('ipset', async () => removeSets(o, await setsRead, references, keepMarks));
+  // The table holds NodePort marks too: kept, like the sets, when virtual servers may remain.
+  const nftTables = await take('nft', async () => (keepMarks ? { removed: [] } : removeNftTable(o, await nftRead)));
   const report: CleanupReport = {
-    virtualServers, links, addresses, sets,
+    virtualServers, links, addresses, sets, nftTables,
     chains: iptables.flatMap((r) => r.chains), jumps: iptables.flatMap((r) => r.jumps),
   };
   if (errors.length > 0) throw new CleanupError(errors, report);

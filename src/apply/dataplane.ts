@@ -24,6 +24,11 @@ import { formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedService } from
 import { afterApply, afterIncremental, kernelDigest, observeKernel, parseKernelText, readKernelText, type KernelState } from './kernel-state.ts';
 import type { Changes } from '../compute/model/desired-index.ts';
 import { NODE_PORT_SET_NAMES, ownsService, type OwnershipRule } from './ownership.ts';
+import { buildNftTable, nftSetName, type RulesBackend } from '../compute/model/nft.ts';
+import { afterOps, diffNft, incrementalNft } from '../compute/diff/nft.ts';
+import { formatNftScript, type NftOp } from '../tools/nft.ts';
+import { applyNftScript } from './nft.ts';
+import { removeOtherBackend } from './backend-switch.ts';
 
 export interface DataplaneOptions {
   readonly runner: Runner;
@@ -31,6 +36,8 @@ export interface DataplaneOptions {
   /** IPVS services inside these are never changed (--ipvs-exclude-cidrs). */
   readonly excludeCidrs: readonly Cidr[];
   readonly backend?: Backend;
+  /** --ipvs-rules-backend (default iptables): where the masquerade and filter rules live. */
+  readonly rules?: RulesBackend;
   readonly log: Log;
 }
 
@@ -64,7 +71,12 @@ export class Dataplane {
    */
   #clean: string | undefined;
 
+  /** Whether the other rules backend's leftovers were removed (once, after a first clean sync). */
+  #otherRemoved = false;
+
   constructor(o: DataplaneOptions) { this.#o = o; }
+
+  get #rules(): RulesBackend { return this.#o.rules ?? 'iptables'; }
 
   /** Forget what was applied: the next sync reads the kernel. */
   invalidate(): void { this.#known = undefined; this.#clean = undefined; }
@@ -102,7 +114,7 @@ export class Dataplane {
     let observed = known;
     let digest: string | undefined;
     if (known === undefined || opts.full) {
-      const text = await readKernelText(this.#o.runner, this.#o.families, this.#o.backend);
+      const text = await readKernelText(this.#o.runner, this.#o.families, this.#o.backend, this.#rules);
       digest = kernelDigest(text);
       // The cheap periodic resync: a no-change full diff (parse, render, diff, count repairs)
       // costs as much as a cold sync; a digest of the same dumps costs a fraction of it.
@@ -122,7 +134,11 @@ export class Dataplane {
     // leaves its KUBE-NODE-PORT-* set only after its virtual servers are gone: the membership
     // is what marks them as ours (ownership.ts), also for the sync after a failed batch.
     const [sets, afterIpvs] = splitNodePortDeletes(p.sets);
-    await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(sets)));
+    // nftables: every set and rule change in one transaction; only when virtual servers are
+    // deleted, the NodePort marks' deletions (see above) wait for IPVS in a second one.
+    const [nftNow, nftLater] = p.ipvs.ops.some((o) => o.op === 'delete-service') ? splitNftNodePortDeletes(p.nft) : [p.nft ?? [], []];
+    if (p.nft !== undefined) await this.#step('nft', () => applyNftScript(this.#o.runner, formatNftScript(NFT_TABLE_NAME, nftNow)));
+    else await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(sets)));
     for (const r of p.restores) {
       await this.#step(r.family === 4 ? 'iptables-restore' : 'ip6tables-restore', () => applyIptables(this.#o.runner, { family: r.family, ...(this.#o.backend === undefined ? {} : { backend: this.#o.backend }) }, r.payload));
     }
@@ -136,11 +152,14 @@ export class Dataplane {
     const res = await applyIpvsBatch(this.#o.runner, batch).catch((e: unknown) => { throw DataplaneError.fromTool('ipvsadm', e); });
     if (!res.clean) throw await ipvsFailure(this.#o.runner, batch, res);
     if (!noAddressChanges(unbind)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(unbind)));
-    await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(afterIpvs)));
+    if (p.nft !== undefined) await this.#step('nft', () => applyNftScript(this.#o.runner, formatNftScript(NFT_TABLE_NAME, nftLater)));
+    else await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(afterIpvs)));
     const conntrackDeletes = await this.#clearUdpConntrack(p.ipvs.ops);
-    this.#known = only === undefined
+    const after = only === undefined
       ? afterApply(observed, desired, p.owns, p.ipvs.drainingServers)
       : afterIncremental(observed, desired, { virtualServers: only.virtualServers, sets: p.sets, addresses: p.addrs, iptables: p.restores.length > 0 }, p.owns, p.ipvs.drainingServers);
+    this.#known = p.nft === undefined ? after : { ...after, nft: afterOps(observed.nft, p.nft, NFT_TABLE_NAME) };
+    if (full && !this.#otherRemoved) this.#otherRemoved = await removeOtherBackend(this.#o.runner, this.#rules, this.#o.log);
     if (p.result.repairs > 0) this.#o.log.warn({ repairs: p.result.repairs }, 'kernel state drifted from what kube-ipvs applied; repaired');
     const c = p.result.changes;
     if (digest !== undefined && c.ipvs + c.ipset + c.iptables + c.addresses === 0 && conntrackDeletes === 0) this.#clean = digest;
@@ -155,8 +174,9 @@ export class Dataplane {
     if (ipvs.needsConns) ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, ...keys, conns: await readConnCounts(this.#o.runner, ipvs.needsConnsFor) });
     // Incremental: the index's member deltas, checked against the known members — O(changed).
     const sets = only === undefined ? diffIpsets(desired.ipsets, observed.sets) : { deltas: incrementalSetDeltas(desired.ipsets, only.sets, observed.sets), conflicts: [] };
-    if (sets.conflicts.length > 0) throw new DataplaneError('ipset', `ipset: ${sets.conflicts.join('; ')}`);
-    const restores = only !== undefined && !only.iptables ? [] : desired.iptables
+    const nft = this.#rules === 'nftables' ? nftOps(desired, observed, only) : undefined;
+    if (nft === undefined && sets.conflicts.length > 0) throw new DataplaneError('ipset', `ipset: ${sets.conflicts.join('; ')}`);
+    const restores = nft !== undefined || (only !== undefined && !only.iptables) ? [] : desired.iptables
       .filter((s) => iptablesDrift(s, observed.iptables.get(s.family) ?? new Map()) > 0)
       .map((s) => ({ family: s.family, payload: formatRestore(s, observed.iptables.get(s.family) ?? new Map()) }));
     const addrs = only === undefined
@@ -164,20 +184,21 @@ export class Dataplane {
       : incrementalAddressChanges(only.addresses, observed.bound, observed.linkExists);
     const repairs = known === undefined
       ? 0
-      : this.#repairs(desired, known, { ipvs, setDeltas: sets.deltas.length, restores: restores.length, addrs: addrs.add.length + addrs.del.length });
+      : this.#repairs(desired, known, { ipvs, setDeltas: sets.deltas.length, restores: restores.length, addrs: addrs.add.length + addrs.del.length, nft });
     const result: SyncResult = {
       full,
       changes: {
         ipvs: ipvs.ops.length,
-        ipset: sets.deltas.reduce((n, d) => n + d.add.length + d.del.length + (d.create ? 1 : 0), 0),
-        iptables: restores.length,
+        // nftables: element changes count as set changes, chain and table (re)writes as rule changes.
+        ipset: nft === undefined ? sets.deltas.reduce((n, d) => n + d.add.length + d.del.length + (d.create ? 1 : 0), 0) : nftElementChanges(nft),
+        iptables: nft === undefined ? restores.length : nft.length - nft.filter((o) => o.op === 'add-elements' || o.op === 'delete-elements').length,
         addresses: addrs.add.length + addrs.del.length + (addrs.createLink ? 1 : 0),
       },
       repairs,
       draining: ipvs.draining.length,
       conntrackDeletes: 0,
     };
-    return { owns, ipvs, sets: sets.deltas, restores, addrs, result };
+    return { owns, ipvs, sets: sets.deltas, restores, addrs, result, nft };
   }
 
   /**
@@ -242,15 +263,41 @@ export class Dataplane {
   }
 
   /** Changes needed against the kernel that were not needed against what we last applied. */
-  #repairs(desired: DesiredState, known: KernelState, actual: { ipvs: IpvsDiff; setDeltas: number; restores: number; addrs: number }): number {
+  #repairs(desired: DesiredState, known: KernelState, actual: { ipvs: IpvsDiff; setDeltas: number; restores: number; addrs: number; nft: readonly NftOp[] | undefined }): number {
     const expected = diffIpvs(desired.virtualServers, known.ipvs, { owns: this.owner(known, desired), conns: new Map() });
     const expectedLines = new Set(expected.ops.map(formatIpvsOp));
     const ipvs = actual.ipvs.ops.map(formatIpvsOp).filter((l) => !expectedLines.has(l)).length;
-    const sets = actual.setDeltas - diffIpsets(desired.ipsets, known.sets).deltas.length;
-    const rules = actual.restores - desired.iptables.filter((t) => iptablesDrift(t, known.iptables.get(t.family) ?? new Map()) > 0).length;
+    const nft = actual.nft === undefined ? 0 : actual.nft.length - diffNft(buildNftTable(desired.ipsets, desired.iptables), known.nft).length;
+    const sets = actual.nft !== undefined ? nft : actual.setDeltas - diffIpsets(desired.ipsets, known.sets).deltas.length;
+    const rules = actual.nft !== undefined ? 0 : actual.restores - desired.iptables.filter((t) => iptablesDrift(t, known.iptables.get(t.family) ?? new Map()) > 0).length;
     const a = diffAddresses(desired.addresses, known.bound, known.linkExists, desired.families);
     return ipvs + Math.max(0, sets) + Math.max(0, rules) + Math.max(0, actual.addrs - a.add.length - a.del.length);
   }
+}
+
+const NFT_TABLE_NAME = 'kube-ipvs';
+
+/** The nftables backend's operations: the whole table on a full sync, the changed elements else. */
+function nftOps(desired: DesiredState, observed: KernelState, only: Changes | undefined): NftOp[] {
+  const table = buildNftTable(desired.ipsets, desired.iptables);
+  return only === undefined || observed.nft === undefined
+    ? diffNft(table, observed.nft)
+    : incrementalNft(table, desired.ipsets, only.sets, observed.nft);
+}
+
+const nftElementChanges = (ops: readonly NftOp[]): number =>
+  ops.reduce((n, o) => n + (o.op === 'add-elements' || o.op === 'delete-elements' ? o.elements.length : 0), 0);
+
+const NFT_NODE_PORT_SETS: ReadonlySet<string> = new Set(
+  (['KUBE-NODE-PORT-TCP', 'KUBE-NODE-PORT-UDP', 'KUBE-NODE-PORT-SCTP-HASH'] as const).flatMap((b) => [nftSetName(b, 4), nftSetName(b, 6)]),
+);
+
+/** nft operations in two: all but the NodePort sets' element deletions, and those deletions. */
+function splitNftNodePortDeletes(ops: readonly NftOp[] | undefined): [NftOp[], NftOp[]] {
+  const now: NftOp[] = [];
+  const later: NftOp[] = [];
+  for (const o of ops ?? []) (o.op === 'delete-elements' && NFT_NODE_PORT_SETS.has(o.set) ? later : now).push(o);
+  return [now, later];
 }
 
 /** The set deltas in two: all but the NodePort sets' deletions, and those deletions. */

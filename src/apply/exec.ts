@@ -40,7 +40,7 @@ export interface ToolErrorInit {
 }
 
 const PACKAGES: Readonly<Record<string, string>> = {
-  ipvsadm: 'ipvsadm', ipset: 'ipset', ip: 'iproute2', conntrack: 'conntrack',
+  ipvsadm: 'ipvsadm', ipset: 'ipset', ip: 'iproute2', conntrack: 'conntrack', nft: 'nftables',
 };
 
 /** The Debian package that ships a tool (`iptables-nft-restore` → `iptables`). */
@@ -57,6 +57,7 @@ const LINE_PATTERNS: readonly RegExp[] = [
   /Command failed -:(\d+)/, // ip -batch -
   /line (\d+) failed/, // iptables-restore (legacy)
   /Error occurred at line: (\d+)/, // iptables-restore (nft)
+  /^\/dev\/stdin:(\d+):/m, // nft -f -
 ];
 
 export function failingLine(stderr: string, input: string | undefined): FailingLine | undefined {

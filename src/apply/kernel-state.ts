@@ -10,6 +10,11 @@ import { fits, parseIpsetSave, type ObservedSet, type SetDelta } from '../tools/
 import { parseIptablesSave, iptablesBinary, type Backend, type SavedTable } from '../tools/iptables.ts';
 import { parseIpvsadmSave, type ObservedRealServer, type ObservedService } from '../tools/ipvsadm.ts';
 import type { Runner } from './exec.ts';
+import { readNftText } from './nft.ts';
+import { SET_DEFS, createOptions, setName, SET_BASES } from '../compute/model/ipsets.ts';
+import { NFT_TABLE, ipsetEntry, nftSetName, type RulesBackend } from '../compute/model/nft.ts';
+import { type ObservedNftTable } from '../tools/nft.ts';
+import { parseNftJson } from '../tools/nft-json.ts';
 
 export interface KernelState {
   readonly ipvs: ReadonlyMap<string, ObservedService>;
@@ -18,6 +23,11 @@ export interface KernelState {
   /** kube-ipvs0's addresses (every family) by address text; other interfaces' are not kept. */
   readonly bound: ReadonlyMap<string, InterfaceAddress>;
   readonly linkExists: boolean;
+  /**
+   * The nftables backend's table (undefined: none); with that backend, `sets` is its sets
+   * seen as the ipsets they stand for (the NodePort marks of ownership.ts) and `iptables` is empty.
+   */
+  readonly nft?: ObservedNftTable | undefined;
 }
 
 const ours = (ip: Ip): InterfaceAddress => ({ ifname: DUMMY_LINK, ip, prefix: ip.family === 4 ? 32 : 128 });
@@ -30,10 +40,18 @@ export interface KernelText {
   readonly links: string;
   /** `iptables-save` per family, in the order of the families read. */
   readonly iptables: readonly string[];
+  /** The nftables backend: `nft -j list table inet kube-ipvs`, null when there is no table. */
+  readonly nft?: string | null;
 }
 
-export async function readKernelText(runner: Runner, families: readonly Family[], backend?: Backend): Promise<KernelText> {
+export async function readKernelText(runner: Runner, families: readonly Family[], backend?: Backend, rules: RulesBackend = 'iptables'): Promise<KernelText> {
   const out = async (argv: readonly string[]): Promise<string> => (await runner.run(argv)).stdout;
+  if (rules === 'nftables') {
+    const [ipvs, addresses, links, nft] = await Promise.all([
+      out(['ipvsadm', '-Sn']), out(['ip', '-o', 'addr', 'show']), out(['ip', '-o', 'link', 'show']), readNftText(runner),
+    ]);
+    return { ipvs, sets: '', addresses, links, iptables: [], nft: nft ?? null };
+  }
   const [ipvs, sets, addresses, links, ...iptables] = await Promise.all([
     out(['ipvsadm', '-Sn']), out(['ipset', 'save']), out(['ip', '-o', 'addr', 'show']), out(['ip', '-o', 'link', 'show']),
     ...families.map((f) => out([iptablesBinary(f, 'save', backend)])),
@@ -41,7 +59,30 @@ export async function readKernelText(runner: Runner, families: readonly Family[]
   return { ipvs, sets, addresses, links, iptables };
 }
 
+/** The nft table's sets as the ipsets they stand for, members in ipset's text. */
+function setsOfNft(nft: ObservedNftTable | undefined, families: readonly Family[]): Map<string, ObservedSet> {
+  const out = new Map<string, ObservedSet>();
+  if (nft === undefined) return out;
+  for (const family of families) {
+    for (const base of SET_BASES) {
+      const s = nft.sets.get(nftSetName(base, family));
+      if (s === undefined) continue;
+      const name = setName(base, family);
+      const { type } = SET_DEFS[base];
+      out.set(name, { name, type, options: optionsOf(createOptions(type, family, s.elements.size)), members: new Set([...s.elements].map(ipsetEntry)) });
+    }
+  }
+  return out;
+}
+
 export function parseKernelText(t: KernelText, families: readonly Family[]): KernelState {
+  if (t.nft !== undefined) {
+    const nft = t.nft === null ? undefined : parseNftJson(t.nft, NFT_TABLE);
+    return {
+      ipvs: parseIpvsadmSave(t.ipvs).services, sets: setsOfNft(nft, families), bound: boundAddresses(parseAddrShow(t.addresses)),
+      linkExists: parseLinkShow(t.links).includes(DUMMY_LINK), iptables: new Map(), nft,
+    };
+  }
   return {
     ipvs: parseIpvsadmSave(t.ipvs).services, sets: parseIpsetSave(t.sets), bound: boundAddresses(parseAddrShow(t.addresses)),
     linkExists: parseLinkShow(t.links).includes(DUMMY_LINK),
@@ -60,13 +101,14 @@ export function kernelDigest(t: KernelText): string {
   h.update(t.ipvs).update('\0');
   h.update(t.sets.replace(/^(?:create|add) (?!KUBE-)\S+ .*$/gm, '')).update('\0');
   for (const table of t.iptables) h.update(table.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '')).update('\0');
+  h.update(t.nft === undefined ? '' : (t.nft ?? 'absent')).update('\0');
   const bound = [...boundAddresses(parseAddrShow(t.addresses)).keys()].sort().join(' ');
   h.update(`${bound}\0${String(parseLinkShow(t.links).includes(DUMMY_LINK))}`);
   return h.digest('hex');
 }
 
-export async function observeKernel(runner: Runner, families: readonly Family[], backend?: Backend): Promise<KernelState> {
-  return parseKernelText(await readKernelText(runner, families, backend), families);
+export async function observeKernel(runner: Runner, families: readonly Family[], backend?: Backend, rules?: RulesBackend): Promise<KernelState> {
+  return parseKernelText(await readKernelText(runner, families, backend, rules), families);
 }
 
 export function toObserved(vs: VirtualServer, draining: readonly ObservedRealServer[] = []): ObservedService {

@@ -12,8 +12,10 @@ import { planJson } from '../compute/format/json.ts';
 import { ignoredFlags, mergeFileConfig, readConfigFile, readInput } from '../config/file.ts';
 import { addProxyFlags, FlagError, rawConfigFromFlags, type ProxyFlagValues } from '../config/flags.ts';
 import { parseHealthState } from '../compute/model/health-state-file.ts';
+import { buildNftTable } from '../compute/model/nft.ts';
+import { formatNftTable } from '../tools/nft.ts';
 
-export const OUTPUTS = ['ipvsadm', 'addresses', 'ipset', 'iptables', 'ip6tables', 'json'] as const;
+export const OUTPUTS = ['ipvsadm', 'addresses', 'ipset', 'iptables', 'ip6tables', 'nft', 'json'] as const;
 export type PlanOutput = (typeof OUTPUTS)[number];
 
 export interface PlanIo {
@@ -43,6 +45,7 @@ export function renderOutput(r: ComputeResult, output: PlanOutput): string {
     case 'ipset': return formatIpsetSave(d.ipsets);
     case 'iptables': return family(4);
     case 'ip6tables': return family(6);
+    case 'nft': return formatNftTable(buildNftTable(d.ipsets, d.iptables));
     case 'json': return `${JSON.stringify(planJson(r), null, 2)}\n`;
   }
 }

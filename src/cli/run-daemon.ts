@@ -163,6 +163,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
     {
       config, syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs, families: ipFamilies,
       kernel: { strictArp: config.strictArp, timeouts: options.ipvsTimeouts }, dryRun: flags.dryRun === true,
+      rules: options.rulesBackend,
     },
     {
       queued: () => {

@@ -69,7 +69,7 @@ const KNOWN = new Set([
   'conntrack.maxPerCore', 'conntrack.min', 'conntrack.tcpEstablishedTimeout', 'conntrack.tcpCloseWaitTimeout', 'conntrack.tcpBeLiberal',
   'conntrack.udpTimeout', 'conntrack.udpStreamTimeout',
   // kube-ipvs' own fields (not in kube-proxy's schema).
-  'metricsPerService',
+  'metricsPerService', 'ipvsRulesBackend',
 ]);
 
 const isZero = (v: unknown): boolean => v === null || v === undefined || v === '' || v === 0 || v === false || v === '0s' || v === '0' ||
@@ -160,6 +160,8 @@ export function readConfigFile(text: string, file: string): ConfigFileResult {
     interfaceNamePrefix: field(detectLocal, 'interfaceNamePrefix', 'string', 'detectLocal.', problems),
     // kube-ipvs' own field (not in kube-proxy's schema): --metrics-per-service.
     metricsPerService: field(doc, 'metricsPerService', 'boolean', '', problems),
+    // kube-ipvs' own field: --ipvs-rules-backend.
+    rulesBackend: field(doc, 'ipvsRulesBackend', 'string', '', problems),
   };
   if (problems.length > 0) throw new ConfigError(problems.map((p) => `--config ${file}: ${p}`));
   return { config: cfg, warnings: fieldWarnings(doc, file) };
@@ -198,6 +200,7 @@ const FLAG_NAMES: Readonly<Partial<Record<keyof RawDaemonOptions, string>>> = {
   conntrackUdpStreamTimeout: '--conntrack-udp-timeout-stream', conntrackTcpBeLiberal: '--conntrack-tcp-be-liberal',
   oomScoreAdj: '--oom-score-adj', detectLocalMode: '--detect-local-mode', bridgeInterface: '--pod-bridge-interface',
   interfaceNamePrefix: '--pod-interface-name-prefix', metricsPerService: '--metrics-per-service',
+  rulesBackend: '--ipvs-rules-backend',
 };
 
 /** Flags that a --config file overrides (kube-proxy ignores them when --config is given). */

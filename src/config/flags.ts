@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import type { RawProxyConfig } from '../compute/config.ts';
 import { parseDuration } from '../compute/duration.ts';
 import { DEFAULTS, appendPortIfNeeded, type RawDaemonOptions } from './merged.ts';
+import { RULES_BACKENDS } from '../compute/model/nft.ts';
 
 export class FlagError extends Error {
   readonly code = 'FLAG_INVALID';
@@ -167,6 +168,7 @@ export function addDaemonFlags(cmd: Command): Command {
     .option('--ipvs-tcp-timeout <duration>', 'IPVS idle TCP timeout (0: leave as is)')
     .option('--ipvs-tcpfin-timeout <duration>', 'IPVS TCP FIN_WAIT timeout (0: leave as is)')
     .option('--ipvs-udp-timeout <duration>', 'IPVS UDP timeout (0: leave as is)')
+    .addOption(new Option('--ipvs-rules-backend <backend>', 'where the masquerade and filter rules live: iptables (kube-proxy\'s ipsets and KUBE-* chains, the default) or nftables (one table, inet kube-ipvs)').choices(RULES_BACKENDS))
     .option('--bind-address <ip>', 'the IP address kube-ipvs serves on (kube-proxy compatibility)')
     .option('--healthz-bind-address <ip:port>', 'where /healthz and /livez are served ("" disables)')
     .option('--metrics-bind-address <ip:port>', 'where /metrics is served ("" disables)')
@@ -206,6 +208,7 @@ export interface DaemonFlagValues extends ProxyFlagValues {
   readonly ipvsTcpTimeout?: string;
   readonly ipvsTcpfinTimeout?: string;
   readonly ipvsUdpTimeout?: string;
+  readonly ipvsRulesBackend?: string;
   readonly bindAddress?: string;
   readonly healthzBindAddress?: string;
   readonly metricsBindAddress?: string;
@@ -253,6 +256,7 @@ export function rawDaemonOptions(o: DaemonFlagValues): RawDaemonOptions {
     tcpTimeout: o.ipvsTcpTimeout,
     tcpFinTimeout: o.ipvsTcpfinTimeout,
     udpTimeout: o.ipvsUdpTimeout,
+    rulesBackend: o.ipvsRulesBackend,
     bindAddress: o.bindAddress,
     healthzBindAddress: deprecatedPort(o.healthzBindAddress, o.healthzPort, DEFAULTS.healthzBindAddress),
     metricsBindAddress: deprecatedPort(o.metricsBindAddress, o.metricsPort, DEFAULTS.metricsBindAddress),

@@ -5,6 +5,7 @@
 import { ConfigError, type ProxyConfig, type RawProxyConfig } from '../compute/config.ts';
 import { formatDuration, parseDuration } from '../compute/duration.ts';
 import { parseIp, splitHostPort } from '../compute/net/ip.ts';
+import { RULES_BACKENDS, type RulesBackend } from '../compute/model/nft.ts';
 
 /** Raw values from flags or the config file; durations and addresses still text. */
 export interface RawDaemonOptions extends RawProxyConfig {
@@ -31,6 +32,7 @@ export interface RawDaemonOptions extends RawProxyConfig {
   readonly loggingFormat?: string | undefined;
   readonly vmodule?: string | undefined;
   readonly metricsPerService?: boolean | undefined;
+  readonly rulesBackend?: string | undefined;
 }
 
 export interface Conntrack {
@@ -63,6 +65,8 @@ export interface DaemonOptions {
   readonly vmodule: readonly { readonly pattern: string; readonly level: number }[];
   /** kube-ipvs' per-Service traffic series on /metrics (off by default: their size grows with the cluster). */
   readonly metricsPerService: boolean;
+  /** --ipvs-rules-backend: kube-proxy's ipsets + iptables rules (default), or one nftables table. */
+  readonly rulesBackend: RulesBackend;
 }
 
 export const DEFAULTS = {
@@ -132,6 +136,8 @@ export function resolveDaemonOptions(raw: RawDaemonOptions): DaemonOptions {
   if (syncPeriodMs <= 0) problems.push('--ipvs-sync-period: must be greater than 0');
   if (minSyncPeriodMs > syncPeriodMs) problems.push(`--ipvs-min-sync-period: must not exceed --ipvs-sync-period`);
   const seconds = (flag: string, v: string | undefined): number => Math.round(duration(flag, v, '0s', problems) / 1000);
+  const rulesBackend = RULES_BACKENDS.find((b) => b === (raw.rulesBackend ?? 'iptables'));
+  if (rulesBackend === undefined) problems.push(`--ipvs-rules-backend: "${raw.rulesBackend ?? ''}" is not a rules backend; valid: ${RULES_BACKENDS.join(', ')}`);
   const bindAddress = raw.bindAddress ?? DEFAULTS.bindAddress;
   if (parseIp(bindAddress) === undefined) problems.push(`--bind-address: "${bindAddress}" is not an IP address`);
   const opts: DaemonOptions = {
@@ -157,6 +163,7 @@ export function resolveDaemonOptions(raw: RawDaemonOptions): DaemonOptions {
     loggingFormat: loggingFormat === 'text' ? 'text' : 'json',
     vmodule: vmodule(raw.vmodule, problems),
     metricsPerService: raw.metricsPerService ?? false,
+    rulesBackend: rulesBackend ?? 'iptables',
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return opts;

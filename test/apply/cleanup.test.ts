@@ -112,8 +112,8 @@ test('a second run finds nothing, reads once per tool and writes nothing', async
   const before = k.callCount();
   const again = await cleanup({ runner: k, log: silentLog, excludeCidrs: [EXCLUDED] });
   assert.ok(isEmptyReport(again), JSON.stringify(again));
-  // ip addr, ip link, ipvsadm -Sn, ipset list -n, four iptables saves.
-  assert.equal(k.callCount() - before, 8);
+  // ip addr, ip link, ipvsadm -Sn, ipset list -n, four iptables saves, nft (list table: none; list tables).
+  assert.equal(k.callCount() - before, 10);
 });
 
 test('one batch per tool: one ipvsadm -R, one ip link del, one ipset restore, one restore per iptables binary', async () => {
@@ -121,7 +121,7 @@ test('one batch per tool: one ipvsadm -R, one ip link del, one ipset restore, on
   k.calls.clear();
   await cleanup({ runner: k, log: silentLog, excludeCidrs: [EXCLUDED] });
   assert.deepEqual(Object.fromEntries([...k.calls].sort()), {
-    ip: 3, ipset: 2, ipvsadm: 2,
+    ip: 3, ipset: 2, ipvsadm: 2, nft: 2,
     'ip6tables-legacy-restore': 1, 'ip6tables-legacy-save': 1, 'ip6tables-nft-restore': 1, 'ip6tables-nft-save': 1,
     'iptables-legacy-restore': 1, 'iptables-legacy-save': 1, 'iptables-nft-restore': 1, 'iptables-nft-save': 1,
   });
@@ -195,4 +195,21 @@ test('ipvsadm -R exits 0 after a failed line: the table is re-read, and only wha
   assert.deepEqual(e.report.links, [], 'kube-ipvs0 kept: its addresses mark our ClusterIP services for the rerun');
   assert.deepEqual((await cleanup({ runner: k, log: silentLog, excludeCidrs: [EXCLUDED] })).virtualServers, ['UDP/10.96.0.10:53']);
   assertNoneOfOurs(k);
+});
+
+test('the nftables backend\'s node: --cleanup removes its table and the NodePort virtual servers its table marks, nothing else', async () => {
+  const k = new FakeKernel();
+  k.admin(['ip', 'addr', 'add', `${NODE[1]!}/64`, 'dev', 'eth0']);
+  await new Dataplane({ runner: k, families: [4, 6], excludeCidrs: [EXCLUDED], rules: 'nftables', log: silentLog }).sync(desired(), { full: true });
+  // Someone else's nft table in the same family stays.
+  k.admin(['nft', '-f', '-'], 'add table inet firewalld\n');
+  // A NodePort of ours on an address the node no longer has: only the table's mark says it is ours.
+  k.admin(['ipvsadm', '-A', '-t', '192.168.7.7:30080', '-s', 'rr']);
+  k.admin(['ipvsadm', '-R'], `${USER_IPVS.join('\n')}\n`);
+  const r = await cleanup({ runner: k, log: silentLog, excludeCidrs: [EXCLUDED] });
+  assert.deepEqual(r.nftTables, ['inet kube-ipvs']);
+  assert.ok(r.virtualServers.includes('TCP/192.168.7.7:30080'));
+  assert.deepEqual([...k.nft.tables.keys()], ['firewalld']);
+  assert.deepEqual(lines(k.admin(['ipvsadm', '-Sn'])), lines(USER_IPVS.join('\n')));
+  assert.ok(isEmptyReport(await cleanup({ runner: k, log: silentLog, excludeCidrs: [EXCLUDED] })));
 });

@@ -107,3 +107,17 @@ test('per-Service metrics are off by default; --metrics-per-service or metricsPe
   assert.throws(() => parseConfigFile('apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmetricsPerService: "yes"\n', 'c.yaml'),
     /metricsPerService: expected a boolean/);
 });
+
+test('the rules backend is iptables by default; --ipvs-rules-backend or ipvsRulesBackend in --config choose nftables; anything else is refused', async () => {
+  assert.equal(resolveDaemonOptions({}).rulesBackend, 'iptables');
+  assert.equal((await resolveAll({ ipvsRulesBackend: 'nftables' }, () => undefined)).options.rulesBackend, 'nftables');
+  const dir = mkdtempSync(join(tmpdir(), 'kube-ipvs-'));
+  const cfg = join(dir, 'config.conf');
+  writeFileSync(cfg, 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvsRulesBackend: nftables\n');
+  assert.equal((await resolveAll({ config: cfg }, () => undefined)).options.rulesBackend, 'nftables');
+  assert.throws(() => resolveDaemonOptions({ rulesBackend: 'ebpf' }), /--ipvs-rules-backend: "ebpf" is not a rules backend; valid: iptables, nftables/);
+  let err = '';
+  const code = await run(['--ipvs-rules-backend', 'ebpf'], { stdout: () => undefined, stderr: (s) => { err += s; }, readStdin: () => Promise.resolve('') });
+  assert.equal(code, 2);
+  assert.match(err, /--ipvs-rules-backend.*Allowed choices are iptables, nftables/);
+});

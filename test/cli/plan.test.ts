@@ -52,7 +52,7 @@ test('unknown flags and outputs exit 2 listing the valid ones', async () => {
   assert.match(flag.err, /valid options for kube-ipvs plan: .*--output.*--node-addresses/);
   const out = await plan(['plan', '-f', example, '-o', 'yaml']);
   assert.equal(out.code, 2);
-  assert.match(out.err, /Allowed choices are ipvsadm, addresses, ipset, iptables, ip6tables, json/);
+  assert.match(out.err, /Allowed choices are ipvsadm, addresses, ipset, iptables, ip6tables, nft, json/);
 });
 
 test('bad flag values exit 2 naming the flag and what is accepted', async () => {

@@ -1,5 +1,5 @@
 // A stateful in-memory kernel behind the Runner interface: it reads the same argv and batch
-// text as ipvsadm, ipset, iptables(-nft|-legacy)(-save|-restore), ip and conntrack, keeps
+// text as ipvsadm, ipset, iptables(-nft|-legacy)(-save|-restore), ip, conntrack and nft, keeps
 // the state they would change, prints what they would print, and fails the way they fail
 // (DESIGN.md §6). Tests run a sync against it and assert the end state; they can also
 // inject faults and change state behind the proxy's back (drift).
@@ -10,6 +10,7 @@ import { FakeIp } from './fake-ip.ts';
 import { FakeIpset } from './fake-ipset.ts';
 import { FakeIptables, type FakeBackend } from './fake-iptables.ts';
 import { FakeIpvs } from './fake-ipvs.ts';
+import { FakeNft } from './fake-nft.ts';
 import type { LineFault, Outcome } from './tool.ts';
 
 export type Fault =
@@ -35,6 +36,7 @@ export class FakeKernel implements Runner {
   readonly ipvs = new FakeIpvs();
   readonly ip = new FakeIp();
   readonly conntrack = new FakeConntrack();
+  readonly nft = new FakeNft();
   readonly iptables: FakeIptables;
   readonly ipset: FakeIpset;
   /** What plain `iptables-save`/`iptables-restore` use (Debian's default is nft). */
@@ -81,7 +83,7 @@ export class FakeKernel implements Runner {
   }
 
   /** Batch lines of `tool` matching `match` fail at kernel level (`times` times), as the tool reports such errors. */
-  failLine(tool: 'ipvsadm' | 'ipset' | 'ip' | 'iptables', match: string | RegExp, message = 'Invalid argument', times = 1): void {
+  failLine(tool: 'ipvsadm' | 'ipset' | 'ip' | 'iptables' | 'nft', match: string | RegExp, message = 'Invalid argument', times = 1): void {
     this.lineFaults.push({ tool, match, message, remaining: times });
   }
 
@@ -132,6 +134,7 @@ export class FakeKernel implements Runner {
       case 'ipset': return this.ipset.run(args, input, fault);
       case 'ip': return this.ip.run(args, input, fault);
       case 'conntrack': return this.conntrack.run(args);
+      case 'nft': return this.nft.run(args, input, fault);
     }
     const m = IPTABLES_BIN.exec(tool);
     if (m === null) return { stdout: '', stderr: `fake kernel: no tool ${tool}\n`, exitCode: 127 };

@@ -3,16 +3,20 @@
 // namespaces reaches backends in network namespaces. One daemon serves every scenario here;
 // each asserts on traffic and kernel state. The drain scenario's last step (the real server
 // deleted once its connection closed, up to a minute later) is awaited at the end of the file,
-// so the other scenarios run meanwhile.
+// so the other scenarios run meanwhile. The rules backend is iptables, or what
+// KUBE_IPVS_E2E_RULES says (e2e-traffic-nftables.vmtest.ts runs this file with nftables).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestApiServer } from '../support/apiserver/index.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { addNodeAddress, sh, stopBackend, udpQuery, type Backend } from './lab.ts';
 import {
   KeepAlive, KubeIpvs, NODE_IP, NS, addClient, be, curlFrom, fetchName, httpStatus, ipvsSave, metric, names, realServers,
   removeClient, rsAddrs, slice, startApi, startBackendOnce, svc, waitFor, type Client,
 } from './e2e-lab.ts';
 
+const RULES = process.env.KUBE_IPVS_E2E_RULES === 'nftables' ? 'nftables' : 'iptables';
 let api: TestApiServer;
 let daemon: KubeIpvs;
 let backends: Backend[] = [];
@@ -47,7 +51,7 @@ before(async () => {
       svc('good', '10.96.0.72'), slice('good', [be(23)]),
     ];
     for (const o of objects) api.create(o);
-    daemon = new KubeIpvs(api, ['--ipvs-sync-period=5s', '--ipvs-min-sync-period=1s']);
+    daemon = new KubeIpvs(api, ['--ipvs-sync-period=5s', '--ipvs-min-sync-period=1s', `--ipvs-rules-backend=${RULES}`]);
     // The backends start while the daemon loads (its import alone takes 10-30 s here).
     daemon.start();
     backends = await Promise.all([21, 22, 23, 24, 25, 26].map(startBackendOnce));
@@ -123,7 +127,8 @@ test('graceful drain: a removed backend keeps its live connection at weight 0', 
 test('NodePort on the node address, externalIPs, and a LoadBalancer IP open only to its source ranges', async () => {
   const [allowed, other] = clients as [Client, Client];
   for (const vs of ['-A -t 192.168.1.10:30080 -s rr', '-A -t 203.0.113.50:80 -s rr', '-A -t 198.51.100.7:80 -s rr']) assert.ok(ipvsSave().includes(vs), vs);
-  assert.match(sh('ipset', 'list', 'KUBE-LOAD-BALANCER-SOURCE-CIDR'), /^198\.51\.100\.7,tcp:80,172\.20\.1\.0\/24$/m);
+  if (RULES === 'iptables') assert.match(sh('ipset', 'list', 'KUBE-LOAD-BALANCER-SOURCE-CIDR'), /^198\.51\.100\.7,tcp:80,172\.20\.1\.0\/24$/m);
+  else assert.match(sh('nft', 'list', 'set', 'inet', 'kube-ipvs', 'load-balancer-source-cidr-v4'), /198\.51\.100\.7 \. tcp \. 80 \. 172\.20\.1\.0\/24/);
   const fromNode = await names(`http://${NODE_IP}:30080/`, 4);
   assert.deepEqual(new Set(fromNode), new Set(['be21', 'be22']), `NodePort from the node: ${fromNode.join(' ')}`);
   for (const c of [allowed, other]) {
@@ -132,6 +137,39 @@ test('NodePort on the node address, externalIPs, and a LoadBalancer IP open only
   }
   assert.match(curlFrom(allowed, 'http://198.51.100.7/'), /^be2[12]$/, 'LB IP from an allowed source');
   assert.equal(curlFrom(other, 'http://198.51.100.7/', 2), 'error', 'LB IP from another source is dropped');
+});
+
+test(`rules backend ${RULES}: the rules live where the flag says, and only there`, () => {
+  const nftTable = (() => { try { return sh('nft', 'list', 'table', 'inet', 'kube-ipvs'); } catch { return ''; } })();
+  const chains = sh('iptables-save', '-t', 'nat').split('\n').filter((l) => l.startsWith(':KUBE-'));
+  if (RULES === 'nftables') {
+    assert.match(nftTable, /chain services \{/);
+    assert.deepEqual(chains, []);
+  } else {
+    assert.equal(nftTable, '');
+    assert.ok(chains.length > 0);
+  }
+});
+
+test('hairpin: a backend reaching its own Service through the ClusterIP is answered (masqueraded loop-back)', () => {
+  // From be21 every request to edge (be21, be22) works, those routed back to be21 itself too.
+  const got = Array.from({ length: 6 }, () => sh('ip', 'netns', 'exec', 'be21', 'curl', '-fsS', '-m', '3', 'http://10.96.0.50/'));
+  assert.ok(got.includes('be21'), `be21 reached itself: ${got.join(' ')}`);
+  assert.ok(got.every((n) => n === 'be21' || n === 'be22'), got.join(' '));
+});
+
+test('host-service protection: a host process is not reachable on a ClusterIP, only on the node\'s own address', async () => {
+  const server: ChildProcess = spawn(join(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'node'),
+    [join(import.meta.dirname, 'backend-server.ts'), 'host', '9099', '9098'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve) => { server.stdout?.once('data', () => { resolve(); }); });
+    const [c] = clients as [Client];
+    assert.equal(curlFrom(c, `http://${NODE_IP}:9099/`), 'host', 'the host service answers on the node address');
+    assert.equal(curlFrom(c, 'http://10.96.0.20:9099/', 2), 'error', 'and is rejected on a ClusterIP bound to kube-ipvs0');
+    assert.match(curlFrom(c, 'http://10.96.0.20/'), /^be2[123]$/, 'the Service port itself still works');
+  } finally {
+    server.kill();
+  }
 });
 
 test('session affinity ClientIP keeps a client on its backend; the scheduler annotation shows in ipvsadm', async () => {

@@ -22,7 +22,7 @@ die() { say "error: $*"; exit 1; }
 
 # ---------------------------------------------------------------------------------------------
 # 1. Debian packages
-PACKAGES=(qemu-system-x86 linux-image-amd64 busybox-static ipvsadm ipset iptables conntrack
+PACKAGES=(qemu-system-x86 linux-image-amd64 busybox-static ipvsadm ipset iptables nftables conntrack
   iproute2 curl kmod)
 
 installed=$(dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null || true)

@@ -29,6 +29,8 @@ export interface IptablesState {
   readonly jumps: readonly JumpRule[];
   readonly nat: TableRules;
   readonly filter: TableRules;
+  /** What the rules were built from: the nftables backend renders the same inputs (model/nft.ts). */
+  readonly inputs: IptablesInputs;
 }
 
 export interface OutFilterDrop {
@@ -143,6 +145,7 @@ export function buildIptables(inp: IptablesInputs): IptablesState {
     jumps: JUMPS,
     nat: { chains: NAT_CHAINS, rules: nat },
     filter: { chains: FILTER_CHAINS, rules: filter },
+    inputs: inp,
   };
 }
 
