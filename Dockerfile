@@ -38,10 +38,10 @@ LABEL org.opencontainers.image.title="kube-ipvs" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.base.name="docker.io/library/${NODE_IMAGE}"
 # The tools kube-ipvs runs (src/apply/): ipvsadm, ipset, iptables (legacy and nft, chosen at
-# start by the entrypoint), ip, conntrack, and modprobe. npm, npx, corepack and yarn are not
+# start by the entrypoint), nft (the nftables rules backend), ip, conntrack, and modprobe. npm, npx, corepack and yarn are not
 # needed at run time and go.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ipvsadm ipset iptables iproute2 kmod conntrack \
+ && apt-get install -y --no-install-recommends ipvsadm ipset iptables nftables iproute2 kmod conntrack \
  && rm -rf /var/lib/apt/lists/* \
  && rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack /opt/yarn-* \
  && rm -f /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /usr/local/bin/yarn /usr/local/bin/yarnpkg

@@ -15,7 +15,7 @@ import { baseOf, inContext, ops, readDockerfile, stage } from './dockerfile.ts';
 // The base image is pinned to the Node version the tests run on (the `node` devDependency).
 const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; dev?: boolean }> };
 const BASE = `node:${lock.packages['node_modules/node']?.version ?? '(no node devDependency)'}-bookworm-slim`;
-const PACKAGES = ['conntrack', 'iproute2', 'ipset', 'iptables', 'ipvsadm', 'kmod'];
+const PACKAGES = ['conntrack', 'iproute2', 'ipset', 'iptables', 'ipvsadm', 'kmod', 'nftables'];
 const APP = '/opt/kube-ipvs';
 const ENTRYPOINT = join(ROOT, 'image', 'kube-ipvs.sh');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
