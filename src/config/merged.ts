@@ -175,7 +175,9 @@ const seconds = (s: number): string => formatDuration(s * 1000);
  * --write-config-to and /configz: the effective configuration as a complete
  * KubeProxyConfiguration v1alpha1, every field kube-proxy writes, in its order. Fields kube-ipvs
  * does not implement (iptables, nftables, winkernel, client QPS…) hold kube-proxy's defaults,
- * so the file also starts a kube-proxy unchanged.
+ * so the file also starts a kube-proxy unchanged. kube-ipvs' own fields (metricsPerService,
+ * ipvsRulesBackend) are written only when they differ from the default, so a file from a node at
+ * the defaults stays one kube-proxy reads without an unknown-field warning.
  */
 export function kubeProxyConfiguration(raw: RawDaemonOptions, config: ProxyConfig, o: DaemonOptions): object {
   return {
@@ -220,5 +222,7 @@ export function kubeProxyConfiguration(raw: RawDaemonOptions, config: ProxyConfi
     portRange: '',
     showHiddenMetricsForVersion: '',
     winkernel: { enableDSR: false, forwardHealthCheckVip: false, networkName: '', rootHnsEndpointName: '', sourceVip: '' },
+    ...(o.metricsPerService ? { metricsPerService: true } : {}),
+    ...(o.rulesBackend === 'iptables' ? {} : { ipvsRulesBackend: o.rulesBackend }),
   };
 }

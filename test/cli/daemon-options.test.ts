@@ -67,6 +67,18 @@ test('--config as kubeadm writes it wins over flags, except --hostname-override;
   assert.deepEqual(await resolveAll({ config: out }, (w) => { assert.fail(`no warning expected for its own output: ${w}`); }).then(() => 'ok'), 'ok');
 });
 
+test('--write-config-to keeps kube-ipvs\' own fields when they are not the default, and only then', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kube-ipvs-'));
+  const io = { stdout: () => undefined, stderr: () => undefined, readStdin: () => Promise.resolve('') };
+  const own = join(dir, 'own.yaml');
+  assert.equal(await run(['--ipvs-rules-backend=nftables', '--metrics-per-service', '--write-config-to', own], io), 0);
+  const again = await resolveAll({ config: own }, (w) => { assert.fail(`no warning expected for its own output: ${w}`); });
+  assert.deepEqual([again.options.rulesBackend, again.options.metricsPerService], ['nftables', true]);
+  const plain = join(dir, 'plain.yaml');
+  assert.equal(await run(['--write-config-to', plain], io), 0);
+  assert.doesNotMatch(readFileSync(plain, 'utf8'), /metricsPerService|ipvsRulesBackend/);
+});
+
 test('a config file with the wrong types names the fields', () => {
   assert.throws(() => parseConfigFile('apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvs: {strictARP: "yes", syncPeriod: 30}\n', 'c.yaml'),
     (e: unknown) => /--config c\.yaml: ipvs\.strictARP: expected a boolean, got "yes"/.test(String(e)) && /--config c\.yaml: ipvs\.syncPeriod: expected a string, got 30/.test(String(e)));
