@@ -107,13 +107,37 @@ function parseLine(line: string): Line | undefined {
   return { kind: 'real', key: targetKey(target), rs: { ...hp, weight: Number(get('-w') ?? 1), forwarding } };
 }
 
+/**
+ * A real server as ipvsadm -Sn prints nearly every one — `-a -t VIP:PORT -r RIP:PORT -m -w 1`,
+ * single spaces — without the general tokenizer; null for any other shape, which parseLine
+ * reads. Nine in ten lines of a dump are these: the general path was a third of a periodic
+ * resync's CPU at 10,000 Services (docs/benchmarks.md). Same result as parseLine for them.
+ */
+function parseRealLine(line: string, targets: Map<string, { target: ServiceTarget; key: string } | null>): Line | null {
+  const t = line.split(' ');
+  const [cmd, opt = '', value = '', r, rs = '', fwd = '', w, weight = ''] = t;
+  const forwarding = FORWARDING[fwd];
+  if (t.length !== 8 || cmd !== '-a' || r !== '-r' || w !== '-w' || forwarding === undefined || !/^\d+$/.test(weight) || value.startsWith('-')) return null;
+  const id = `${opt} ${value}`;
+  let target = targets.get(id);
+  if (target === undefined) {
+    const parsed = parseTarget(opt, value);
+    target = parsed === undefined ? null : { target: parsed, key: targetKey(parsed) };
+    targets.set(id, target);
+  }
+  const hp = parseHostPort(rs);
+  if (target === null || hp === undefined) return null;
+  return { kind: 'real', key: target.key, rs: { ip: hp.ip, port: hp.port, weight: Number(weight), forwarding } };
+}
+
 /** `ipvsadm -Sn` (= `ipvsadm-save -n`) text → the table. */
 export function parseIpvsadmSave(text: string): IpvsTable {
   const services = new Map<string, ObservedService>();
   const skipped: string[] = [];
+  const targets = new Map<string, { target: ServiceTarget; key: string } | null>();
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    const l = parseLine(line);
+    const l = parseRealLine(line, targets) ?? parseLine(line);
     if (l?.kind === 'service') services.set(l.service.key, l.service);
     const owner = l?.kind === 'real' ? services.get(l.key) : undefined;
     // parseLine made the service's list just now: appending in place is safe (and O(1)).
