@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 STAMP := node_modules/.kube-ipvs-installed
 
-.PHONY: all setup build lint typecheck unit e2e test demo clean image image-multiarch bench bench-smoke bench-vm
+.PHONY: all setup build lint typecheck unit e2e test demo clean image image-multiarch bench bench-smoke bench-vm bench-health
 
 all: test
 
@@ -55,6 +55,11 @@ BENCH_SIZES ?= 1000,10000
 BENCH_IDLE_S ?= 120
 bench: setup
 	BENCH_SIZES=$(BENCH_SIZES) BENCH_IDLE_S=$(BENCH_IDLE_S) node bench/run.ts 100,1000,10000 5
+
+# Active health checks (not part of `make test` or `make bench`): the prober's CPU probing
+# 10,000 endpoints on real local listeners at 1 s, 60 s per probe kind (bench/results/health-checks.json).
+bench-health: setup
+	node bench/health-checks.ts all 10000 60
 
 # A quick check that the bench still works (100 Services; bench/results/smoke.json).
 bench-smoke: setup

@@ -2,7 +2,7 @@
 // src/apply/ipset.ts can format: per-member add/del deltas vs a temporary set + swap.
 //   test/vm/run.sh -- node_modules/.bin/node bench/ipset-strategies.ts 10000
 import { execFileSync } from 'node:child_process';
-import { formatDeltaScript, formatSwapScript } from '../src/apply/ipset.ts';
+import { formatDeltaScript, formatSwapScript } from '../src/tools/ipset.ts';
 import type { IpsetState } from '../src/compute/model/desired.ts';
 
 const n = Number(process.argv[2] ?? 10_000);

@@ -5,17 +5,19 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Dataplane, type SyncResult } from './apply/dataplane.ts';
 import type { Runner } from './apply/exec.ts';
-import { DUMMY_LINK, readAddresses } from './apply/ip.ts';
-import type { Backend } from './apply/iptables.ts';
+import { DUMMY_LINK } from './tools/ip.ts';
+import { readAddresses } from './apply/ip.ts';
+import type { Backend } from './tools/iptables.ts';
 import { ensureKernelSettings, type KernelSettings } from './apply/settings.ts';
 import type { SysctlFs } from './apply/sysctl.ts';
 import type { ProxyConfig } from './compute/config.ts';
 import type { DesiredState } from './compute/model/desired.ts';
-import { formatIpvsBatch } from './apply/ipvsadm.ts';
+import { formatIpvsBatch } from './tools/ipvsadm.ts';
 import { isIpv6LinkLocal, isLoopback, type Family, type Ip } from './compute/net/ip.ts';
 import type { Log } from './log.ts';
 import { ClusterState } from './observe/cluster-state.ts';
 import { ClusterWatcher } from './observe/informers.ts';
+import { HealthChecker, type HealthTransition } from './observe/health-checker.ts';
 import { BoundedFrequencyRunner } from './sync/bounded-runner.ts';
 import type { Clock } from './sync/clock.ts';
 import { Proxier, type ProxierHooks, type DataplanePort } from './sync/proxier.ts';
@@ -43,6 +45,10 @@ export interface DaemonSettings {
 export interface DaemonHooks extends ProxierHooks {
   /** A change was observed and a sync requested (healthz "queued"). */
   queued(): void;
+  /** An active health-check probe's result (metrics). */
+  healthResult?(ok: boolean): void;
+  /** An endpoint taken out of rotation by its checks, or back (metrics). */
+  healthTransition?(t: HealthTransition): void;
 }
 
 /** Addresses of this node's interfaces, as NodePorts and kube-proxy see them. */
@@ -58,9 +64,9 @@ class DryRunDataplane implements DataplanePort {
   readonly #log: Log;
   constructor(inner: Dataplane, log: Log) { this.#inner = inner; this.#log = log; }
   async sync(desired: DesiredState): Promise<SyncResult> {
-    const plan = await this.#inner.plan(desired);
-    if (plan.ipvs.length > 0) this.#log.info({ dryRun: true, ipvsadm: formatIpvsBatch(plan.ipvs) }, 'would apply');
-    return plan.result;
+    const would = await this.#inner.dryRun(desired);
+    if (would.ipvs.length > 0) this.#log.info({ dryRun: true, ipvsadm: formatIpvsBatch(would.ipvs) }, 'would apply');
+    return would.result;
   }
   checkDrains(): Promise<number> { return Promise.resolve(0); }
 }
@@ -68,6 +74,8 @@ class DryRunDataplane implements DataplanePort {
 export class Daemon {
   readonly cluster = new ClusterState();
   readonly proxier: Proxier;
+  /** Active health checks of the Services that opt in (their results are a sync input). */
+  readonly health: HealthChecker;
   readonly #runner: BoundedFrequencyRunner;
   readonly #watcher: ClusterWatcher;
   readonly #deps: DaemonDeps;
@@ -88,7 +96,17 @@ export class Daemon {
       minIntervalMs: s.minSyncPeriodMs, maxIntervalMs: s.syncPeriodMs, burst: 2, clock: deps.clock, log: deps.log,
       fn: (reason) => this.proxier.sync(reason),
     });
+    this.health = new HealthChecker({
+      clock: deps.clock, log: deps.log,
+      changed: () => {
+        hooks.queued();
+        if (this.#listed) this.#runner.run();
+      },
+      result: (ok) => { hooks.healthResult?.(ok); },
+      transition: (t) => { hooks.healthTransition?.(t); },
+    });
     this.proxier = new Proxier({
+      health: this.health,
       config: s.config, families: s.families, cluster: this.cluster, dataplane, log: deps.log, clock: deps.clock,
       hooks: {
         invalid: (w) => { hooks.invalid(w); },
@@ -139,5 +157,6 @@ export class Daemon {
     this.#stopped = true;
     this.#watcher.stop();
     this.#runner.stop();
+    this.health.stop();
   }
 }

@@ -10,11 +10,15 @@ import { SET_BASES, setName } from '../compute/model/ipsets.ts';
 import type { Cidr, Family } from '../compute/net/ip.ts';
 import type { Log } from '../log.ts';
 import { moduleHint, ToolError, type Runner } from './exec.ts';
-import { DUMMY_LINK, readAddresses, readLinks, type InterfaceAddress } from './ip.ts';
-import { applyIpsetScript, formatDestroyScript, readIpsets, tempSetName } from './ipset.ts';
-import { applyIptables, formatCleanup, readIptables, ruleTarget, ruleWords, type Backend, type IptablesTarget, type SavedTable } from './iptables.ts';
-import { applyIpvsBatch, formatIpvsBatch, readIpvs, type IpvsOp, type IpvsTable } from './ipvsadm.ts';
-import { boundAddresses, NODE_PORT_SET_NAMES, ownsService, type OwnershipRule, type SetMembers } from './ownership.ts';
+import { boundAddresses, DUMMY_LINK, type InterfaceAddress } from '../tools/ip.ts';
+import { readAddresses, readLinks } from './ip.ts';
+import { applyIpsetScript, readIpsets } from './ipset.ts';
+import { formatDestroyScript, tempSetName } from '../tools/ipset.ts';
+import { applyIptables, readIptables } from './iptables.ts';
+import { formatCleanup, ruleTarget, ruleWords, type Backend, type IptablesTarget, type SavedTable } from '../tools/iptables.ts';
+import { applyIpvsBatch, readIpvs } from './ipvsadm.ts';
+import { formatIpvsBatch, type IpvsOp, type IpvsTable } from '../tools/ipvsadm.ts';
+import { NODE_PORT_SET_NAMES, ownsService, type OwnershipRule, type SetMembers } from './ownership.ts';
 
 export interface CleanupOptions {
   readonly runner: Runner;

@@ -2,7 +2,8 @@
 // own message and the input line that failed. ipvsadm -R names no line for kernel-level errors
 // (DESIGN §6), so its failing lines are found by reading the table back once.
 import { moduleHint, ToolError, type Runner } from './exec.ts';
-import { unappliedLines, type IpvsApplyResult, type UnappliedLine } from './ipvsadm.ts';
+import { unappliedLines, type UnappliedLine } from '../tools/ipvsadm.ts';
+import { type IpvsApplyResult } from './ipvsadm.ts';
 
 export interface FailedLine {
   readonly number: number;

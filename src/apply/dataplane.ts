@@ -9,14 +9,18 @@ import { diffIpsets, incrementalSetDeltas } from '../compute/diff/ipsets.ts';
 import { iptablesDrift } from '../compute/diff/iptables.ts';
 import { diffIpvs, type IpvsDiff } from '../compute/diff/ipvs.ts';
 import type { Log } from '../log.ts';
-import { deleteByEndpointArgv, deleteByServiceArgv, deleteEntries } from './conntrack.ts';
+import { deleteByEndpointArgv, deleteByServiceArgv } from '../tools/conntrack.ts';
+import { deleteEntries } from './conntrack.ts';
 import type { Runner } from './exec.ts';
 import { DataplaneError, ipvsFailure } from './dataplane-error.ts';
-import { applyIpBatch, formatIpBatch } from './ip.ts';
-import { applyIpsetScript, formatDeltaScript, type SetDelta } from './ipset.ts';
-import { applyIptables, formatRestore, type Backend } from './iptables.ts';
-import { applyIpvsBatch, formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedService } from './ipvsadm.ts';
-import { readConnCounts } from './ipvsadm-list.ts';
+import { applyIpBatch } from './ip.ts';
+import { formatIpBatch } from '../tools/ip.ts';
+import { applyIpsetScript } from './ipset.ts';
+import { formatDeltaScript, type SetDelta } from '../tools/ipset.ts';
+import { applyIptables } from './iptables.ts';
+import { formatRestore, type Backend } from '../tools/iptables.ts';
+import { applyIpvsBatch, readConnCounts } from './ipvsadm.ts';
+import { formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedService } from '../tools/ipvsadm.ts';
 import { afterApply, afterIncremental, kernelDigest, observeKernel, parseKernelText, readKernelText, type KernelState } from './kernel-state.ts';
 import type { Changes } from '../compute/model/desired-index.ts';
 import { NODE_PORT_SET_NAMES, ownsService, type OwnershipRule } from './ownership.ts';
@@ -39,7 +43,7 @@ export interface SyncResult {
   readonly draining: number;
   readonly conntrackDeletes: number;
   /**
-   * A full resync that found the kernel exactly as at the last one that needed nothing, with
+   * A full sync that found the kernel exactly as at the last one that needed nothing, with
    * nothing applied or wanted since: the dumps were read and digested, not parsed and diffed.
    */
   readonly unchanged?: true;
@@ -54,7 +58,7 @@ export class Dataplane {
   readonly #o: DataplaneOptions;
   #known: KernelState | undefined;
   /**
-   * The kernel's digest at the last full resync that needed no change, while nothing has been
+   * The kernel's digest at the last full sync that needed no change, while nothing has been
    * applied since (any batch clears it): the next periodic resync that reads the same digest,
    * with no change wanted, has nothing to repair (see kernelDigest).
    */
@@ -83,14 +87,14 @@ export class Dataplane {
   }
 
   /** What a sync would do, without doing it (--dry-run). Reads the kernel every time. */
-  async plan(desired: DesiredState): Promise<{ ipvs: readonly IpvsOp[]; result: SyncResult }> {
+  async dryRun(desired: DesiredState): Promise<{ ipvs: readonly IpvsOp[]; result: SyncResult }> {
     const observed = await this.#observe();
     const p = await this.#diff(desired, observed, true, undefined);
     return { ipvs: p.ipvs.ops, result: p.result };
   }
 
   /**
-   * One sync. With `changes` (what changed since the last sync) and no full resync asked, only
+   * One sync. With `changes` (what changed since the last sync) and no full sync asked, only
    * those objects are diffed against what was last applied: the cost follows the change.
    */
   async sync(desired: DesiredState, opts: { readonly full: boolean; readonly changes?: Changes }): Promise<SyncResult> {

@@ -1,61 +1,7 @@
-// kube-ipvs0 and the addresses bound to it, through iproute2's one-line output and `ip -batch`.
-import { parseIp, type Ip } from '../compute/net/ip.ts';
+// iproute2's effects: `ip -o addr|link show` and one `ip -batch -`. The text itself is
+// src/tools/ip.ts.
 import { batchTimeoutMs, type Runner } from './exec.ts';
-
-export const DUMMY_LINK = 'kube-ipvs0';
-
-export interface InterfaceAddress {
-  readonly ifname: string;
-  readonly ip: Ip;
-  readonly prefix: number;
-}
-
-// `3: kube-ipvs0    inet 10.96.0.10/32 scope global kube-ipvs0\       valid_lft forever …`
-const ADDR_LINE = /^\d+:\s+([^\s@]+)(?:@\S+)?\s+inet6?\s+([0-9a-fA-F.:]+)\/(\d+)\s/;
-
-/** `ip -o addr show` → one entry per address; lines of other shapes are skipped. */
-export function parseAddrShow(text: string): InterfaceAddress[] {
-  const out: InterfaceAddress[] = [];
-  for (const line of text.split('\n')) {
-    const m = ADDR_LINE.exec(line);
-    const ip = m?.[2] === undefined ? undefined : parseIp(m[2]);
-    if (m?.[1] === undefined || ip === undefined) continue;
-    out.push({ ifname: m[1], ip, prefix: Number(m[3]) });
-  }
-  return out;
-}
-
-// `3: kube-ipvs0: <BROADCAST,NOARP> mtu 1500 …`; veths print as `veth-be1@if2:`.
-const LINK_LINE = /^\d+:\s+([^\s@:]+)(?:@[^\s:]+)?:\s/;
-
-/** `ip -o link show` → interface names, in the kernel's order. */
-export const parseLinkShow = (text: string): string[] =>
-  text.split('\n').flatMap((l) => { const n = LINK_LINE.exec(l)?.[1]; return n === undefined ? [] : [n]; });
-
-const hostPrefix = (ip: Ip): number => (ip.family === 4 ? 32 : 128);
-
-// `ip -batch -` lines.
-export const linkAddLine = (name = DUMMY_LINK): string => `link add ${name} type dummy`;
-export const linkDelLine = (name = DUMMY_LINK): string => `link del ${name}`;
-export const addrAddLine = (ip: Ip, dev = DUMMY_LINK): string => `addr add ${ip.text}/${hostPrefix(ip)} dev ${dev}`;
-export const addrDelLine = (ip: Ip, dev = DUMMY_LINK): string => `addr del ${ip.text}/${hostPrefix(ip)} dev ${dev}`;
-
-export interface AddressChanges {
-  /** Create kube-ipvs0 first (it is absent). */
-  readonly createLink: boolean;
-  readonly add: readonly Ip[];
-  readonly del: readonly Ip[];
-}
-
-/** One batch; deletions first so a re-added address never collides with its old self. */
-export function formatIpBatch(c: AddressChanges): string {
-  const lines = [
-    ...(c.createLink ? [linkAddLine()] : []),
-    ...c.del.map((ip) => addrDelLine(ip)),
-    ...c.add.map((ip) => addrAddLine(ip)),
-  ];
-  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
-}
+import { parseAddrShow, parseLinkShow, type InterfaceAddress } from '../tools/ip.ts';
 
 export const readAddresses = async (runner: Runner): Promise<InterfaceAddress[]> =>
   parseAddrShow((await runner.run(['ip', '-o', 'addr', 'show'])).stdout);

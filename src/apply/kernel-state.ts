@@ -5,10 +5,10 @@ import type { Family, Ip } from '../compute/net/ip.ts';
 import type { DesiredState } from '../compute/model/desired.ts';
 import type { VirtualServer } from '../compute/model/types.ts';
 import { jumpRuleText } from '../compute/model/iptables.ts';
-import { DUMMY_LINK, parseAddrShow, parseLinkShow, type AddressChanges, type InterfaceAddress } from './ip.ts';
-import { fits, parseIpsetSave, type ObservedSet, type SetDelta } from './ipset.ts';
-import { parseIptablesSave, iptablesBinary, type Backend, type SavedTable } from './iptables.ts';
-import { parseIpvsadmSave, type ObservedRealServer, type ObservedService } from './ipvsadm.ts';
+import { boundAddresses, DUMMY_LINK, parseAddrShow, parseLinkShow, type AddressChanges, type InterfaceAddress } from '../tools/ip.ts';
+import { fits, parseIpsetSave, type ObservedSet, type SetDelta } from '../tools/ipset.ts';
+import { parseIptablesSave, iptablesBinary, type Backend, type SavedTable } from '../tools/iptables.ts';
+import { parseIpvsadmSave, type ObservedRealServer, type ObservedService } from '../tools/ipvsadm.ts';
 import type { Runner } from './exec.ts';
 
 export interface KernelState {
@@ -19,12 +19,6 @@ export interface KernelState {
   readonly bound: ReadonlyMap<string, InterfaceAddress>;
   readonly linkExists: boolean;
 }
-
-const boundOf = (addresses: Iterable<InterfaceAddress>): Map<string, InterfaceAddress> => {
-  const out = new Map<string, InterfaceAddress>();
-  for (const a of addresses) if (a.ifname === DUMMY_LINK) out.set(a.ip.text, a);
-  return out;
-};
 
 const ours = (ip: Ip): InterfaceAddress => ({ ifname: DUMMY_LINK, ip, prefix: ip.family === 4 ? 32 : 128 });
 
@@ -49,14 +43,14 @@ export async function readKernelText(runner: Runner, families: readonly Family[]
 
 export function parseKernelText(t: KernelText, families: readonly Family[]): KernelState {
   return {
-    ipvs: parseIpvsadmSave(t.ipvs).services, sets: parseIpsetSave(t.sets), bound: boundOf(parseAddrShow(t.addresses)),
+    ipvs: parseIpvsadmSave(t.ipvs).services, sets: parseIpsetSave(t.sets), bound: boundAddresses(parseAddrShow(t.addresses)),
     linkExists: parseLinkShow(t.links).includes(DUMMY_LINK),
     iptables: new Map(families.map((f, i) => [f, parseIptablesSave(t.iptables[i] ?? '')])),
   };
 }
 
 /**
- * A digest of what a full resync compares, as the dumps print it: the whole IPVS table, the
+ * A digest of what a full sync compares, as the dumps print it: the whole IPVS table, the
  * KUBE- ipsets, the iptables tables without what changes on its own (iptables-save's
  * timestamped comments, packet counters), kube-ipvs0 and its addresses (other interfaces come
  * and go with pods). Equal digests: the kernel holds what it held at the earlier read.
@@ -66,7 +60,7 @@ export function kernelDigest(t: KernelText): string {
   h.update(t.ipvs).update('\0');
   h.update(t.sets.replace(/^(?:create|add) (?!KUBE-)\S+ .*$/gm, '')).update('\0');
   for (const table of t.iptables) h.update(table.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '')).update('\0');
-  const bound = [...boundOf(parseAddrShow(t.addresses)).keys()].sort().join(' ');
+  const bound = [...boundAddresses(parseAddrShow(t.addresses)).keys()].sort().join(' ');
   h.update(`${bound}\0${String(parseLinkShow(t.links).includes(DUMMY_LINK))}`);
   return h.digest('hex');
 }
@@ -125,7 +119,7 @@ export function afterApply(
   }
   const iptables = new Map(desired.families.map((f) => [f, tablesOf(desired, f, before.iptables.get(f))]));
   const others = [...before.bound.values()].filter((a) => !desired.families.includes(a.ip.family));
-  return { ipvs, sets, iptables, bound: boundOf([...others, ...desired.addresses.map(ours)]), linkExists: true };
+  return { ipvs, sets, iptables, bound: boundAddresses([...others, ...desired.addresses.map(ours)]), linkExists: true };
 }
 
 function optionsOf(createOptions: string): Map<string, string> {

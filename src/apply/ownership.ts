@@ -15,8 +15,7 @@
 import { cidrContains, isLoopback, type Cidr, type Family, type Ip } from '../compute/net/ip.ts';
 import { ipPortEntry, setName, type SetBase } from '../compute/model/ipsets.ts';
 import type { Protocol } from '../compute/model/types.ts';
-import { DUMMY_LINK, type InterfaceAddress } from './ip.ts';
-import type { ObservedService } from './ipvsadm.ts';
+import type { ObservedService } from '../tools/ipvsadm.ts';
 
 /** The sets as read from the kernel (or as last applied), by name: only their members are used. */
 export type SetMembers = ReadonlyMap<string, { readonly members: ReadonlySet<string> }>;
@@ -58,5 +57,3 @@ export function ownsService(r: OwnershipRule, s: ObservedService): boolean {
   return !isLoopback(ip) && isMarkedNodePort(r.sets, protocol, ip, port);
 }
 
-export const boundAddresses = (addresses: readonly InterfaceAddress[]): Set<string> =>
-  new Set(addresses.filter((a) => a.ifname === DUMMY_LINK).map((a) => a.ip.text));

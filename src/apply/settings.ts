@@ -1,9 +1,10 @@
 // Node-wide kernel settings IPVS mode needs: sysctls (kube-proxy's list, strict ARP, the
-// conn_reuse_mode kernel rule) and IPVS timeouts. Applied at start and on every full resync;
+// conn_reuse_mode kernel rule) and IPVS timeouts. Applied at start and on every full sync;
 // only values that differ are written.
 import type { Runner } from './exec.ts';
 import { setTimeouts } from './ipvsadm.ts';
-import { ensureSysctls, readKernelVersion, requiredSysctls, type SysctlChange, type SysctlFs } from './sysctl.ts';
+import { ensureSysctls, readKernelVersion, type SysctlChange, type SysctlFs } from './sysctl.ts';
+import { requiredSysctls } from '../tools/sysctl.ts';
 
 export interface IpvsTimeouts {
   /** Seconds; 0 leaves the kernel's value. */

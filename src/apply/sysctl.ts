@@ -1,6 +1,10 @@
-// Kernel settings IPVS mode needs, read and written as /proc/sys files (no process spawn).
+// Kernel settings read and written as /proc/sys files (no process spawn). What to set is
+// src/tools/sysctl.ts.
 import { readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import type { Conntrack } from '../config/merged.ts';
+import { parseKernelVersion, type KernelVersion, type Sysctl } from '../tools/sysctl.ts';
 
 /** Sysctls by name with slashes (`net/ipv4/vs/conntrack`); values without the trailing newline. */
 export interface SysctlFs {
@@ -15,55 +19,8 @@ export function procSysFs(root = '/proc/sys'): SysctlFs {
   };
 }
 
-export interface KernelVersion {
-  readonly major: number;
-  readonly minor: number;
-  readonly patch: number;
-}
-
-/** `6.1.0-26-amd64`, `5.4.0`, `4.19.112+` → numbers; undefined when unreadable. */
-export function parseKernelVersion(release: string): KernelVersion | undefined {
-  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release.trim());
-  if (m === null) return undefined;
-  return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3] ?? 0) };
-}
-
 export const readKernelVersion = async (fs: SysctlFs): Promise<KernelVersion | undefined> =>
   parseKernelVersion(await fs.read('kernel/osrelease'));
-
-const atLeast = (v: KernelVersion, major: number, minor: number): boolean =>
-  v.major > major || (v.major === major && v.minor >= minor);
-
-export interface Sysctl {
-  readonly name: string;
-  readonly value: string;
-}
-
-export interface SysctlOptions {
-  /** Unknown kernel: conn_reuse_mode is left alone. */
-  readonly kernel: KernelVersion | undefined;
-  readonly strictArp: boolean;
-}
-
-/** What kube-proxy's IPVS mode sets (pkg/proxy/ipvs/proxier.go), in its order. */
-export function requiredSysctls(o: SysctlOptions): Sysctl[] {
-  const out: Sysctl[] = [{ name: 'net/ipv4/vs/conntrack', value: '1' }];
-  // Below 4.1 the knob does not exist; from 5.9 the kernel no longer drops SYNs that reuse a
-  // port of a connection to a removed real server, and mode 0 would keep weight-0 servers
-  // from ever draining (#81775), so mode 0 is only wanted in between.
-  const k = o.kernel;
-  if (k !== undefined && atLeast(k, 4, 1) && !atLeast(k, 5, 9)) out.push({ name: 'net/ipv4/vs/conn_reuse_mode', value: '0' });
-  out.push(
-    { name: 'net/ipv4/vs/expire_nodest_conn', value: '1' },
-    { name: 'net/ipv4/vs/expire_quiescent_template', value: '1' },
-    { name: 'net/ipv4/ip_forward', value: '1' },
-  );
-  if (o.strictArp) {
-    // VIPs live on kube-ipvs0; without these the node answers ARP for every one of them.
-    out.push({ name: 'net/ipv4/conf/all/arp_ignore', value: '1' }, { name: 'net/ipv4/conf/all/arp_announce', value: '2' });
-  }
-  return out;
-}
 
 export interface SysctlChange {
   readonly name: string;
@@ -81,4 +38,44 @@ export async function ensureSysctls(fs: SysctlFs, wanted: readonly Sysctl[]): Pr
     changes.push({ name: s.name, from, to: s.value });
   }
   return changes;
+}
+
+export interface SysctlFailure {
+  readonly name: string;
+  readonly to: string;
+  readonly error: string;
+}
+
+export interface ConntrackResult {
+  readonly changes: SysctlChange[];
+  /** Settings the node refused (nf_conntrack_max is read-only outside the initial netns). */
+  readonly failed: SysctlFailure[];
+}
+
+/**
+ * kube-proxy's --conntrack-* settings: nf_conntrack_max is only ever raised (to
+ * max(maxPerCore × cores, min)); timeouts of 0 leave the kernel's value. A refused write is
+ * reported, not fatal: kube-proxy stops there (except for a read-only /sys), which is why kind
+ * and other nested set-ups must pass --conntrack-max-per-core=0; proxying works without it.
+ */
+export async function conntrackSysctls(fs: SysctlFs, c: Conntrack, cores = availableParallelism()): Promise<ConntrackResult> {
+  const changes: SysctlChange[] = [];
+  const failed: SysctlFailure[] = [];
+  const set = async (name: string, value: number, onlyRaise = false): Promise<void> => {
+    const from = await fs.read(name).catch(() => undefined);
+    if (from === undefined || Number(from) === value || (onlyRaise && Number(from) > value)) return;
+    try {
+      await fs.write(name, String(value));
+      changes.push({ name, from, to: String(value) });
+    } catch (e) {
+      failed.push({ name, to: String(value), error: e instanceof Error ? e.message : String(e) });
+    }
+  };
+  if (c.maxPerCore > 0) await set('net/netfilter/nf_conntrack_max', Math.max(c.maxPerCore * cores, c.min), true);
+  if (c.tcpEstablished > 0) await set('net/netfilter/nf_conntrack_tcp_timeout_established', c.tcpEstablished);
+  if (c.tcpCloseWait > 0) await set('net/netfilter/nf_conntrack_tcp_timeout_close_wait', c.tcpCloseWait);
+  if (c.udp > 0) await set('net/netfilter/nf_conntrack_udp_timeout', c.udp);
+  if (c.udpStream > 0) await set('net/netfilter/nf_conntrack_udp_timeout_stream', c.udpStream);
+  if (c.tcpBeLiberal) await set('net/netfilter/nf_conntrack_tcp_be_liberal', 1);
+  return { changes, failed };
 }

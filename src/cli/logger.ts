@@ -3,7 +3,7 @@
 // (kube-ipvs' default) the structured pino lines; -v sets the level, --vmodule a level per component.
 import { writeSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
-import type { DaemonOptions } from './daemon-options.ts';
+import type { DaemonOptions } from '../config/merged.ts';
 
 /** klog verbosity → pino level: 0-1 info, 2-4 debug, 5+ trace. */
 export const levelOf = (v: number): string => (v >= 5 ? 'trace' : v >= 2 ? 'debug' : 'info');

@@ -3,14 +3,15 @@ import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { resolveConfig } from '../compute/config.ts';
 import { mergeClusters, parseManifests, type Cluster } from '../compute/k8s/manifests.ts';
-import { computeDesired, findNode, type ComputeResult } from '../compute/model/desired.ts';
+import { computeDesired, findNode, type ComputeResult } from '../compute/model/compute-desired.ts';
 import { formatWarning, type Warning } from '../compute/model/types.ts';
-import { formatIpsetSave } from '../compute/format/ipset.ts';
-import { formatIptablesSave } from '../compute/format/iptables.ts';
-import { formatIpvsadmSave } from '../compute/format/ipvsadm.ts';
+import { formatIpsetSave } from '../tools/ipset.ts';
+import { formatIptablesSave } from '../tools/iptables.ts';
+import { formatIpvsadmSave } from '../tools/ipvsadm.ts';
 import { planJson } from '../compute/format/json.ts';
-import { ignoredFlags, mergeFileConfig, readConfigFile } from './config-file.ts';
-import { addProxyFlags, rawConfigFromFlags, readInput, type ProxyFlagValues } from './proxy-flags.ts';
+import { ignoredFlags, mergeFileConfig, readConfigFile, readInput } from '../config/file.ts';
+import { addProxyFlags, FlagError, rawConfigFromFlags, type ProxyFlagValues } from '../config/flags.ts';
+import { parseHealthState } from '../compute/model/health-state-file.ts';
 
 export const OUTPUTS = ['ipvsadm', 'addresses', 'ipset', 'iptables', 'ip6tables', 'json'] as const;
 export type PlanOutput = (typeof OUTPUTS)[number];
@@ -27,6 +28,7 @@ interface PlanOptions extends ProxyFlagValues {
   readonly nodeAddresses?: string[];
   readonly strict?: boolean;
   readonly verbose?: boolean;
+  readonly healthState?: string;
 }
 
 export function renderOutput(r: ComputeResult, output: PlanOutput): string {
@@ -65,7 +67,13 @@ async function runPlan(o: PlanOptions, io: PlanIo): Promise<number> {
   }
   const config = resolveConfig(mergeFileConfig(flags, file), hostname());
   const cluster = await loadCluster(o.file, io);
-  const result = computeDesired(cluster, config);
+  let health;
+  if (o.healthState !== undefined) {
+    const parsed = parseHealthState(await readInput(o.healthState));
+    if ('error' in parsed) throw new FlagError(`--health-state ${o.healthState}: ${parsed.error}`);
+    health = parsed.state;
+  }
+  const result = computeDesired(cluster, config, undefined, health);
   // This node's wrongly typed fields read as absent (its addresses, its zone): say so.
   const node = findNode(cluster.nodes, config.nodeName);
   const nodeWarnings = (node?.problems ?? []).map((p): Warning => ({ kind: 'Node', object: node?.metadata?.name ?? '', ...p }));
@@ -83,6 +91,7 @@ export function planCommand(io: PlanIo, setExit: (code: number) => void): Comman
     .addOption(new Option('-o, --output <format>', 'what to print').choices(OUTPUTS).default('ipvsadm'))
     .option('--node-addresses <ips>', "addresses on this node's interfaces (comma-separated, repeatable); none when omitted", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--strict', 'exit 1 when any object is invalid')
+    .option('--health-state <file>', 'health-check results as JSON, {"namespace/name": ["endpoint address", …]}: endpoints held down (Services with a health-check annotation) get weight 0')
     .option('-v, --verbose', 'also list the objects deliberately not proxied (headless, ExternalName, other proxies)');
   addProxyFlags(cmd);
   return cmd.action(async (o: PlanOptions) => { setExit(await runPlan(o, io)); });

@@ -2,10 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../compute/config.ts';
 import { ManifestSyntaxError } from '../compute/k8s/manifests.ts';
-import { FlagError } from './proxy-flags.ts';
+import { FlagError, normalizeArgv, addDaemonFlags, type DaemonFlagValues } from '../config/flags.ts';
 import { planCommand, type PlanIo } from './plan.ts';
-import { addDaemonFlags, type DaemonFlagValues } from './daemon-flags.ts';
-import { runDaemon, type Host } from './daemon.ts';
+import { runDaemon, type Host } from './run-daemon.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -15,20 +14,6 @@ function isNodeError(e: unknown): e is NodeJS.ErrnoException {
 
 function validOptions(cmd: Command): string {
   return cmd.options.map((o) => o.long ?? o.short ?? '').filter((s) => s !== '').join(', ');
-}
-
-/**
- * pflag spellings commander does not take as they are: `-v=2` (a short flag with `=`) and
- * `--hostname_override` (pflag's word-separator normalisation, `_` → `-`). Stops at `--`.
- */
-export function normalizeArgv(argv: readonly string[]): string[] {
-  const end = argv.indexOf('--');
-  return argv.map((a, i) => {
-    if (end !== -1 && i >= end) return a;
-    if (a.startsWith('-v=')) return `--v=${a.slice(3)}`;
-    const m = /^(--[^=]+)(=.*)?$/s.exec(a);
-    return m === null ? a : `${(m[1] ?? '').replaceAll('_', '-')}${m[2] ?? ''}`;
-  });
 }
 
 /** `host` replaces the node's kernel (tools and /proc/sys): tests run the real CLI on the fake kernel. */

@@ -22,8 +22,8 @@ export class ChangeTracker<T> {
 
   get size(): number { return this.#pending.size; }
 
-  /** The pending changes, emptied. */
-  drain(): Map<string, Change<T>> {
+  /** The pending changes, emptied ("drain" is kept for IPVS draining). */
+  takeChanges(): Map<string, Change<T>> {
     const out = new Map(this.#pending);
     this.#pending.clear();
     return out;

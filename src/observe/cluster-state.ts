@@ -35,14 +35,21 @@ export class ClusterState {
 
   get pendingServiceChanges(): number { return this.#serviceChanges.size; }
   get pendingEndpointChanges(): number { return this.#sliceChanges.size; }
+  /** Every Service and EndpointSlice event seen, no-op ones too (kube-proxy's *_changes_total). */
+  get serviceEvents(): number { return this.#serviceEvents; }
+  get sliceEvents(): number { return this.#sliceEvents; }
+  #serviceEvents = 0;
+  #sliceEvents = 0;
 
   setService(key: string, svc: Service | undefined): void {
+    this.#serviceEvents++;
     this.#serviceChanges.update(key, this.services.get(key), svc);
     if (svc === undefined) this.services.delete(key);
     else this.services.set(key, svc);
   }
 
   setSlice(key: string, slice: EndpointSlice | undefined): void {
+    this.#sliceEvents++;
     const prev = this.slices.get(key);
     this.#sliceChanges.update(key, prev, slice);
     if (prev !== undefined) {
@@ -69,10 +76,10 @@ export class ClusterState {
   }
 
   /** What changed since the last call. */
-  drain(): SyncInput {
-    const changed = new Set(this.#serviceChanges.drain().keys());
+  takeChanges(): SyncInput {
+    const changed = new Set(this.#serviceChanges.takeChanges().keys());
     const triggerTimes: number[] = [];
-    for (const c of this.#sliceChanges.drain().values()) {
+    for (const c of this.#sliceChanges.takeChanges().values()) {
       for (const s of [c.before, c.after]) if (s !== undefined) changed.add(serviceOfSlice(s));
       const t = Date.parse(c.after?.metadata?.annotations?.[TRIGGER_TIME_ANNOTATION] ?? '');
       if (Number.isFinite(t)) triggerTimes.push(t);

@@ -1,6 +1,7 @@
 // Binding node:http servers the way kube-proxy (Go net/http) binds its listeners.
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { splitHostPort } from '../compute/net/ip.ts';
 
 export interface BindAddress {
   /** undefined: every address of both families. */
@@ -22,10 +23,9 @@ export class BindAddressError extends Error {
  * healthz address also answers over IPv6; Node does the same when no host is given.
  */
 export function parseBindAddress(addr: string): BindAddress {
-  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(addr) ?? /^([^:[\]]*):(\d{1,5})$/.exec(addr);
-  const port = Number(m?.[2]);
-  if (m === null || port > 65535) throw new BindAddressError(addr);
-  const host = m[1] ?? '';
+  const hp = splitHostPort(addr);
+  if (hp === undefined) throw new BindAddressError(addr);
+  const { host, port } = hp;
   return { host: host === '' || host === '0.0.0.0' || host === '::' ? undefined : host, port };
 }
 

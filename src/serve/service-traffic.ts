@@ -8,7 +8,7 @@
 // and count the whole remaining sum again as new traffic. So each virtual server's increase is
 // taken since its previous reading (a smaller reading means it was re-created: all of it is
 // new) and added to a per-Service-port total that only grows while that Service port exists.
-import type { ServiceStats } from '../apply/ipvsadm-list.ts';
+import type { ServiceStats } from '../tools/ipvsadm.ts';
 import type { ServicePortRef, VirtualServer } from '../compute/model/types.ts';
 
 export interface Traffic {

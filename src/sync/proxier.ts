@@ -1,5 +1,5 @@
 // One sync: take what changed in the cluster, re-render only those Services, assemble the
-// desired state and hand it to the dataplane (incrementally, or as a full resync that reads
+// desired state and hand it to the dataplane (incrementally, or as a full sync that reads
 // the kernel and repairs drift). Failures are reported and retried soon; nothing is lost,
 // since the rendered state already holds every change and the dataplane re-reads the kernel.
 import type { ProxyConfig } from '../compute/config.ts';
@@ -11,6 +11,7 @@ import { mergeSlices, parseEndpointSlice, type ParsedSlice } from '../compute/mo
 import { renderService } from '../compute/model/render.ts';
 import { parseService } from '../compute/model/service.ts';
 import type { Warning } from '../compute/model/types.ts';
+import type { ServiceProbes } from '../compute/model/health-check.ts';
 import type { SyncResult } from '../apply/dataplane.ts';
 import { failureFields } from '../apply/dataplane-error.ts';
 import type { ClusterState } from '../observe/cluster-state.ts';
@@ -45,6 +46,19 @@ export interface ProxierHooks {
   serviceWarnings?(key: string, warnings: readonly Warning[]): void;
 }
 
+/**
+ * Active health checks (observe/health-checker.ts): their state is one more input of the
+ * render, its changes are taken like the cluster's, and each render hands the Service's
+ * probe targets back.
+ */
+export interface HealthInput {
+  /** Services whose held-down endpoints changed since the last call. */
+  takeChanges(): ReadonlySet<string>;
+  /** Endpoint addresses of a Service held down by its checks. */
+  down(service: string): ReadonlySet<string> | undefined;
+  setTargets(service: string, probes: ServiceProbes | undefined): void;
+}
+
 export interface ProxierOptions {
   readonly config: ProxyConfig;
   /** IP families proxied. */
@@ -57,6 +71,7 @@ export interface ProxierOptions {
   readonly clock: Clock;
   /** Called after a failed sync to ask for an earlier retry. */
   readonly retryAfter: (ms: number) => void;
+  readonly health?: HealthInput;
   /** The renderer (tests inject one that throws). */
   readonly render?: typeof renderService;
 }
@@ -103,8 +118,9 @@ export class Proxier {
   /** Never rejects: a failure is logged, reported through `synced` and retried (retryAfter). */
   async sync(reason: RunReason): Promise<void> {
     const started = this.#o.clock.now();
-    const input = this.#o.cluster.drain();
+    const input = this.#o.cluster.takeChanges();
     for (const k of input.changed) this.#pending.services.add(k);
+    for (const k of this.#o.health?.takeChanges() ?? []) this.#pending.services.add(k);
     this.#pending.node ||= input.nodeChanged;
     this.#pending.triggerTimes.push(...input.triggerTimes);
     // Only for the programming-latency histogram: through a long outage keep the latest ones.
@@ -203,6 +219,7 @@ export class Proxier {
     const parsed = svc === undefined ? undefined : parseService(svc, ctx.config);
     if (parsed === undefined || parsed.kind !== 'proxied') {
       index.set(key, undefined);
+      this.#o.health?.setTargets(key, undefined);
       const warnings = parsed?.kind === 'invalid' ? parsed.warnings : [];
       warnings.forEach((w) => { this.#report(w); });
       this.#serviceWarnings(key, warnings);
@@ -215,7 +232,8 @@ export class Proxier {
       if (r.kind !== 'ignored') r.warnings.forEach((w) => { this.#report(w); });
       if (r.kind === 'parsed') slices.push(r.slice);
     }
-    const rendered = this.#render(parsed.info, mergeSlices(slices), ctx);
+    const rendered = this.#render(parsed.info, mergeSlices(slices), ctx, this.#o.health?.down(key));
+    this.#o.health?.setTargets(key, rendered.probes);
     parsed.warnings.forEach((w) => { this.#report(w); });
     this.#serviceWarnings(key, parsed.warnings);
     index.set(key, rendered);

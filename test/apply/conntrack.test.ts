@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deleteByEndpointArgv, deleteByServiceArgv, deleteEntries } from '../../src/apply/conntrack.ts';
+import { deleteByEndpointArgv, deleteByServiceArgv } from '../../src/tools/conntrack.ts';
+import { deleteEntries } from '../../src/apply/conntrack.ts';
 import { ToolError, type Runner } from '../../src/apply/exec.ts';
 import { parseIp, type Ip } from '../../src/compute/net/ip.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';

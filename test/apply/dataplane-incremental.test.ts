@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dataplane } from '../../src/apply/dataplane.ts';
-import { formatIpvsadmSave } from '../../src/compute/format/ipvsadm.ts';
+import { formatIpvsadmSave } from '../../src/tools/ipvsadm.ts';
 import type { DesiredState } from '../../src/compute/model/desired.ts';
 import { DesiredIndex } from '../../src/compute/model/desired-index.ts';
 import { silentLog } from '../../src/log.ts';

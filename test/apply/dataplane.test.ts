@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dataplane, DataplaneError } from '../../src/apply/dataplane.ts';
 import { ensureKernelSettings } from '../../src/apply/settings.ts';
-import { formatIpvsadmSave } from '../../src/compute/format/ipvsadm.ts';
+import { formatIpvsadmSave } from '../../src/tools/ipvsadm.ts';
 import type { DesiredState } from '../../src/compute/model/desired.ts';
 import { parseCidr } from '../../src/compute/net/ip.ts';
 import { silentLog } from '../../src/log.ts';

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ToolError } from '../../src/apply/exec.ts';
-import { parseConnCounts, parseStats } from '../../src/apply/ipvsadm-list.ts';
+import { parseConnCounts, parseStats } from '../../src/tools/ipvsadm.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';
 import { fixture, probe } from './fixtures.ts';
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyIpBatch, formatIpBatch, parseAddrShow, parseLinkShow, readAddresses, readLinks } from '../../src/apply/ip.ts';
+import { applyIpBatch, readAddresses, readLinks } from '../../src/apply/ip.ts';
+import { formatIpBatch, parseAddrShow, parseLinkShow } from '../../src/tools/ip.ts';
 import { ToolError } from '../../src/apply/exec.ts';
 import { isIpv6LinkLocal, parseIp, type Ip } from '../../src/compute/net/ip.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  applyIpsetScript, formatDeltaScript, formatDestroyScript, formatSwapScript, parseIpsetSave, readIpsets, sameDefinition, tempSetName,
-} from '../../src/apply/ipset.ts';
+import { applyIpsetScript, readIpsets } from '../../src/apply/ipset.ts';
+import { formatDeltaScript, formatDestroyScript, formatSwapScript, parseIpsetSave, sameDefinition, tempSetName } from '../../src/tools/ipset.ts';
 import { ToolError } from '../../src/apply/exec.ts';
 import type { IpsetState } from '../../src/compute/model/desired.ts';
 import { createOptions, SET_DEFS, setName, type SetBase } from '../../src/compute/model/ipsets.ts';

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  applyIptables, formatCleanup, formatRestore, iptablesBinary, jumpFixes, parseIptablesSave, readIptables, ruleTarget, type SavedTable,
-} from '../../src/apply/iptables.ts';
-import { applyIpsetScript, formatDeltaScript } from '../../src/apply/ipset.ts';
+import { applyIptables, readIptables } from '../../src/apply/iptables.ts';
+import { formatCleanup, formatRestore, iptablesBinary, jumpFixes, parseIptablesSave, ruleTarget, type SavedTable } from '../../src/tools/iptables.ts';
+import { applyIpsetScript } from '../../src/apply/ipset.ts';
+import { formatDeltaScript } from '../../src/tools/ipset.ts';
 import { ToolError } from '../../src/apply/exec.ts';
 import { SET_BASES, SET_DEFS, createOptions, setName } from '../../src/compute/model/ipsets.ts';
 import { buildIptables, JUMPS, jumpRuleText, type IptablesState } from '../../src/compute/model/iptables.ts';

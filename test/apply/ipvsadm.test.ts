@@ -1,9 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  applyIpvsBatch, formatIpvsBatch, formatIpvsOp, parseIpvsadmSave, readIpvs, setTimeouts, type IpvsOp, type ObservedService,
-} from '../../src/apply/ipvsadm.ts';
-import { parseConnCounts, parseStats, readConnCounts, readStats } from '../../src/apply/ipvsadm-list.ts';
+import { applyIpvsBatch, readIpvs, setTimeouts, readConnCounts, readStats } from '../../src/apply/ipvsadm.ts';
+import { formatIpvsBatch, formatIpvsOp, parseIpvsadmSave, type IpvsOp, type ObservedService, parseConnCounts, parseStats } from '../../src/tools/ipvsadm.ts';
 import { parseIp, type Ip } from '../../src/compute/net/ip.ts';
 import { virtualServerKey, type Protocol, type VirtualServer } from '../../src/compute/model/types.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureSysctls, parseKernelVersion, procSysFs, readKernelVersion, requiredSysctls } from '../../src/apply/sysctl.ts';
+import { ensureSysctls, procSysFs, readKernelVersion } from '../../src/apply/sysctl.ts';
+import { parseKernelVersion, requiredSysctls } from '../../src/tools/sysctl.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';
 
 test('kernel versions from release strings', () => {

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfigFile } from '../../src/cli/config-file.ts';
-import { resolveAll } from '../../src/cli/daemon.ts';
-import { resolveDaemonOptions } from '../../src/cli/daemon-options.ts';
-import { conntrackSysctls } from '../../src/cli/daemon-config.ts';
+import { parseConfigFile } from '../../src/config/file.ts';
+import { resolveAll } from '../../src/cli/run-daemon.ts';
+import { resolveDaemonOptions } from '../../src/config/merged.ts';
+import { conntrackSysctls } from '../../src/apply/sysctl.ts';
 import { run } from '../../src/cli/run.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';
 

@@ -3,8 +3,8 @@
 import { resolveConfig, type ProxyConfig, type RawProxyConfig } from '../../src/compute/config.ts';
 import type { Cluster } from '../../src/compute/k8s/manifests.ts';
 import type { Endpoint, EndpointSlice, Node, Service } from '../../src/compute/k8s/objects.ts';
-import { computeDesired, type ComputeResult } from '../../src/compute/model/desired.ts';
-import { formatIpvsadmSave } from '../../src/compute/format/ipvsadm.ts';
+import { computeDesired, type ComputeResult } from '../../src/compute/model/compute-desired.ts';
+import { formatIpvsadmSave } from '../../src/tools/ipvsadm.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
 export type ServiceSpec = NonNullable<Mutable<Service>['spec']>;

@@ -57,6 +57,9 @@ test('the daemon starts against an API server, serves health and metrics, and ex
     assert.match(m, /^kubeipvs_syncs_total\{kind="full",result="success"\} 1$/m);
     assert.doesNotMatch(m, /^kubeipvs_syncs_total\{kind="full",result="error"\} [1-9]/m);
     assert.match(m, /^# TYPE kubeipvs_dry_run_changes gauge$/m);
+    // Every Service and EndpointSlice event counts, as in kube-proxy (seedWeb made one of each).
+    assert.match(m, /^kubeproxy_sync_proxy_rules_service_changes_total [1-9]/m);
+    assert.match(m, /^kubeproxy_sync_proxy_rules_endpoint_changes_total [1-9]/m);
     const line = d.logs().split('\n').find((l) => l.includes('"msg":"starting"'));
     assert.ok(line !== undefined && (JSON.parse(line) as { dryRun?: boolean }).dryRun === true, 'structured JSON logs');
     d.proc.kill('SIGTERM');

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { cleanup, isEmptyReport } from '../../src/apply/cleanup.ts';
 import { Dataplane } from '../../src/apply/dataplane.ts';
 import { execaRunner, type Runner } from '../../src/apply/exec.ts';
-import { tempSetName } from '../../src/apply/ipset.ts';
+import { tempSetName } from '../../src/tools/ipset.ts';
 import { silentLog } from '../../src/log.ts';
 import { compute, ep, makeService, makeSlice } from '../compute/builders.ts';
 import { addNodeAddress, sh } from './lab.ts';

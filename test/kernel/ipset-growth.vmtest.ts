@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execaRunner } from '../../src/apply/exec.ts';
-import { applyIpsetScript, formatDeltaScript, readIpsets } from '../../src/apply/ipset.ts';
+import { applyIpsetScript, readIpsets } from '../../src/apply/ipset.ts';
+import { formatDeltaScript } from '../../src/tools/ipset.ts';
 import { diffIpsets, incrementalSetDeltas } from '../../src/compute/diff/ipsets.ts';
 import type { IpsetState } from '../../src/compute/model/desired.ts';
 import { createOptions } from '../../src/compute/model/ipsets.ts';

@@ -6,7 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
-import { deleteByEndpointArgv, deleteEntries } from '../../src/apply/conntrack.ts';
+import { deleteByEndpointArgv } from '../../src/tools/conntrack.ts';
+import { deleteEntries } from '../../src/apply/conntrack.ts';
 import { Dataplane } from '../../src/apply/dataplane.ts';
 import { execaRunner } from '../../src/apply/exec.ts';
 import { ensureKernelSettings } from '../../src/apply/settings.ts';

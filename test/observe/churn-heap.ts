@@ -22,13 +22,13 @@ function round(r: number): void {
     });
     cluster.setSlice(keyOf(slice), slice);
   }
-  cluster.drain();
+  cluster.takeChanges();
   for (let i = 0; i < N; i++) {
     const name = `svc-${String(r)}-${String(i)}`;
     cluster.setSlice(`churn/${name}-abc`, undefined);
     cluster.setService(`churn/${name}`, undefined);
   }
-  cluster.drain();
+  cluster.takeChanges();
 }
 
 const heaps: number[] = [];

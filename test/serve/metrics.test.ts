@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { parseStats, type Counters, type ServiceStats } from '../../src/apply/ipvsadm-list.ts';
+import { parseStats, type Counters, type ServiceStats } from '../../src/tools/ipvsadm.ts';
 import { virtualServerKey, type Protocol, type VirtualServer } from '../../src/compute/model/types.ts';
 import { parseIp } from '../../src/compute/net/ip.ts';
 import type { Listening } from '../../src/serve/listen.ts';

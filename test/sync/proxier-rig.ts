@@ -64,9 +64,9 @@ export function rig(o: { addresses?: string[]; synced?: (r: SyncReport) => void;
       ...(o.serviceWarnings === undefined ? {} : { serviceWarnings: o.serviceWarnings }),
     },
     retryAfter: (ms) => { r.retries.push(ms); },
-    render: (info, eps, ctx) => {
+    render: (info, eps, ctx, down) => {
       if (r.throwingRender.has(info.name)) throw new InjectedFault(`render ${info.name}: injected`);
-      return renderService(info, eps, ctx);
+      return renderService(info, eps, ctx, down);
     },
   });
   Object.assign(r, { proxier });

@@ -1,7 +1,7 @@
 // Desired kube-ipvs0 addresses vs the ones bound → binds and unbinds, on kube-ipvs0 only.
 import type { Family, Ip } from '../net/ip.ts';
 import type { Delta } from '../model/counted.ts';
-import type { AddressChanges, InterfaceAddress } from '../../apply/ip.ts';
+import type { AddressChanges, InterfaceAddress } from '../../tools/ip.ts';
 
 /** `bound`: kube-ipvs0's addresses by text, of every family (other families are left alone). */
 export function diffAddresses(

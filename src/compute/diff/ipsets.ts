@@ -4,7 +4,7 @@
 // the DesiredIndex's member deltas go straight to `incrementalSetDeltas`.
 import type { IpsetState } from '../model/desired.ts';
 import type { Delta } from '../model/counted.ts';
-import { fits, sameDefinition, type ObservedSet, type SetDelta } from '../../apply/ipset.ts';
+import { fits, sameDefinition, type ObservedSet, type SetDelta } from '../../tools/ipset.ts';
 
 export interface IpsetDiff {
   readonly deltas: readonly SetDelta[];

@@ -1,7 +1,7 @@
 // Our chains and jumps vs iptables-save: a restore is needed only when they differ, so a
 // steady-state sync spawns no iptables process at all.
 import { jumpRuleText, type IptablesState, type TableName } from '../model/iptables.ts';
-import type { SavedTable } from '../../apply/iptables.ts';
+import type { SavedTable } from '../../tools/iptables.ts';
 
 const TABLES: readonly TableName[] = ['nat', 'filter'];
 

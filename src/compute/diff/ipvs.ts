@@ -6,8 +6,7 @@
 // (a restart never leaves servers at weight 0: #92019, #108319).
 import { hostPort } from '../net/ip.ts';
 import type { RealServer, VirtualServer } from '../model/types.ts';
-import type { IpvsOp, ObservedRealServer, ObservedService } from '../../apply/ipvsadm.ts';
-import type { RealServerConns } from '../../apply/ipvsadm-list.ts';
+import type { IpvsOp, ObservedRealServer, ObservedService, RealServerConns } from '../../tools/ipvsadm.ts';
 
 export interface IpvsDiffOptions {
   /** Whether kube-ipvs may change this observed service (see ownership in the dataplane). */

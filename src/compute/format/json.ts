@@ -1,7 +1,7 @@
 // The machine-readable form of a plan (`--output json`); its shape is documented in README.md.
-import type { ComputeResult } from '../model/desired.ts';
+import type { ComputeResult } from '../model/compute-desired.ts';
 import { jumpRuleText, type IptablesState } from '../model/iptables.ts';
-import { formatTable } from './iptables.ts';
+import { formatTable } from '../../tools/iptables.ts';
 
 const iptablesJson = (s: IptablesState): object => ({
   jumps: s.jumps.map((j) => ({ table: j.table, rule: jumpRuleText(j) })),

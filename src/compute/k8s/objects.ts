@@ -112,11 +112,19 @@ export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 export const SCHEDULER_ANNOTATION = 'ipvs.kube-ipvs.io/scheduler';
 export const SCHEDULER_FLAGS_ANNOTATION = 'ipvs.kube-ipvs.io/scheduler-flags';
+/** Active health checks (opt-in per Service; see compute/model/health-check.ts). */
+export const HEALTH_CHECK_ANNOTATIONS = {
+  check: 'ipvs.kube-ipvs.io/health-check',
+  interval: 'ipvs.kube-ipvs.io/health-check-interval',
+  timeout: 'ipvs.kube-ipvs.io/health-check-timeout',
+  failureThreshold: 'ipvs.kube-ipvs.io/health-check-failure-threshold',
+  successThreshold: 'ipvs.kube-ipvs.io/health-check-success-threshold',
+} as const;
 
 // What decode keeps of metadata (everything else — managedFields, the kubectl last-applied
 // annotation, other labels — is dropped at ingest). A label or annotation the proxy starts
 // reading must be added here.
 export const SERVICE_LABELS_READ: readonly string[] = [SERVICE_PROXY_NAME_LABEL, HEADLESS_LABEL];
-export const SERVICE_ANNOTATIONS_READ: readonly string[] = [SCHEDULER_ANNOTATION, SCHEDULER_FLAGS_ANNOTATION];
+export const SERVICE_ANNOTATIONS_READ: readonly string[] = [SCHEDULER_ANNOTATION, SCHEDULER_FLAGS_ANNOTATION, ...Object.values(HEALTH_CHECK_ANNOTATIONS)];
 export const SLICE_LABELS_READ: readonly string[] = [SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL, HEADLESS_LABEL];
 export const SLICE_ANNOTATIONS_READ: readonly string[] = [TRIGGER_TIME_ANNOTATION];

@@ -4,6 +4,7 @@
 // so a sync is O(changed), not O(cluster).
 import { compareIp, type Family, type Ip } from '../net/ip.ts';
 import type { RenderContext } from './context.ts';
+import { byText } from '../order.ts';
 import { Counted, type Delta } from './counted.ts';
 import type { DesiredState, HealthCheck, IpsetState } from './desired.ts';
 import { SET_BASES, SET_DEFS, createOptions, setName, type SetBase } from './ipsets.ts';
@@ -21,7 +22,6 @@ export interface Changes {
   readonly iptables: boolean;
 }
 
-const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const ownerKey = (vs: VirtualServer): string => `${vs.service.namespace}/${vs.service.name}`;
 
 interface IndexedSet { readonly state: IpsetState; readonly members: Counted<string> }
@@ -45,7 +45,9 @@ export class DesiredIndex {
   readonly #claims = new Map<string, VirtualServer[]>();
   /** vs keys claimed by more than one Service. */
   readonly #contested = new Set<string>();
-  readonly #vss = new Map<string, VirtualServer>();
+  #vss = new Map<string, VirtualServer>();
+  /** The last snapshot holds #vss: the next change copies it first (copy-on-write). */
+  #vssShared = false;
   readonly #sets = new Map<string, IndexedSet>();
   readonly #addresses = new Counted<Ip>();
   readonly #drops = new Counted<OutFilterDrop>();
@@ -121,6 +123,7 @@ export class DesiredIndex {
     if (claims.length > 1) this.#contested.add(vs.key); else this.#contested.delete(vs.key);
     const next = claims.length > 1 ? [...claims].sort((a, b) => byText(ownerKey(a), ownerKey(b)))[0] : claims[0];
     if (next === this.#vss.get(vs.key)) return;
+    if (this.#vssShared) { this.#vss = new Map(this.#vss); this.#vssShared = false; }
     if (next === undefined) this.#vss.delete(vs.key);
     else this.#vss.set(vs.key, next);
     this.#dirtyVs.add(vs.key);
@@ -140,8 +143,10 @@ export class DesiredIndex {
   }
 
   /**
-   * The desired state now, and what changed since the previous snapshot. The state is a view
-   * of the index (nothing is copied): read it before the next `set`.
+   * The desired state now, and what changed since the previous snapshot. The state never
+   * changes afterwards, so a reader may keep it past the next sync (a metrics callback does):
+   * member and address lists are arrays the index never mutates, and the virtual server map
+   * is copied on the index's next change to it (copy-on-write), not per snapshot.
    */
   snapshot(): { desired: DesiredState; changes: Changes } {
     const sets = new Map<string, Delta<string>>();
@@ -160,12 +165,13 @@ export class DesiredIndex {
     this.#iptables = iptables;
     const changes: Changes = { virtualServers: this.#dirtyVs, sets, addresses: this.#addresses.takeDelta(), iptables: rulesChanged };
     this.#dirtyVs = new Set();
-    const addresses = this.#addresses;
+    this.#vssShared = true;
     const desired: DesiredState = {
       families: this.#ctx.families,
       virtualServers: this.#vss,
-      get addresses() { return addresses.values(); },
-      ipsets: [...this.#sets.values()].map((s) => s.state),
+      addresses: this.#addresses.values(),
+      // Counted.values() is rebuilt only after a change, so this costs O(changed sets).
+      ipsets: [...this.#sets.values()].map(({ state: s }) => ({ name: s.name, base: s.base, family: s.family, type: s.type, createOptions: s.createOptions, entries: s.entries })),
       iptables,
       healthChecks: (this.#healthCheckList ??= [...this.#healthChecks.values()]),
       noLocalEndpoints: { internal: this.#noLocalInternal.list(), external: this.#noLocalExternal.list() },

@@ -3,12 +3,13 @@
 // Per-Service rendering lets a sync re-render only the Services that changed.
 import { cidrContains, isLoopback, type Cidr, type Family, type Ip } from '../net/ip.ts';
 import { endpointsKey, type EndpointInfo } from './endpoints.ts';
-import { ipPortEntry, ipPortIpEntry, ipPortNetEntry, setName, type SetBase } from './ipsets.ts';
+import { ipPortEntry, ipPortIpEntry, ipPortNetEntry, type SetBase } from './ipsets.ts';
 import type { OutFilterDrop } from './iptables.ts';
 import type { ServiceInfo, ServicePortInfo } from './service.ts';
-import { categorizeEndpoints, endpointsFor, type Categorized, type NodeTopology } from './topology.ts';
+import { categorizeEndpoints, endpointsFor, isLocal, type Categorized } from './topology.ts';
 import { virtualServerKey, type Protocol, type RealServer, type ServiceKey, type VipKind, type VirtualServer } from './types.ts';
 import type { RenderContext } from './context.ts';
+import { checkedWeights, type ProbeTarget, type ServiceProbes } from './health-check.ts';
 
 export interface SetEntry {
   readonly base: SetBase;
@@ -27,6 +28,8 @@ export interface ServiceState {
   readonly healthCheck?: { readonly nodePort: number; readonly localEndpoints: number };
   /** A Local policy found no local endpoint (kubeproxy_sync_proxy_rules_no_local_endpoints_total). */
   readonly noLocalEndpoints: { readonly internal: boolean; readonly external: boolean };
+  /** The Service's active health check and the endpoints this node should probe for it. */
+  readonly probes?: ServiceProbes;
 }
 
 const ofFamily = <T extends { readonly family: Family }>(xs: readonly T[], f: Family): T[] => xs.filter((x) => x.family === f);
@@ -41,7 +44,17 @@ class Builder {
   noLocalExternal = false;
   readonly info: ServiceInfo;
   readonly ctx: RenderContext;
-  constructor(info: ServiceInfo, ctx: RenderContext) { this.info = info; this.ctx = ctx; }
+  /** Endpoint addresses held down by health checks (weight 0); only with a check. */
+  readonly down: ReadonlySet<string> | undefined;
+  readonly probeTargets = new Map<string, ProbeTarget>();
+  /** The port whose endpoints a check without its own port probes: the first TCP one. */
+  readonly probePort: ServicePortInfo | undefined;
+  constructor(info: ServiceInfo, ctx: RenderContext, down: ReadonlySet<string> | undefined) {
+    this.info = info;
+    this.ctx = ctx;
+    this.down = info.healthCheck === undefined || down?.size === 0 ? undefined : down;
+    this.probePort = info.ports.find((p) => p.protocol === 'TCP');
+  }
 
   add(base: SetBase, family: Family, entry: string): void {
     this.entries.push({ base, family, entry });
@@ -62,7 +75,8 @@ class Builder {
     let rs = this.#reals.get(endpoints);
     if (rs === undefined) {
       // Already in address order (mergeSlices sorts; topology only filters).
-      rs = endpoints.map((ep): RealServer => ({ ip: ep.ip, port: ep.port, weight: 1, forwarding: 'masq' }));
+      const weights = this.down === undefined ? undefined : checkedWeights(endpoints.map((ep) => ep.ip), this.down);
+      rs = endpoints.map((ep, i): RealServer => ({ ip: ep.ip, port: ep.port, weight: weights?.[i] ?? 1, forwarding: 'masq' }));
       this.#reals.set(endpoints, rs);
     }
     return rs;
@@ -72,6 +86,11 @@ class Builder {
     const { endpoints, noLocal } = endpointsFor(cat, onlyLocal);
     if (noLocal && this.info.internalPolicyLocal) this.noLocalInternal = true;
     if (noLocal && this.info.externalPolicyLocal) this.noLocalExternal = true;
+    const check = this.info.healthCheck;
+    if (check !== undefined && (check.port !== undefined || port === this.probePort)) {
+      // Kubernetes' not-ready endpoints are never probed: readiness stays the authority.
+      for (const ep of endpoints) if (ep.ready) this.probeTargets.set(ep.ip.text, { ip: ep.ip, port: check.port ?? ep.port });
+    }
     this.vss.push({
       key: virtualServerKey(port.protocol, ip, vport),
       protocol: port.protocol,
@@ -165,7 +184,6 @@ function renderNodePort(b: Builder, family: Family, nodeIps: readonly Ip[], port
   for (const ip of nodeIps) b.virtualServer('node-port', port, ip, port.nodePort, cat, b.info.externalPolicyLocal);
 }
 
-const isLocal = (ep: EndpointInfo, node: NodeTopology): boolean => node.nodeName !== '' && ep.nodeName === node.nodeName;
 
 /**
  * Renders one proxied Service. `endpoints` is the output of mergeSlices for its slices.
@@ -173,8 +191,9 @@ const isLocal = (ep: EndpointInfo, node: NodeTopology): boolean => node.nodeName
  */
 export function renderService(
   info: ServiceInfo, endpoints: ReadonlyMap<string, readonly EndpointInfo[]>, ctx: RenderContext,
+  down?: ReadonlySet<string>,
 ): ServiceState {
-  const b = new Builder(info, ctx);
+  const b = new Builder(info, ctx, down);
   const localReady = new Set<string>();
   for (const clusterIp of info.clusterIps) {
     const family = clusterIp.family;
@@ -201,7 +220,6 @@ export function renderService(
     outFilterDrops: b.drops,
     ...(info.healthCheckNodePort === 0 ? {} : { healthCheck: { nodePort: info.healthCheckNodePort, localEndpoints: localReady.size } }),
     noLocalEndpoints: { internal: b.noLocalInternal, external: b.noLocalExternal },
+    ...(info.healthCheck === undefined ? {} : { probes: { spec: info.healthCheck, targets: b.probeTargets } }),
   };
 }
-
-export const qualifiedSetName = (e: SetEntry): string => setName(e.base, e.family);

@@ -8,6 +8,7 @@ import {
 import { SCHEDULER_FLAGS, SCHEDULERS, isScheduler, type ProxyConfig, type Scheduler } from '../config.ts';
 import { parseCidr, parseIp, type Cidr, type Ip } from '../net/ip.ts';
 import { PROTOCOLS, type Protocol, type ServicePortRef, type Warning } from './types.ts';
+import { parseHealthCheck, type HealthCheckSpec } from './health-check.ts';
 
 export const DEFAULT_AFFINITY_TIMEOUT = 10800; // seconds, v1.DefaultClientIPServiceAffinitySeconds
 const MAX_AFFINITY_TIMEOUT = 86400;
@@ -38,6 +39,8 @@ export interface ServiceInfo {
   readonly healthCheckNodePort: number;
   readonly scheduler: Scheduler;
   readonly schedulerFlags: readonly string[];
+  /** Active health check (ipvs.kube-ipvs.io/health-check); absent: none, or an invalid one. */
+  readonly healthCheck?: HealthCheckSpec;
 }
 
 export type ParsedService =
@@ -204,6 +207,9 @@ export function parseService(svc: Service, config: ProxyConfig): ParsedService {
   if (notes.list.length > 0) return { kind: 'invalid', warnings: notes.list };
   // Scheduler annotation problems are reported but do not skip the Service.
   const { scheduler, flags } = parseScheduler(svc, config, notes);
+  // So are health-check annotation problems: the Service is proxied, unchecked.
+  const hc = parseHealthCheck(svc.metadata?.annotations, ports.some((p) => p.protocol === 'TCP'));
+  for (const p of hc.problems) notes.add(p.field, p.message);
   return {
     kind: 'proxied',
     warnings: notes.list,
@@ -212,6 +218,7 @@ export function parseService(svc: Service, config: ProxyConfig): ParsedService {
       ...(affinityTimeout === undefined ? {} : { affinityTimeout }),
       externalPolicyLocal, internalPolicyLocal, healthCheckNodePort,
       scheduler, schedulerFlags: flags,
+      ...(hc.spec === undefined ? {} : { healthCheck: hc.spec }),
     },
   };
 }

@@ -25,7 +25,8 @@ export interface Categorized {
 
 type TopologyMode = '' | 'PreferSameNode' | 'PreferSameZone';
 
-const isLocal = (ep: EndpointInfo, node: NodeTopology): boolean =>
+/** An endpoint on this node (never when the node's name is unknown). */
+export const isLocal = (ep: EndpointInfo, node: NodeTopology): boolean =>
   node.nodeName !== '' && ep.nodeName === node.nodeName;
 
 const servingTerminating = (ep: EndpointInfo): boolean => ep.serving && ep.terminating;

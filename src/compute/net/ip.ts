@@ -153,8 +153,6 @@ export const isLoopback = (ip: Ip): boolean =>
 export const isIpv6LinkLocal = (ip: Ip): boolean =>
   ip.family === 6 && ip.value >> 118n === 0x3fan; // fe80::/10
 
-export const isUnspecified = (ip: Ip): boolean => ip.value === 0n;
-
 /** Compare for sorting: IPv4 before IPv6, then numerically. */
 export function compareIp(a: Ip, b: Ip): number {
   if (a.family !== b.family) return a.family - b.family;
@@ -164,3 +162,21 @@ export function compareIp(a: Ip, b: Ip): number {
 /** `addr:port` as ipvsadm prints it: IPv6 in brackets. */
 export const hostPort = (ip: Ip, port: number): string =>
   ip.family === 6 ? `[${ip.text}]:${port}` : `${ip.text}:${port}`;
+
+/**
+ * The one `host:port` splitter (ipvsadm's output, --healthz/--metrics-bind-address, listeners):
+ * an IPv6 host in brackets, any other host without `:`, `[`, `]` (maybe empty), a port 0-65535.
+ * The host is not checked here: callers that need an IP parse it.
+ */
+export function splitHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  return m === null || port > 65535 ? undefined : { host: m[1] ?? m[2] ?? '', port };
+}
+
+/** `10.96.0.10:80` or `[fd00::10]:80`: an IP and a port. */
+export function parseIpPort(text: string): { ip: Ip; port: number } | undefined {
+  const hp = splitHostPort(text);
+  const ip = hp === undefined ? undefined : parseIp(hp.host);
+  return hp === undefined || ip === undefined ? undefined : { ip, port: hp.port };
+}

@@ -2,8 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { diffIpvs } from '../../../src/compute/diff/ipvs.ts';
-import { formatIpvsOp, parseIpvsadmSave, type ObservedService } from '../../../src/apply/ipvsadm.ts';
-import type { RealServerConns } from '../../../src/apply/ipvsadm-list.ts';
+import { formatIpvsOp, parseIpvsadmSave, type ObservedService, type RealServerConns } from '../../../src/tools/ipvsadm.ts';
 import { parseIp } from '../../../src/compute/net/ip.ts';
 import { compute, ep, makeService, makeSlice } from '../builders.ts';
 

@@ -8,7 +8,7 @@ import { renderOutput, OUTPUTS } from '../../../src/cli/plan.ts';
 import { decodeEndpointSlice, decodeService } from '../../../src/compute/k8s/decode.ts';
 import { parseManifests } from '../../../src/compute/k8s/manifests.ts';
 import { buildContext } from '../../../src/compute/model/context.ts';
-import { computeDesired } from '../../../src/compute/model/desired.ts';
+import { computeDesired } from '../../../src/compute/model/compute-desired.ts';
 import { mergeSlices, parseEndpointSlice, type ParsedSlice } from '../../../src/compute/model/endpoints.ts';
 import { renderService } from '../../../src/compute/model/render.ts';
 import { parseService } from '../../../src/compute/model/service.ts';
@@ -151,7 +151,7 @@ test(`${ITERATIONS.toLocaleString('en')} mutations of Services and EndpointSlice
         const result = computeDesired(parseManifests(`[${docs.join(',')}]`, 'fuzz.json'), cfg);
         for (const out of OUTPUTS) renderOutput(result, out);
       }
-      if (i % 1000 === 0) cluster.drain();
+      if (i % 1000 === 0) cluster.takeChanges();
     } catch (e) {
       assert.fail(`seed ${String(SEED)} iteration ${String(i)} threw ${String(e)} on ${JSON.stringify(raw).slice(0, 500)}`);
     }

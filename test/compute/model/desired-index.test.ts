@@ -1,9 +1,9 @@
 // The incremental index must always equal a from-scratch assemble, and report exactly what changed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assemble } from '../../../src/compute/model/desired.ts';
+import { assemble } from '../../../src/compute/model/compute-desired.ts';
 import { DesiredIndex } from '../../../src/compute/model/desired-index.ts';
-import { formatIpvsadmSave } from '../../../src/compute/format/ipvsadm.ts';
+import { formatIpvsadmSave } from '../../../src/tools/ipvsadm.ts';
 import type { ServiceState } from '../../../src/compute/model/render.ts';
 import { ctx, shapedService } from '../shapes.ts';
 
@@ -69,4 +69,25 @@ test('a change to one Service reports only its own virtual servers and sets', ()
   assert.deepEqual([...changes.sets], [['KUBE-LOOP-BACK', { added: ['10.244.0.3,tcp:8080,10.244.0.3'], removed: [] }]], 'only the new local endpoint\'s hairpin member');
   assert.deepEqual(changes.addresses, { added: [], removed: [] });
   assert.equal(changes.iptables, false);
+});
+
+test('a kept snapshot does not change when the index moves on (a reader may hold it past the next sync)', () => {
+  const index = new DesiredIndex(ctx);
+  index.set('d/s1', state(1, 2, 1));
+  index.set('d/s2', state(2, 1, 1));
+  const kept = index.snapshot().desired;
+  const before = text(kept);
+  const createOptions = kept.ipsets.map((s) => s.createOptions);
+  assert.ok(before.ipvs.length > 1 && before.addresses.length > 0, 'the snapshot holds something');
+  // The next sync: one Service gone, one changed, one new; then its snapshot.
+  index.set('d/s1', undefined);
+  index.set('d/s2', state(2, 3, 2));
+  index.set('d/s3', state(3, 2, 0));
+  const next = index.snapshot().desired;
+  assert.notDeepEqual(text(next), before, 'the index did change');
+  assert.deepEqual(text(kept), before);
+  assert.deepEqual(kept.ipsets.map((s) => s.createOptions), createOptions);
+  // And the same after further changes with no snapshot taken.
+  index.set('d/s2', undefined);
+  assert.deepEqual(text(kept), before);
 });

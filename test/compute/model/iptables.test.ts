@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compute, ep, lbStatus, makeNode, makeService, makeSlice } from '../builders.ts';
-import type { ComputeResult } from '../../../src/compute/model/desired.ts';
+import type { ComputeResult } from '../../../src/compute/model/compute-desired.ts';
 
 function cluster(n: number) {
   const services = [];

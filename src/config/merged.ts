@@ -1,8 +1,10 @@
-// The daemon's options: kube-proxy's IPVS-mode flags and KubeProxyConfiguration fields, same
-// names, defaults and validation. Every bad value is reported at once, naming the flag.
-import { ConfigError, type RawProxyConfig } from '../compute/config.ts';
-import { parseDuration } from '../compute/duration.ts';
-import { parseIp } from '../compute/net/ip.ts';
+// The daemon's options once flags (flags.ts) and the --config file (file.ts) are merged:
+// kube-proxy's IPVS-mode flags and KubeProxyConfiguration fields, same names, defaults and
+// validation (every bad value is reported at once, naming the flag), and the effective
+// configuration written back as a KubeProxyConfiguration (--write-config-to, /configz).
+import { ConfigError, type ProxyConfig, type RawProxyConfig } from '../compute/config.ts';
+import { formatDuration, parseDuration } from '../compute/duration.ts';
+import { parseIp, splitHostPort } from '../compute/net/ip.ts';
 
 /** Raw values from flags or the config file; durations and addresses still text. */
 export interface RawDaemonOptions extends RawProxyConfig {
@@ -80,11 +82,9 @@ function duration(flag: string, text: string | undefined, fallback: string, prob
 
 /** `host:port` with an IP host (IPv6 in brackets), as kube-proxy's --healthz/--metrics-bind-address. */
 export function parseHostPort(text: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
-  const host = m?.[1] ?? m?.[2] ?? '';
-  const port = Number(m?.[3]);
-  if (m === null || port > 65535 || (host !== '' && parseIp(host) === undefined)) return undefined;
-  return { host: host === '' ? '0.0.0.0' : host, port };
+  const hp = splitHostPort(text);
+  if (hp === undefined || (hp.host !== '' && parseIp(hp.host) === undefined)) return undefined;
+  return { host: hp.host === '' ? '0.0.0.0' : hp.host, port: hp.port };
 }
 
 /** kube-proxy's AppendPortIfNeeded: a bare IP gets the default port ("0.0.0.0" → "0.0.0.0:10256"). */
@@ -101,7 +101,7 @@ function hostPort(flag: string, text: string | undefined, fallback: string, prob
   return '';
 }
 
-function int(flag: string, v: number | undefined, fallback: number, min: number, max: number, problems: string[]): number {
+function intInRange(flag: string, v: number | undefined, fallback: number, min: number, max: number, problems: string[]): number {
   const n = v ?? fallback;
   if (!Number.isInteger(n) || n < min || n > max) problems.push(`${flag}: ${String(v)} must be an integer in [${min}, ${max}]`);
   return n;
@@ -144,20 +144,74 @@ export function resolveDaemonOptions(raw: RawDaemonOptions): DaemonOptions {
     kubeconfig: raw.kubeconfig === '' ? undefined : raw.kubeconfig,
     master: raw.master === '' ? undefined : raw.master,
     conntrack: {
-      maxPerCore: int('--conntrack-max-per-core', raw.conntrackMaxPerCore, DEFAULTS.conntrackMaxPerCore, 0, 2 ** 31 - 1, problems),
-      min: int('--conntrack-min', raw.conntrackMin, DEFAULTS.conntrackMin, 0, 2 ** 31 - 1, problems),
+      maxPerCore: intInRange('--conntrack-max-per-core', raw.conntrackMaxPerCore, DEFAULTS.conntrackMaxPerCore, 0, 2 ** 31 - 1, problems),
+      min: intInRange('--conntrack-min', raw.conntrackMin, DEFAULTS.conntrackMin, 0, 2 ** 31 - 1, problems),
       tcpEstablished: Math.round(duration('--conntrack-tcp-timeout-established', raw.conntrackTcpEstablished, DEFAULTS.conntrackTcpEstablished, problems) / 1000),
       tcpCloseWait: Math.round(duration('--conntrack-tcp-timeout-close-wait', raw.conntrackTcpCloseWait, DEFAULTS.conntrackTcpCloseWait, problems) / 1000),
       udp: seconds('--conntrack-udp-timeout', raw.conntrackUdpTimeout),
       udpStream: seconds('--conntrack-udp-timeout-stream', raw.conntrackUdpStreamTimeout),
       tcpBeLiberal: raw.conntrackTcpBeLiberal ?? false,
     },
-    oomScoreAdj: int('--oom-score-adj', raw.oomScoreAdj, DEFAULTS.oomScoreAdj, -1000, 1000, problems),
-    verbosity: int('-v', raw.verbosity, 0, 0, 10, problems),
+    oomScoreAdj: intInRange('--oom-score-adj', raw.oomScoreAdj, DEFAULTS.oomScoreAdj, -1000, 1000, problems),
+    verbosity: intInRange('-v', raw.verbosity, 0, 0, 10, problems),
     loggingFormat: loggingFormat === 'text' ? 'text' : 'json',
     vmodule: vmodule(raw.vmodule, problems),
     metricsPerService: raw.metricsPerService ?? false,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return opts;
+}
+
+const seconds = (s: number): string => formatDuration(s * 1000);
+
+/**
+ * --write-config-to and /configz: the effective configuration as a complete
+ * KubeProxyConfiguration v1alpha1, every field kube-proxy writes, in its order. Fields kube-ipvs
+ * does not implement (iptables, nftables, winkernel, client QPS…) hold kube-proxy's defaults,
+ * so the file also starts a kube-proxy unchanged.
+ */
+export function kubeProxyConfiguration(raw: RawDaemonOptions, config: ProxyConfig, o: DaemonOptions): object {
+  return {
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    bindAddress: o.bindAddress,
+    bindAddressHardFail: false,
+    clientConnection: { acceptContentTypes: '', burst: 10, contentType: 'application/json', kubeconfig: o.kubeconfig ?? '', qps: 5 },
+    clusterCIDR: config.clusterCidrs.map((c) => c.text).join(','),
+    configSyncPeriod: '15m0s',
+    conntrack: {
+      maxPerCore: o.conntrack.maxPerCore, min: o.conntrack.min, tcpBeLiberal: o.conntrack.tcpBeLiberal,
+      tcpCloseWaitTimeout: seconds(o.conntrack.tcpCloseWait), tcpEstablishedTimeout: seconds(o.conntrack.tcpEstablished),
+      udpStreamTimeout: seconds(o.conntrack.udpStream), udpTimeout: seconds(o.conntrack.udp),
+    },
+    detectLocal: { bridgeInterface: config.bridgeInterface, interfaceNamePrefix: config.interfaceNamePrefix },
+    detectLocalMode: config.detectLocalMode,
+    enableProfiling: false,
+    healthzBindAddress: o.healthzBindAddress,
+    hostnameOverride: raw.hostnameOverride ?? '',
+    iptables: { localhostNodePorts: false, masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, minSyncPeriod: '1s', syncPeriod: '30s' },
+    ipvs: {
+      excludeCIDRs: config.excludeCidrs.map((c) => c.text),
+      minSyncPeriod: formatDuration(o.minSyncPeriodMs),
+      scheduler: config.scheduler,
+      strictARP: config.strictArp,
+      syncPeriod: formatDuration(o.syncPeriodMs),
+      tcpFinTimeout: seconds(o.ipvsTimeouts.tcpFin),
+      tcpTimeout: seconds(o.ipvsTimeouts.tcp),
+      udpTimeout: seconds(o.ipvsTimeouts.udp),
+    },
+    logging: {
+      flushFrequency: '5s', format: o.loggingFormat, options: { json: { infoBufferSize: '0' }, text: { infoBufferSize: '0' } },
+      verbosity: o.verbosity,
+      ...(o.vmodule.length > 0 ? { vmodule: o.vmodule.map((m) => ({ filePattern: m.pattern, verbosity: m.level })) } : {}),
+    },
+    metricsBindAddress: o.metricsBindAddress,
+    mode: 'ipvs',
+    nftables: { masqueradeAll: false, masqueradeBit: null, minSyncPeriod: '0s', syncPeriod: '0s' },
+    nodePortAddresses: config.nodePortPrimary ? ['primary'] : config.nodePortAddresses.map((c) => c.text),
+    oomScoreAdj: o.oomScoreAdj,
+    portRange: '',
+    showHiddenMetricsForVersion: '',
+    winkernel: { enableDSR: false, forwardHealthCheckVip: false, networkName: '', rootHnsEndpointName: '', sourceVip: '' },
+  };
 }

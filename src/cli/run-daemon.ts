@@ -11,28 +11,27 @@ import { stringify } from 'yaml';
 import { CleanupError, cleanup, isEmptyReport } from '../apply/cleanup.ts';
 import { DataplaneError } from '../apply/dataplane.ts';
 import { countingRunner, execaRunner, type Runner } from '../apply/exec.ts';
-import { readStats } from '../apply/ipvsadm-list.ts';
-import { procSysFs, type SysctlFs } from '../apply/sysctl.ts';
+import { readStats } from '../apply/ipvsadm.ts';
+import { procSysFs, type SysctlFs, conntrackSysctls } from '../apply/sysctl.ts';
 import { ConfigError, resolveConfig, type ProxyConfig } from '../compute/config.ts';
 import { formatWarning } from '../compute/model/types.ts';
 import type { Family } from '../compute/net/ip.ts';
 import type { Daemon } from '../daemon.ts';
 import { createMetrics, recordQueued, recordServiceTraffic, recordSync } from '../serve/metrics.ts';
+import { HealthCheckMetrics } from '../serve/health-check-metrics.ts';
+import { heldDownCount } from '../compute/model/health-check.ts';
 import { healthHandler, ProxyHealth, type IpFamilyName } from '../serve/proxy-health.ts';
 import { metricsHandler } from '../serve/metrics-server.ts';
 import { ServiceHealthServer } from '../serve/service-health.ts';
 import { listenPersistently, parseBindAddress, type PersistentListening } from '../serve/listen.ts';
 import { StartupError } from '../startup-error.ts';
 import { systemClock } from '../sync/clock.ts';
-import { ignoredFlags, mergeFileConfig, readConfigFile } from './config-file.ts';
-import { inertWarnings } from './inert-flags.ts';
+import { ignoredFlags, mergeFileConfig, readConfigFile, readInput } from '../config/file.ts';
+import { inertWarnings, rawDaemonOptions, type DaemonFlagValues } from '../config/flags.ts';
 import { loadKubeConfigFile } from './token-file.ts';
 import { createLogger } from './logger.ts';
 import { versionText } from '../version.ts';
-import { rawDaemonOptions, type DaemonFlagValues } from './daemon-flags.ts';
-import { readInput } from './proxy-flags.ts';
-import { resolveDaemonOptions, type DaemonOptions, type RawDaemonOptions } from './daemon-options.ts';
-import { conntrackSysctls, kubeProxyConfiguration } from './daemon-config.ts';
+import { resolveDaemonOptions, type DaemonOptions, type RawDaemonOptions, kubeProxyConfiguration } from '../config/merged.ts';
 import type { PlanIo } from './plan.ts';
 
 export interface Resolved {
@@ -120,6 +119,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
   const ipFamilies: Family[] = existsSync('/proc/net/if_inet6') ? [4, 6] : [4];
   const families: IpFamilyName[] = ipFamilies.map((f) => (f === 4 ? 'IPv4' : 'IPv6'));
   const metrics = createMetrics({ perService: options.metricsPerService });
+  const healthChecks = new HealthCheckMetrics(metrics.registry);
   const health = new ProxyHealth({ syncPeriodMs: options.syncPeriodMs, families });
   // --dry-run exports what it would change, per tool, for comparing with a running kube-proxy.
   const wouldChange = flags.dryRun === true
@@ -147,6 +147,17 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
     log.info({}, 'init-only: initialization done, exiting');
     return 0;
   }
+  // kube-proxy's change gauges and counters, from the cluster state's tallies.
+  const counted = { services: 0, slices: 0 };
+  const recordChanges = (): void => {
+    const c = daemon.cluster;
+    metrics.serviceChangesPending.set(c.pendingServiceChanges);
+    metrics.endpointChangesPending.set(c.pendingEndpointChanges);
+    metrics.serviceChangesTotal.inc(c.serviceEvents - counted.services);
+    metrics.endpointChangesTotal.inc(c.sliceEvents - counted.slices);
+    counted.services = c.serviceEvents;
+    counted.slices = c.sliceEvents;
+  };
   const daemon: Daemon = new Daemon(
     { runner, sysctl, kubeConfig: kc, clock: systemClock, log: log.child({ component: 'proxier' }) },
     {
@@ -158,9 +169,10 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
         health.queued();
         nodeHealth();
         recordQueued(metrics, families, Date.now());
-        metrics.serviceChangesPending.set(daemon.cluster.pendingServiceChanges);
-        metrics.endpointChangesPending.set(daemon.cluster.pendingEndpointChanges);
+        recordChanges();
       },
+      healthResult: (ok) => { healthChecks.result(ok); },
+      healthTransition: (t) => { healthChecks.transition(t); },
       invalid: (w) => { log.warn({ kind: w.kind, object: w.object, field: w.field }, formatWarning(w)); },
       serviceWarnings: (key, ws) => { events.serviceWarnings(key, ws); },
       synced: (r) => {
@@ -179,9 +191,9 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
           noLocalEndpoints: { internal: r.desired.noLocalEndpoints.internal.length, external: r.desired.noLocalEndpoints.external.length },
         });
         runner.reset();
+        healthChecks.synced(ok, daemon.health.targets === 0 ? 0 : heldDownCount(r.desired.virtualServers.values()), Date.now());
         for (const [tool, n] of Object.entries(r.result?.changes ?? {})) wouldChange?.set({ tool }, n);
-        metrics.serviceChangesPending.set(daemon.cluster.pendingServiceChanges);
-        metrics.endpointChangesPending.set(daemon.cluster.pendingEndpointChanges);
+        recordChanges();
         // Health-check node ports listen where NodePorts do, as kube-proxy's do.
         void serviceHealth.sync(r.desired.healthChecks, everyAddress ? 'all' : daemon.proxier.nodePortIps.map((ip) => ip.text));
         // Per-Service traffic (opt-in): one `ipvsadm -Ln --stats` at most once per sync period.

@@ -1,9 +1,11 @@
 // `--config`: a KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1) as kubeadm writes it.
 // As in kube-proxy, values from the file win over flags, except --hostname-override and -v.
+import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { ConfigError } from '../compute/config.ts';
 import { parseDuration } from '../compute/duration.ts';
-import type { RawDaemonOptions } from './daemon-options.ts';
+import { FlagError } from './flags.ts';
+import type { RawDaemonOptions } from './merged.ts';
 
 const API_VERSION = 'kubeproxy.config.k8s.io/v1alpha1';
 
@@ -220,4 +222,14 @@ export function mergeFileConfig<T extends RawDaemonOptions>(flags: T, file: File
     master: flags.master,
     nodeAddresses: flags.nodeAddresses,
   } as T;
+}
+
+/** A file named by a flag (`-f`, `--config`); unreadable → a usage error naming it. */
+export async function readInput(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    const code = e instanceof Error && 'code' in e && typeof e.code === 'string' ? e.code : 'error';
+    throw new FlagError(`cannot read ${path}: ${code}`);
+  }
 }

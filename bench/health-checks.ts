@@ -1,0 +1,92 @@
+// `make bench-health`: the cost of active health checks. The daemon's own checker and probes
+// (src/observe/health-checker.ts, health-probe.ts) probe ENDPOINTS real local listeners —
+// distinct addresses 127.1.x.y, one port, 100 Services of ENDPOINTS/100 endpoints — at the
+// default 1 s interval; the listeners run in another process so only the prober is measured.
+// After a warm-up it reads the process CPU time (user + system) over the window: the % of one
+// core. Writes bench/results/health-checks.json.
+// Also prints the CPU per probe and what the target rate (ENDPOINTS probes a second) costs at
+// that price: on a busy machine the local listeners may not take every probe in time, and
+// `none` (the checker with a probe that answers at once) shows its own bookkeeping's share.
+//   node bench/health-checks.ts [tcp|http|none|all=all] [endpoints=10000] [seconds=60]
+import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer } from 'node:net';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { HEALTH_CHECK_DEFAULTS, type HealthCheckKind, type ProbeTarget } from '../src/compute/model/health-check.ts';
+import { parseIp } from '../src/compute/net/ip.ts';
+import { silentLog } from '../src/log.ts';
+import { HealthChecker } from '../src/observe/health-checker.ts';
+import { systemClock } from '../src/sync/clock.ts';
+
+const PORT = 18080;
+const WARMUP_S = 10;
+
+if (process.argv[2] === '--serve') {
+  // One listener on every loopback address per kind: 127.0.0.0/8 all reaches it.
+  createServer((c) => { c.on('error', () => undefined); c.end(); }).listen({ port: PORT, host: '0.0.0.0', backlog: 8192 });
+  const http = createHttpServer((_req, res) => { res.end('ok'); });
+  http.keepAliveTimeout = 60_000;
+  http.listen({ port: PORT + 1, host: '0.0.0.0', backlog: 8192 }, () => { process.send?.('ready'); });
+} else {
+  const arg = process.argv[2] ?? 'all';
+  const modes: Mode[] = arg === 'tcp' || arg === 'http' || arg === 'none' ? [arg] : ['none', 'tcp', 'http'];
+  const endpoints = Number(process.argv[3] ?? 10_000);
+  const seconds = Number(process.argv[4] ?? 60);
+  const server = fork(import.meta.filename, ['--serve'], { stdio: 'inherit' });
+  await new Promise<void>((resolve) => { server.once('message', () => { resolve(); }); });
+  const rows: Record<string, unknown>[] = [];
+  for (const kind of modes) rows.push(await measure(kind, endpoints, seconds));
+  server.kill();
+  const result = { when: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, rows };
+  writeFileSync(join(import.meta.dirname, 'results', 'health-checks.json'), `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write('\nprobe  endpoints  interval  probes/s  failed  CPU % of a core  CPU µs/probe  CPU % at endpoints/s\n');
+  for (const r of rows) {
+    process.stdout.write(`${String(r.kind).padEnd(5)} ${String(r.endpoints).padStart(10)}  ${String(r.interval).padStart(8)}  ${String(r.probesPerSecond).padStart(8)}  ${String(r.failed).padStart(6)}  ${String(r.cpuPercent).padStart(15)}  ${String(r.cpuMicrosPerProbe).padStart(12)}  ${String(r.cpuPercentAtTarget).padStart(20)}\n`);
+  }
+}
+
+type Mode = HealthCheckKind | 'none';
+
+async function measure(mode: Mode, endpoints: number, seconds: number): Promise<Record<string, unknown>> {
+  const kind: HealthCheckKind = mode === 'http' ? 'http' : 'tcp';
+  let ok = 0;
+  let failed = 0;
+  const checker = new HealthChecker({
+    clock: systemClock, log: silentLog, changed: () => undefined,
+    result: (r) => { if (r) ok++; else failed++; },
+    ...(mode === 'none' ? { probe: () => Promise.resolve(true) } : {}),
+  });
+  const spec = { kind, ...HEALTH_CHECK_DEFAULTS, ...(kind === 'http' ? { path: '/healthz', port: PORT + 1 } : { port: PORT }) };
+  const perService = Math.ceil(endpoints / 100);
+  for (let s = 0; s * perService < endpoints; s++) {
+    const targets = new Map<string, ProbeTarget>();
+    for (let i = s * perService; i < Math.min(endpoints, (s + 1) * perService); i++) {
+      const ip = parseIp(`127.1.${i >> 8}.${(i & 255) + 1}`);
+      if (ip !== undefined) targets.set(ip.text, { ip, port: spec.port });
+    }
+    checker.setTargets(`bench/svc-${s}`, { spec, targets });
+  }
+  await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+  ok = 0;
+  failed = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const cpu = process.cpuUsage(cpu0);
+  const wall = (performance.now() - t0) / 1000;
+  checker.stop();
+  await new Promise((r) => setTimeout(r, 2000)); // probes in flight end before the next kind
+  const cpuS = (cpu.user + cpu.system) / 1e6;
+  const probes = ok + failed;
+  const perProbeS = cpuS / Math.max(1, probes);
+  return {
+    kind: mode, endpoints, interval: '1s', seconds: Math.round(wall),
+    probesPerSecond: Math.round(probes / wall), failed,
+    cpuSeconds: Number(cpuS.toFixed(2)), cpuPercent: Number((100 * cpuS / wall).toFixed(1)),
+    cpuMicrosPerProbe: Math.round(perProbeS * 1e6),
+    // The target: every endpoint once a second.
+    cpuPercentAtTarget: Number((100 * perProbeS * endpoints).toFixed(1)),
+  };
+}
