@@ -3,11 +3,15 @@
 // its own and the tools' time is measured apart. It logs every run: when the batch arrived,
 // how long the tool took, and the batch, so the bench can see when a change reached a tool.
 //   node bench/kernel-server.ts SOCKET   (started by bench/realistic.ts; prints "ready")
-import { createServer, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { ToolError } from '../src/apply/exec.ts';
 import { FakeKernel } from '../test/fakes/fake-kernel.ts';
+import { onFrames, writeFrame } from './frames.ts';
 
-/** One line of JSON each way. `log`: runs since index `from`; `admin`: a read by the bench itself. */
+/**
+ * One frame each way (frames.ts): `input`, `stdout` and `stderr` travel raw after the header.
+ * `log`: runs since index `from`; `admin`: a read by the bench itself.
+ */
 export type KernelRequest =
   | { readonly id: number; readonly kind: 'run'; readonly argv: readonly string[]; readonly input?: string }
   | { readonly id: number; readonly kind: 'admin'; readonly argv: readonly string[] }
@@ -28,35 +32,18 @@ export type KernelReply =
 
 const now = (): number => performance.timeOrigin + performance.now();
 
-/**
- * Newline-delimited JSON messages from a socket. Linear in the message size: a batch or a dump
- * of megabytes arrives in many chunks, and only each new chunk is searched for the newline
- * (JSON escapes every newline inside a message).
- */
-export function onLines(sock: Socket, handle: (line: string) => void): void {
-  let parts: string[] = [];
-  sock.setEncoding('utf8');
-  sock.on('data', (chunk: string) => {
-    let from = 0;
-    let i;
-    while ((i = chunk.indexOf('\n', from)) >= 0) {
-      parts.push(chunk.slice(from, i));
-      const line = parts.join('');
-      parts = [];
-      from = i + 1;
-      if (line !== '') handle(line);
-    }
-    if (from < chunk.length) parts.push(chunk.slice(from));
-  });
-}
-
 if (import.meta.filename === process.argv[1]) {
   const kernel = new FakeKernel();
   const runs: { tool: string; at: number; done: number; input: string }[] = [];
   const server = createServer((sock) => {
-    const send = (r: KernelReply): void => { sock.write(`${JSON.stringify(r)}\n`); };
-    onLines(sock, (line) => {
-      const m = JSON.parse(line) as KernelRequest;
+    const send = (r: KernelReply): void => {
+      if (r.ok) { const { stdout, stderr, ...h } = r; writeFrame(sock, h, [stdout, stderr]); return; }
+      const { stdout, stderr, ...e } = r.error;
+      writeFrame(sock, { id: r.id, ok: false, error: e }, [stdout, stderr]);
+    };
+    onFrames(sock, (header, [input]) => {
+      const h = header as KernelRequest;
+      const m: KernelRequest = h.kind === 'run' && header.hasInput === true ? { ...h, input: input ?? '' } : h;
       if (m.kind === 'log') {
         const grep = m.grep;
         send({ id: m.id, ok: true, stdout: '', stderr: '', log: runs.slice(m.from).map((r) => ({ tool: r.tool, at: r.at, done: r.done, ...(grep === undefined ? {} : { matched: r.input.includes(grep) }) })) });

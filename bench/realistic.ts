@@ -19,6 +19,10 @@ const [js = '', sizeArg = '1000', idleArg = '120'] = process.argv.slice(2);
 const services = Number(sizeArg);
 const idleS = Number(idleArg);
 const V8_FLAGS = ['--max-semi-space-size=16']; // as the image's NODE_OPTIONS (Dockerfile)
+// Profiling only (docs/benchmarks.md): extra Node flags for the daemon, e.g. '--cpu-prof
+// --cpu-prof-dir=/tmp/prof' or '--heapsnapshot-signal=SIGUSR2' (with BENCH_HEAP_SNAPSHOT=1 the
+// daemon gets SIGUSR2 after the first sync settled). Never set by `make bench`.
+const EXTRA_FLAGS = (process.env.BENCH_DAEMON_FLAGS ?? '').split(' ').filter((f) => f !== '');
 const SYNC_PERIOD_S = 30; // kube-proxy's default --ipvs-sync-period
 const SCRAPE_S = 30; // a Prometheus scraping /metrics every 30 s during the idle window
 const CHANGES = 40;
@@ -53,7 +57,7 @@ const listBytes = JSON.stringify(api.list('Service')).length + JSON.stringify(ap
 
 const [healthz, metricsPort] = [await freePort(), await freePort()];
 const t0 = now();
-const daemon = spawn(process.execPath, [...V8_FLAGS, join(js, 'bench', 'daemon-main.js'), '--bench-kernel', socket,
+const daemon = spawn(process.execPath, [...V8_FLAGS, ...EXTRA_FLAGS, join(js, 'bench', 'daemon-main.js'), '--bench-kernel', socket,
   '--kubeconfig', api.kubeconfigPath, '--hostname-override=node-a', '--cluster-cidr=10.244.0.0/16', '--ipvs-min-sync-period=0s',
   `--ipvs-sync-period=${SYNC_PERIOD_S}s`, '--healthz-bind-address', `127.0.0.1:${healthz}`, '--metrics-bind-address', `127.0.0.1:${metricsPort}`,
   '--nodeport-addresses=192.168.1.0/24', '--v=2'], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -80,6 +84,9 @@ while (firstSyncAt === 0) {
   await sleep(20);
 }
 const startMs = firstSyncAt - t0;
+// The daemon's CPU time (user + system, all threads) from process start to the first sync: less
+// sensitive than wall time to other work on a shared machine.
+const startCpuMs = proc(pid).cpuMs;
 // Process start → the CLI's "starting" line: Node and module loading, flags, servers.
 const startingMs = (logLines('starting')[0]?.time ?? NaN) - t0;
 const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -88,6 +95,8 @@ const toolMsFirst = firstRuns.reduce((a, r) => a + (r.done - r.at), 0);
 await sleep(2000); // settle: GC after the first sync
 let m = await scrape();
 const afterFirst = { ...proc(pid), heap: metric(m, 'nodejs_heap_size_used_bytes'), metricsBytes: Buffer.byteLength(m) };
+if (process.env.BENCH_DUMP_METRICS === '1') writeFileSync(join(dir, 'metrics-first-sync.txt'), m);
+if (process.env.BENCH_HEAP_SNAPSHOT === '1') { daemon.kill('SIGUSR2'); await sleep(30_000); }
 
 // Programming latency: an EndpointSlice gains an endpoint at the API server → the first batch
 // carrying its address reaches a tool. Daemon time: that interval less the tools' own time in it.
@@ -122,13 +131,24 @@ const reqBefore = api.requestLog.length;
 const cpuBefore = proc(pid).cpuMs;
 const idleStart = now();
 let scrapeBytes = 0;
+// The first periodic resync of the window still finds the 40 changes above applied since the
+// last digest, so it parses and diffs; every later one finds the kernel's digest as it was.
+// Steady idle: the daemon's CPU from the end of that first resync to the end of the window.
+let steady: { at: number; cpuMs: number } | undefined;
+const steadyTimer = setInterval(() => {
+  if (steady === undefined && logLines('sync done').some((l) => l.reason === 'periodic' && l.time >= idleStart)) steady = { at: now(), cpuMs: proc(pid).cpuMs };
+}, 100);
 while (now() - idleStart < idleS * 1000) {
   await sleep(Math.min(SCRAPE_S * 1000, idleS * 1000 - (now() - idleStart)));
   scrapeBytes = Buffer.byteLength(await scrape());
 }
+clearInterval(steadyTimer);
 const idleMin = (now() - idleStart) / 60_000;
-const cpuIdle = proc(pid).cpuMs - cpuBefore;
+const cpuNow = proc(pid).cpuMs;
+const cpuIdle = cpuNow - cpuBefore;
+const steadyIdleCpuMsPerMin = steady === undefined ? NaN : (cpuNow - steady.cpuMs) / ((now() - steady.at) / 60_000);
 m = await scrape();
+if (process.env.BENCH_DUMP_METRICS === '1') writeFileSync(join(dir, 'metrics-idle.txt'), m);
 const fullAfter = { sum: metric(m, 'kubeproxy_sync_full_proxy_rules_duration_seconds_sum'), count: metric(m, 'kubeproxy_sync_full_proxy_rules_duration_seconds_count') };
 const resyncs = fullAfter.count - fullBefore.count;
 const periodic = logLines('sync done').filter((l) => l.reason === 'periodic' && l.time >= idleStart);
@@ -151,7 +171,7 @@ await api.stop();
 
 process.stdout.write(`${JSON.stringify({
   services, endpoints: services * 10, apiListBytes: listBytes,
-  startToFirstSyncMs: startMs, processStartToStartingMs: startingMs, firstSyncToolMs: toolMsFirst,
+  startToFirstSyncMs: startMs, startCpuMs, processStartToStartingMs: startingMs, firstSyncToolMs: toolMsFirst,
   rssAfterFirstSyncBytes: afterFirst.rss, heapAfterFirstSyncBytes: afterFirst.heap,
   rssAfterIdleBytes: afterIdle.rss, heapAfterIdleBytes: afterIdle.heap, idleSeconds: idleS,
   peakRssBytes: Math.max(peak, afterIdle.peak),
@@ -160,7 +180,7 @@ process.stdout.write(`${JSON.stringify({
   // Periodic resyncs in the idle window: parsed and diffed, or found unchanged by digest; wall ms each (tool time included).
   resyncsParsed: parsed.length, resyncParsedWallMs: avg(parsed), resyncsUnchanged: cheap.length, resyncUnchangedWallMs: avg(cheap),
   fullResyncCpuMsUpperBound: resyncs > 0 ? cpuIdle / resyncs : NaN,
-  idleCpuMsPerMin: cpuIdle / idleMin, apiRequestsPerHour: perHour,
+  idleCpuMsPerMin: cpuIdle / idleMin, steadyIdleCpuMsPerMin, apiRequestsPerHour: perHour,
   metricsBytes: afterFirst.metricsBytes, metricsBytesIdle: scrapeBytes, exitCode: code,
   // The machine is shared: its 1-minute load average before and after (2 CPUs).
   loadAverage: [loadBefore, loadavg()[0]],

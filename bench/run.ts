@@ -52,8 +52,8 @@ Latency: EndpointSlice write at the API server → the batch with the new endpoi
     const r = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as Record<string, number>;
     realistic.push(r);
     const reqs = Object.entries((r.apiRequestsPerHour ?? {}) as unknown as Record<string, number>).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
-    process.stdout.write(`${[n(size), `${ms(r.startToFirstSyncMs ?? NaN)} ms`, `${mib(r.rssAfterFirstSyncBytes)} / ${mib(r.rssAfterIdleBytes)}`, `${mib(r.heapAfterFirstSyncBytes)} / ${mib(r.heapAfterIdleBytes)}`, mib(r.peakRssBytes),
-      `${ms(r.daemonLatencyP50Ms ?? NaN)} / ${ms(r.daemonLatencyP99Ms ?? NaN)} ms`, `${ms(r.fullResyncWallMs ?? NaN)} / ${ms(r.fullResyncCpuMsUpperBound ?? NaN)} ms`, `${ms((r.idleCpuMsPerMin ?? NaN) / 1000)} s`,
+    process.stdout.write(`${[n(size), `${ms(r.startToFirstSyncMs ?? NaN)} ms (CPU ${ms(r.startCpuMs ?? NaN)} ms)`, `${mib(r.rssAfterFirstSyncBytes)} / ${mib(r.rssAfterIdleBytes)}`, `${mib(r.heapAfterFirstSyncBytes)} / ${mib(r.heapAfterIdleBytes)}`, mib(r.peakRssBytes),
+      `${ms(r.daemonLatencyP50Ms ?? NaN)} / ${ms(r.daemonLatencyP99Ms ?? NaN)} ms`, `${ms(r.fullResyncWallMs ?? NaN)} / ${ms(r.fullResyncCpuMsUpperBound ?? NaN)} ms`, `${ms((r.idleCpuMsPerMin ?? NaN) / 1000)} s (steady ${ms((r.steadyIdleCpuMsPerMin ?? NaN) / 1000)} s)`,
       `${((r.metricsBytes ?? 0) / 1000).toFixed(0)} KB`, reqs === '' ? 'none' : reqs].join(' | ')}\n`);
   }
   process.stdout.write('\nCompute only (synthetic objects handed straight to the cluster state; no API server, informers or metrics):\n');

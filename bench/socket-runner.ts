@@ -2,7 +2,8 @@
 // Unix socket: what the bench's daemon spawns instead of ipvsadm, ipset, iptables and ip.
 import { connect, type Socket } from 'node:net';
 import { ToolError, type RunOptions, type RunResult, type Runner } from '../src/apply/exec.ts';
-import { onLines, type KernelReply, type KernelRequest, type RunRecord } from './kernel-server.ts';
+import { onFrames, writeFrame } from './frames.ts';
+import type { KernelReply, KernelRequest, RunRecord } from './kernel-server.ts';
 
 type Body = KernelRequest extends infer R ? R extends KernelRequest ? Omit<R, 'id'> : never : never;
 
@@ -13,8 +14,9 @@ export class SocketRunner implements Runner {
 
   private constructor(sock: Socket) {
     this.#sock = sock;
-    onLines(sock, (line) => {
-      const r = JSON.parse(line) as KernelReply;
+    onFrames(sock, (header, [stdout = '', stderr = '']) => {
+      const h = header as unknown as KernelReply;
+      const r: KernelReply = h.ok ? { ...h, stdout, stderr } : { ...h, error: { ...h.error, stdout, stderr } };
       const p = this.#pending.get(r.id);
       this.#pending.delete(r.id);
       p?.(r);
@@ -32,7 +34,10 @@ export class SocketRunner implements Runner {
     const id = this.#next++;
     return new Promise((resolve) => {
       this.#pending.set(id, resolve);
-      this.#sock.write(`${JSON.stringify({ id, ...body })}\n`);
+      if (body.kind === 'run' && body.input !== undefined) {
+        const { input, ...h } = body;
+        writeFrame(this.#sock, { id, ...h, hasInput: true }, [input]);
+      } else writeFrame(this.#sock, { id, ...body }, []);
     });
   }
 

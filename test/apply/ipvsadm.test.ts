@@ -46,6 +46,28 @@ test('ipvsadm -Sn: every kind of virtual server a node can hold is read', () => 
   assert.deepEqual([fwm.target, fwm.scheduler, fwm.realServers[0]?.forwarding, fwm.realServers[0]?.port], [{ kind: 'fwmark', mark: 100 }, 'wlc', 'gate', 0]);
 });
 
+test('ipvsadm -Sn: the common real-server line reads the same as through the general tokenizer', () => {
+  // Double spaces send every line through the general path; single spaces take the short one
+  // for `-a <target> -r <ip:port> -m|-g|-i -w <n>` lines. Same table, same skipped lines.
+  const text = `${fixture('ipvsadm-save.txt')}-A -u 10.96.0.40:53 -s rr
+-a -u 10.96.0.40:53 -r 10.244.3.1:53 -m -w 0
+-a -u 10.96.0.40:53 -r 10.244.3.2:53 -i -w 65535
+-a -u 10.96.0.40:53 -r 10.244.3.3:53 -m -w -1
+-a -u 10.96.0.40:53 -r 10.244.3.4:53 -x -w 1
+-a -u 10.96.0.40:53 -r 10.244.3.5 -m -w 1
+-a -u 10.96.0.41:53 -r 10.244.3.6:53 -m -w 1
+-a -t [fd00::10]:80 -r [fd00:10:244::6]:8080 -g -w 3
+-a -t bogus -r 10.244.3.7:53 -m -w 1
+`;
+  const general = parseIpvsadmSave(text.replace(/ /g, '  '));
+  const fast = parseIpvsadmSave(text);
+  assert.deepEqual(fast.services, general.services);
+  assert.deepEqual(fast.skipped, general.skipped.map((l) => l.replace(/ {2}/g, ' ')));
+  assert.deepEqual(fast.services.get('UDP/10.96.0.40:53')?.realServers.map((r) => [r.ip.text, r.weight, r.forwarding]),
+    [['10.244.3.1', 0, 'masq'], ['10.244.3.2', 65535, 'ipip'], ['10.244.3.3', 1, 'masq'], ['10.244.3.4', 1, 'gate']]);
+  assert.equal(fast.skipped.length, 3);
+});
+
 test('ipvsadm -Sn: lines it cannot read are reported, not guessed at', () => {
   const t = parseIpvsadmSave('-A -t 10.0.0.1:80 -s rr --future-option x\n-A -t bogus -s rr\n-a -t 10.9.9.9:1 -r 10.0.0.2:80 -m -w 1\n');
   assert.deepEqual(t.services.get('TCP/10.0.0.1:80')?.otherOptions, ['--future-option', 'x']);

@@ -155,3 +155,12 @@ describe('/metrics size at 10,000 Services', () => {
     assert.ok(bytes > 10_000 * 5 * 80, `${bytes} bytes`);
   });
 });
+
+test('Node default metrics are on by default, the event-loop lag among them (sampled every 100 ms)', async () => {
+  const m = createMetrics();
+  await new Promise((r) => setTimeout(r, 250));
+  const text = await m.registry.metrics();
+  assert.match(text, /^nodejs_eventloop_lag_p99_seconds \S+$/m);
+  assert.match(text, /^process_resident_memory_bytes \S+$/m);
+  m.registry.clear();
+});

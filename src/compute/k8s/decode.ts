@@ -115,18 +115,30 @@ function conditions(ready: boolean | undefined, serving: boolean | undefined, te
   return c;
 }
 
+// Hints repeat too (a few zones): 100,000 endpoints with one zone hint each were ~11 MB of
+// identical { forZones: [{ name }] } objects and arrays at 10,000 Services (heap snapshot,
+// docs/benchmarks.md). Shared and frozen, keyed by the names read; a bounded cache, so a
+// cluster with hints per node cannot grow it without limit.
+const hintSets = new Map<string, NonNullable<Endpoint['hints']>>();
+const MAX_HINT_SETS = 10_000;
 function decodeHints(r: FieldReader, h: JsonRecord, f: string): NonNullable<Endpoint['hints']> {
   const names = (k: 'forZones' | 'forNodes'): { name?: string }[] | undefined =>
     r.objects(h[k], `${f}.${k}`, (x, g) => {
       const name = r.str(x.name, `${g}.name`);
       return name === undefined ? {} : { name };
     });
-  const out: Mutable<NonNullable<Endpoint['hints']>> = {};
   const zones = names('forZones');
-  if (zones !== undefined) out.forZones = zones;
   const nodes = names('forNodes');
-  if (nodes !== undefined) out.forNodes = nodes;
-  return out;
+  const listKey = (xs: readonly { name?: string }[] | undefined): string => (xs === undefined ? '-' : JSON.stringify(xs.map((x) => x.name ?? null)));
+  const key = `${listKey(zones)}|${listKey(nodes)}`;
+  const known = hintSets.get(key);
+  if (known !== undefined) return known;
+  const out: Mutable<NonNullable<Endpoint['hints']>> = {};
+  if (zones !== undefined) out.forZones = Object.freeze(zones.map((z) => Object.freeze(z)));
+  if (nodes !== undefined) out.forNodes = Object.freeze(nodes.map((n) => Object.freeze(n)));
+  const frozen = Object.freeze(out);
+  if (hintSets.size < MAX_HINT_SETS) hintSets.set(key, frozen);
+  return frozen;
 }
 
 function decodeEndpoint(r: FieldReader, e: JsonRecord, f: string): Endpoint {

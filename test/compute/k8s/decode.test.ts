@@ -87,3 +87,23 @@ test('a Node keeps what the proxy reads of it: labels, addresses, deletion, pod 
     { field: 'spec.podCIDRs', message: 'expected a list, got a string ("10.244.1.0/24")' },
   ]);
 });
+
+test('endpoint hints: decoded as given, one shared frozen object per distinct set of zone and node names', () => {
+  const ep = (zones: unknown, nodes?: unknown): unknown => ({ addresses: ['10.0.0.1'], hints: { forZones: zones, ...(nodes === undefined ? {} : { forNodes: nodes }) } });
+  const s = decodeEndpointSlice({
+    metadata: meta, addressType: 'IPv4',
+    endpoints: [ep([{ name: 'z1' }]), ep([{ name: 'z1' }]), ep([{ name: 'z2' }]), ep([{ name: 'z1' }], [{ name: 'n1' }]), ep([{}]), ep([{ name: 7 }])],
+  });
+  const h = (s.endpoints ?? []).map((e) => e.hints);
+  assert.deepEqual(h[0], { forZones: [{ name: 'z1' }] });
+  assert.deepEqual(h[2], { forZones: [{ name: 'z2' }] });
+  assert.deepEqual(h[3], { forZones: [{ name: 'z1' }], forNodes: [{ name: 'n1' }] });
+  assert.deepEqual(h[4], { forZones: [{}] });
+  assert.equal(h[0], h[1], '100,000 endpoints in one zone share one hints object');
+  assert.notEqual(h[0], h[2]);
+  assert.notEqual(h[0], h[3]);
+  const z = h[0].forZones;
+  assert.ok(Object.isFrozen(h[0]) && Object.isFrozen(z) && Object.isFrozen(z[0]), 'shared, so never mutated');
+  // A wrongly typed name is still reported as a problem, whatever is shared.
+  assert.match(JSON.stringify(s.problems), /endpoints\[5\]\.hints\.forZones\[0\]\.name/);
+});
