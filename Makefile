@@ -37,7 +37,7 @@ unit: setup
 E2E ?= test/kernel/**/*.vmtest.ts
 e2e: setup
 	test/vm/setup.sh
-	test/vm/run.sh --timeout 1200 --mem 4096 -- $(CURDIR)/node_modules/.bin/node test/kernel/run-isolated.ts '$(E2E)'
+	test/vm/run.sh --timeout 2400 --mem 4096 -- $(CURDIR)/node_modules/.bin/node test/kernel/run-isolated.ts '$(E2E)'
 
 # The one test command: lint, typecheck, all tests (unit, then the real kernel).
 test: lint typecheck unit e2e
