@@ -91,6 +91,17 @@ export const MAX_READ_RESTARTS = 2;
 
 export const retryDelay = (failures: number): number => RETRY_MS[Math.min(failures, RETRY_MS.length - 1)] ?? 30_000;
 
+/** The read's result, or 'asked' if a change is asked for first. */
+async function firstOf<T>(read: Promise<T>, signal: RunSignal): Promise<T | 'asked'> {
+  let unsubscribe = (): void => undefined;
+  const asked = new Promise<'asked'>((resolve) => { unsubscribe = signal.onRequest(() => { resolve('asked'); }); });
+  try {
+    return await Promise.race([read, asked]);
+  } finally {
+    unsubscribe();
+  }
+}
+
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /**
@@ -152,14 +163,13 @@ export class Proxier {
       // Settled either way at once: a read given up on must not reject unhandled.
       const dumps = read().then((t) => ({ text: t }), () => ({ text: undefined }));
       if (restarts >= MAX_READ_RESTARTS) return (await dumps).text;
-      let unsubscribe = (): void => undefined;
-      const asked = new Promise<'asked'>((resolve) => { unsubscribe = signal.onRequest(() => { resolve('asked'); }); });
-      const first = await Promise.race([dumps, asked]);
-      unsubscribe();
+      const first = await firstOf(dumps, signal);
       if (first !== 'asked') return first.text;
-      await this.#syncOnce('requested', undefined);
-      await dumps; // may predate what was just applied: discarded
-      if (this.#isFull('requested')) return undefined; // that sync failed: the full sync reads afresh
+      // Served at once; so is every change asked for until the read, now stale, has ended.
+      do {
+        await this.#syncOnce('requested', undefined);
+        if (this.#isFull('requested')) { await dumps; return undefined; } // failed: the full sync reads afresh
+      } while (await firstOf(dumps, signal) === 'asked');
     }
   }
 

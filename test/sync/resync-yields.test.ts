@@ -84,6 +84,12 @@ test('an endpoint change asked for while a periodic resync waits on the kernel d
   assert.equal(periodicDone(r), 0);
   assert.match(ipvs(r), /10\.96\.0\.20:80 -r 10\.244\.1\.2:8080/);
   assert.doesNotMatch(ipvs(r), /10\.96\.0\.20:80 -r 10\.244\.1\.1:8080/);
+  // And one asked for while the read, now stale, is still running: at once too.
+  setEndpoints(r, 'api', 3);
+  runner.run();
+  await flush();
+  assert.equal(periodicDone(r), 0);
+  assert.match(ipvs(r), /10\.96\.0\.21:80 -r 10\.244\.1\.3:8080/);
 
   // The resync then completes on a fresh read, with nothing left to do.
   dump.releaseWaiting(); // the stale read
@@ -97,6 +103,7 @@ test('an endpoint change asked for while a periodic resync waits on the kernel d
   assert.equal(periodic[0]?.full, true);
   assert.equal(periodic.at(0)?.result?.repairs, 0);
   assert.match(ipvs(r), /10\.96\.0\.20:80 -r 10\.244\.1\.2:8080/);
+  assert.match(ipvs(r), /10\.96\.0\.21:80 -r 10\.244\.1\.3:8080/);
   runner.stop();
 });
 
