@@ -86,6 +86,10 @@ async function measure(mode: Mode, endpoints: number, seconds: number): Promise<
     probesPerSecond: Math.round(probes / wall), failed,
     cpuSeconds: Number(cpuS.toFixed(2)), cpuPercent: Number((100 * cpuS / wall).toFixed(1)),
     cpuMicrosPerProbe: Math.round(perProbeS * 1e6),
+    // User (JavaScript, libuv) and system (the kernel: on loopback the connection's far side
+    // is processed in the prober's system calls too) time per probe.
+    userMicrosPerProbe: Math.round(cpu.user / Math.max(1, probes)),
+    systemMicrosPerProbe: Math.round(cpu.system / Math.max(1, probes)),
     // The target: every endpoint once a second.
     cpuPercentAtTarget: Number((100 * perProbeS * endpoints).toFixed(1)),
   };
