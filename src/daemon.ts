@@ -97,7 +97,7 @@ export class Daemon {
     const dataplane: DataplanePort = s.dryRun ? new DryRunDataplane(real, deps.log) : real;
     this.#runner = new BoundedFrequencyRunner({
       minIntervalMs: s.minSyncPeriodMs, maxIntervalMs: s.syncPeriodMs, burst: 2, clock: deps.clock, log: deps.log,
-      fn: (reason) => this.proxier.sync(reason),
+      fn: (reason, signal) => this.proxier.sync(reason, signal),
     });
     this.health = new HealthChecker({
       clock: deps.clock, log: deps.log,

@@ -21,7 +21,7 @@ import { applyIptables } from './iptables.ts';
 import { formatRestore, type Backend } from '../tools/iptables.ts';
 import { applyIpvsBatch, readConnCounts } from './ipvsadm.ts';
 import { formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedService } from '../tools/ipvsadm.ts';
-import { afterApply, afterIncremental, kernelDigest, observeKernel, parseKernelText, readKernelText, type KernelState } from './kernel-state.ts';
+import { afterApply, afterIncremental, kernelDigest, observeKernel, parseKernelText, readKernelText, type KernelState, type KernelText } from './kernel-state.ts';
 import type { Changes } from '../compute/model/desired-index.ts';
 import { NODE_PORT_SET_NAMES, ownsService, type OwnershipRule } from './ownership.ts';
 import { buildNftTable, nftSetName, type RulesBackend } from '../compute/model/nft.ts';
@@ -106,15 +106,25 @@ export class Dataplane {
   }
 
   /**
+   * The kernel's dumps, for a full sync that reads them before it takes the cluster's changes
+   * (`sync`'s `text`): valid only while nothing is applied between this read and that sync.
+   */
+  async readKernel(): Promise<KernelText> {
+    return readKernelText(this.#o.runner, this.#o.families, this.#o.backend, this.#rules);
+  }
+
+  /**
    * One sync. With `changes` (what changed since the last sync) and no full sync asked, only
    * those objects are diffed against what was last applied: the cost follows the change.
+   * `text`: the kernel's dumps read by `readKernel` since the last batch, used instead of
+   * reading them again.
    */
-  async sync(desired: DesiredState, opts: { readonly full: boolean; readonly changes?: Changes }): Promise<SyncResult> {
+  async sync(desired: DesiredState, opts: { readonly full: boolean; readonly changes?: Changes; readonly text?: KernelText }): Promise<SyncResult> {
     const known = this.#known;
     let observed = known;
     let digest: string | undefined;
     if (known === undefined || opts.full) {
-      const text = await readKernelText(this.#o.runner, this.#o.families, this.#o.backend, this.#rules);
+      const text = opts.text ?? await this.readKernel();
       digest = kernelDigest(text);
       // The cheap periodic resync: a no-change full diff (parse, render, diff, count repairs)
       // costs as much as a cold sync; a digest of the same dumps costs a fraction of it.

@@ -1,14 +1,27 @@
 // Runs a function "soon" when asked, but never more often than minInterval (with a burst
 // allowance, a token bucket refilled at 1/minInterval) and at least every maxInterval —
 // kube-proxy's BoundedFrequencyRunner. A failed run asks for a retry after a backoff instead
-// of waiting a full period. Runs never overlap: a request during a run is queued.
+// of waiting a full period. Runs never overlap: a request during a run is queued, unless the
+// running function listens for requests (RunSignal) and takes it itself.
 import type { Log } from '../log.ts';
 import type { Clock } from './clock.ts';
 
 export type RunReason = 'requested' | 'periodic' | 'retry';
 
+/**
+ * Given to a run: a long run (a full resync waiting on the kernel's dumps) can listen for a
+ * request that arrives meanwhile and serve it itself instead of holding it until it ends.
+ */
+export interface RunSignal {
+  /**
+   * Calls `cb` once, at the next request the rate limit allows during this run (the request
+   * is then the listener's: it takes a token and is not queued). Returns the unsubscribe.
+   */
+  onRequest(cb: () => void): () => void;
+}
+
 export interface BoundedRunnerOptions {
-  readonly fn: (reason: RunReason) => Promise<void>;
+  readonly fn: (reason: RunReason, signal: RunSignal) => Promise<void>;
   readonly minIntervalMs: number;
   readonly maxIntervalMs: number;
   readonly burst: number;
@@ -32,6 +45,14 @@ export class BoundedFrequencyRunner {
   #stopped = true;
   #lastPeriodicAt = 0;
   #thrown = 0;
+  #listener: (() => void) | undefined;
+  readonly #signal: RunSignal = {
+    onRequest: (cb) => {
+      const l = (): void => { cb(); };
+      this.#listener = l;
+      return () => { if (this.#listener === l) this.#listener = undefined; };
+    },
+  };
 
   constructor(o: BoundedRunnerOptions) {
     if (o.minIntervalMs < 0 || o.maxIntervalMs <= 0 || o.minIntervalMs > o.maxIntervalMs || o.burst < 1) {
@@ -67,6 +88,16 @@ export class BoundedFrequencyRunner {
   #request(reason: RunReason): void {
     if (this.#stopped) return;
     if (this.#running) {
+      const listener = this.#listener;
+      if (reason === 'requested' && listener !== undefined) {
+        this.#refill();
+        if (this.#o.minIntervalMs === 0 || this.#tokens >= 1) {
+          this.#tokens -= 1;
+          this.#listener = undefined;
+          listener();
+          return;
+        }
+      }
       this.#queued ??= reason;
       return;
     }
@@ -95,7 +126,7 @@ export class BoundedFrequencyRunner {
     const reason = now - this.#lastPeriodicAt >= this.#o.maxIntervalMs ? 'periodic' : requested;
     if (reason === 'periodic') this.#lastPeriodicAt = now;
     try {
-      await this.#o.fn(reason);
+      await this.#o.fn(reason, this.#signal);
       this.#thrown = 0;
     } catch (e) {
       // The function should report its own failures; one that escapes is still said and
@@ -109,6 +140,7 @@ export class BoundedFrequencyRunner {
       this.retryAfter(wait);
     } finally {
       this.#running = false;
+      this.#listener = undefined;
     }
     if (this.#stopped) return;
     if (this.#timerAt === Infinity) {

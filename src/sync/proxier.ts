@@ -13,15 +13,18 @@ import { parseService } from '../compute/model/service.ts';
 import type { Warning } from '../compute/model/types.ts';
 import type { ServiceProbes } from '../compute/model/health-check.ts';
 import type { SyncResult } from '../apply/dataplane.ts';
+import type { KernelText } from '../apply/kernel-state.ts';
 import { failureFields } from '../apply/dataplane-error.ts';
 import type { ClusterState } from '../observe/cluster-state.ts';
 import type { Log } from '../log.ts';
 import type { Clock } from './clock.ts';
-import type { RunReason } from './bounded-runner.ts';
+import type { RunReason, RunSignal } from './bounded-runner.ts';
 
 export interface DataplanePort {
-  sync(desired: DesiredState, opts: { readonly full: boolean; readonly changes?: Changes }): Promise<SyncResult>;
+  sync(desired: DesiredState, opts: { readonly full: boolean; readonly changes?: Changes; readonly text?: KernelText }): Promise<SyncResult>;
   checkDrains(desired: DesiredState): Promise<number>;
+  /** The kernel's dumps ahead of a full sync (absent: a full sync reads them itself, in one go). */
+  readKernel?(): Promise<KernelText>;
 }
 
 export interface SyncReport {
@@ -79,8 +82,25 @@ export interface ProxierOptions {
 const DRAIN_CHECK_MS = 60_000; // kube-proxy's rsCheckDeleteInterval
 const MAX_TRIGGER_TIMES = 10_000;
 export const RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
+/**
+ * How many times a full sync's kernel read is discarded and started again because a change
+ * was applied during it. Bounded so that changes arriving faster than the dumps can be read
+ * never put off the drift repair by more than this many reads.
+ */
+export const MAX_READ_RESTARTS = 2;
 
 export const retryDelay = (failures: number): number => RETRY_MS[Math.min(failures, RETRY_MS.length - 1)] ?? 30_000;
+
+/** The read's result, or 'asked' if a change is asked for first. */
+async function firstOf<T>(read: Promise<T>, signal: RunSignal): Promise<T | 'asked'> {
+  let unsubscribe = (): void => undefined;
+  const asked = new Promise<'asked'>((resolve) => { unsubscribe = signal.onRequest(() => { resolve('asked'); }); });
+  try {
+    return await Promise.race([read, asked]);
+  } finally {
+    unsubscribe();
+  }
+}
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
@@ -115,8 +135,45 @@ export class Proxier {
   /** The node addresses NodePorts are served on (--nodeport-addresses), as of the last sync. */
   get nodePortIps(): readonly Ip[] { return this.#ctx?.nodePortIps ?? []; }
 
-  /** Never rejects: a failure is logged, reported through `synced` and retried (retryAfter). */
-  async sync(reason: RunReason): Promise<void> {
+  /**
+   * Never rejects: a failure is logged, reported through `synced` and retried (retryAfter).
+   * A full sync first reads the kernel (seconds at 50,000 Services, the event loop free); a
+   * change asked for meanwhile (`signal`) is applied incrementally at once, against what was
+   * last applied, and the read, which may predate it, is discarded and started again.
+   */
+  async sync(reason: RunReason, signal?: RunSignal): Promise<void> {
+    // Only when a change asked for meanwhile could be applied incrementally.
+    const serve = signal !== undefined && this.#isFull(reason) && !this.#isFull('requested');
+    const text = serve ? await this.#readServing(signal) : undefined;
+    await this.#syncOnce(reason, text);
+  }
+
+  #isFull(reason: RunReason): boolean {
+    return reason !== 'requested' || this.#ctx === undefined || this.#failures > 0;
+  }
+
+  /**
+   * The kernel's dumps, read while serving the changes asked for meanwhile; undefined when
+   * the full sync must read them itself (the read failed, or an interleaved sync failed).
+   */
+  async #readServing(signal: RunSignal): Promise<KernelText | undefined> {
+    const read = this.#o.dataplane.readKernel?.bind(this.#o.dataplane);
+    if (read === undefined) return undefined;
+    for (let restarts = 0; ; restarts++) {
+      // Settled either way at once: a read given up on must not reject unhandled.
+      const dumps = read().then((t) => ({ text: t }), () => ({ text: undefined }));
+      if (restarts >= MAX_READ_RESTARTS) return (await dumps).text;
+      const first = await firstOf(dumps, signal);
+      if (first !== 'asked') return first.text;
+      // Served at once; so is every change asked for until the read, now stale, has ended.
+      do {
+        await this.#syncOnce('requested', undefined);
+        if (this.#isFull('requested')) { await dumps; return undefined; } // failed: the full sync reads afresh
+      } while (await firstOf(dumps, signal) === 'asked');
+    }
+  }
+
+  async #syncOnce(reason: RunReason, text: KernelText | undefined): Promise<void> {
     const started = this.#o.clock.now();
     const input = this.#o.cluster.takeChanges();
     for (const k of input.changed) this.#pending.services.add(k);
@@ -127,7 +184,7 @@ export class Proxier {
     if (this.#pending.triggerTimes.length > MAX_TRIGGER_TIMES) this.#pending.triggerTimes.splice(0, this.#pending.triggerTimes.length - MAX_TRIGGER_TIMES);
     const pending = this.#pending;
     // A periodic run, the retry after a failure and the first sync read the kernel again.
-    const full = reason !== 'requested' || this.#ctx === undefined || this.#failures > 0;
+    const full = this.#isFull(reason);
     let base: Omit<SyncReport, 'durationMs'> | undefined;
     let unrendered: ReadonlySet<string> = new Set();
     let result: SyncResult;
@@ -152,7 +209,8 @@ export class Proxier {
       this.#desired = desired;
       base = { reason, full, rendered: keys.size - unrendered.size, triggerTimes: [...pending.triggerTimes], desired };
       // A new index's changes are relative to nothing, not to what was applied: diff it all.
-      result = await this.#o.dataplane.sync(desired, rebuilt ? { full } : { full, changes });
+      const dumps = full && text !== undefined ? { text } : {};
+      result = await this.#o.dataplane.sync(desired, rebuilt ? { full, ...dumps } : { full, changes, ...dumps });
     } catch (error) {
       // Everything pending stays pending, and so does a Service whose render threw in this
       // run; the retry is a full sync, which re-reads the kernel.

@@ -105,3 +105,32 @@ test('stop cancels every timer', async () => {
 test('invalid intervals are refused with the values', () => {
   assert.throws(() => new BoundedFrequencyRunner({ minIntervalMs: 5000, maxIntervalMs: 1000, burst: 2, clock: new FakeClock(), log: silentLog, fn: () => Promise.resolve() }), /minInterval \(5000\) <= maxInterval \(1000\)/);
 });
+
+test('a run listening for requests takes one at once, within the rate limit; one beyond it stays queued', async () => {
+  const clock = new FakeClock();
+  const served: number[] = [];
+  const runs: RunReason[] = [];
+  let release: () => void = () => undefined;
+  const runner = new BoundedFrequencyRunner({
+    minIntervalMs: 1000, maxIntervalMs: 30_000, burst: 2, clock, log: silentLog,
+    fn: async (r, signal) => {
+      runs.push(r);
+      if (r !== 'periodic') return;
+      // The long run serves the requests that arrive while it lasts, as a full resync does.
+      const listen = (): void => { signal.onRequest(() => { served.push(clock.now()); listen(); }); };
+      listen();
+      await new Promise<void>((resolve) => { release = resolve; });
+    },
+  });
+  runner.start();
+  await clock.advance(30_000); // the periodic run starts (one token of two left after it)
+  runner.run(); await flush(); // served by the run: the last token
+  runner.run(); await flush(); // none left: queued, not served
+  assert.deepEqual(served, [30_000]);
+  assert.deepEqual(runs, ['periodic']);
+  release(); await flush();
+  await clock.advance(1000); // the queued request runs once a token is back
+  assert.deepEqual(runs, ['periodic', 'requested']);
+  assert.deepEqual(served, [30_000]);
+  runner.stop();
+});

@@ -8,6 +8,7 @@ import type { Service } from '../../src/compute/k8s/objects.ts';
 import { ep, makeNode, makeService, makeSlice } from '../compute/builders.ts';
 import { kernelState, rig, type Rig } from './proxier-rig.ts';
 import { prng } from '../support/prng.ts';
+import type { RunSignal } from '../../src/sync/bounded-runner.ts';
 
 const SEEDS = 40;
 const STEPS = 30;
@@ -59,6 +60,25 @@ function fault(r: Rig, rnd: () => number, log: string[]): void {
   else r.throwingRender.add(name);
 }
 
+/**
+ * The runner's signal, as when a change is asked for while a full sync reads the kernel: at
+ * most once per sync, half the time, one more change then, served by the proxier at once.
+ */
+function duringRead(r: Rig, rnd: () => number, log: string[], addressSets: readonly string[][]): RunSignal {
+  let fired = false;
+  return {
+    onRequest: (cb) => {
+      if (!fired && rnd() < 0.5) {
+        fired = true;
+        change(r, rnd, log, addressSets);
+        log.push('  (asked for during the full sync\'s kernel read)');
+        cb();
+      }
+      return () => undefined;
+    },
+  };
+}
+
 /** Same cluster, a fresh kernel, one clean full sync. */
 async function cleanState(from: Rig): Promise<string> {
   const clean = rig({ addresses: from.addresses });
@@ -84,7 +104,7 @@ async function converges(addressSets: readonly string[][]): Promise<void> {
       if (rnd() < 0.6) {
         const reason = rnd() < 0.7 ? 'requested' : 'periodic';
         log.push(`sync ${reason}`);
-        await r.proxier.sync(reason);
+        await r.proxier.sync(reason, duringRead(r, rnd, log, addressSets));
       }
     }
     // Faults stop: no more renders throw nor reads fail; armed tool faults are used up by the

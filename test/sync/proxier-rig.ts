@@ -1,6 +1,7 @@
 // A proxier on the fake kernel with every fault the sync must survive at hand: tool failures
 // (the fake kernel's own), a failing node-address read and a render that throws for one Service.
 import { Dataplane } from '../../src/apply/dataplane.ts';
+import type { Runner } from '../../src/apply/exec.ts';
 import { resolveConfig } from '../../src/compute/config.ts';
 import { renderService } from '../../src/compute/model/render.ts';
 import type { Warning } from '../../src/compute/model/types.ts';
@@ -35,14 +36,18 @@ export class InjectedFault extends Error {
   readonly code = 'INJECTED';
 }
 
-export function rig(o: { addresses?: string[]; synced?: (r: SyncReport) => void; log?: Log; serviceWarnings?: (key: string, ws: readonly Warning[]) => void } = {}): Rig {
+export function rig(o: {
+  addresses?: string[]; synced?: (r: SyncReport) => void; log?: Log; serviceWarnings?: (key: string, ws: readonly Warning[]) => void;
+  /** The tools as the dataplane runs them (e.g. a slow dump in front of the fake kernel). */
+  runner?: (kernel: FakeKernel) => Runner;
+} = {}): Rig {
   const kernel = new FakeKernel();
   const clock = new FakeClock();
   const cluster = new ClusterState();
   const reports: SyncReport[] = [];
   const errors: string[] = [];
   const log: Log = o.log ?? { ...silentLog, error: (_o, msg) => { errors.push(msg); } };
-  const dataplane = new Dataplane({ runner: kernel, families: [4], excludeCidrs: [], log: silentLog });
+  const dataplane = new Dataplane({ runner: o.runner?.(kernel) ?? kernel, families: [4], excludeCidrs: [], log: silentLog });
   const r: Rig = {
     kernel, cluster, clock, reports, invalid: [], retries: [], errors, addresses: o.addresses ?? ['192.168.1.10'],
     failAddressRead: false, throwingRender: new Set(), failDrainCheck: false,
@@ -50,6 +55,7 @@ export function rig(o: { addresses?: string[]; synced?: (r: SyncReport) => void;
   };
   const port = {
     sync: dataplane.sync.bind(dataplane),
+    readKernel: dataplane.readKernel.bind(dataplane),
     checkDrains: (d: Parameters<Dataplane['checkDrains']>[0]) => (r.failDrainCheck ? Promise.reject(new InjectedFault('drain check: ipvsadm -Ln failed')) : dataplane.checkDrains(d)),
   };
   const proxier = new Proxier({
