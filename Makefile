@@ -68,9 +68,13 @@ bench-smoke: setup
 
 # The real kernel (QEMU VM, software emulation: ratios only): the cold sync and one-endpoint
 # changes at 1,000 Services through the daemon's code vs the raw tools fed the same batches.
+# Both rules backends on the real kernel, per size SERVICES:RUNS (software emulation: compare, do not read as times).
+BENCH_VM ?= 1000:3 10000:1
 bench-vm: setup
 	test/vm/setup.sh
-	test/vm/run.sh --timeout 900 --mem 4096 -- $(CURDIR)/node_modules/.bin/node bench/vm-apply.ts 1000 3
+	for s in $(BENCH_VM); do \
+	  test/vm/run.sh --timeout 5400 --mem 4096 --rw $(CURDIR)/bench/results -- $(CURDIR)/node_modules/.bin/node bench/vm-apply.ts $${s%%:*} $${s##*:} iptables,nftables $(CURDIR)/bench/results/vm-backends-$${s%%:*}.json || exit $$?; \
+	done
 
 clean:
 	rm -rf dist .cache node_modules
