@@ -9,17 +9,7 @@ set -euo pipefail
 
 say() { echo "deploy-setup: $*" >&2; }
 
-if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
-  SUDO=()
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || { say "not root and no sudo: install the Debian package prometheus by hand"; exit 1; }
-    SUDO=(sudo)
-  fi
-  say "installing Debian package: prometheus"
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -q >&2
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
-    --no-install-recommends prometheus >&2
-fi
+"$(dirname "$0")/../support/apt-install.sh" prometheus promtool prometheus
 
 if ! command -v "${KUBECTL:-kubectl}" >/dev/null; then
   say "kubectl not found: the deploy tests need kubectl v1.27+ (kubectl kustomize, kustomize v5)."
