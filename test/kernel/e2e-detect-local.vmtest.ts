@@ -5,8 +5,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestApiServer } from '../support/apiserver/index.ts';
-import { addNodeAddress, stopBackend, type Backend } from './lab.ts';
+import { addNodeAddress, sh, stopBackend, type Backend } from './lab.ts';
 import { KubeIpvs, addClient, be, curlFrom, removeClient, rules, slice, startApi, startBackendOnce, svc, waitFor, type Client } from './e2e-lab.ts';
+
+// e2e-detect-local-nftables.vmtest.ts runs the same with the nftables rules backend.
+const RULES = process.env.KUBE_IPVS_E2E_RULES === 'nftables' ? 'nftables' : 'iptables';
 
 let api: TestApiServer;
 let backend: Backend | undefined;
@@ -34,7 +37,7 @@ async function peers(): Promise<string[]> {
 }
 
 async function withDaemon(flags: readonly string[], check: () => Promise<void>): Promise<void> {
-  const daemon = new KubeIpvs(api, ['--ipvs-sync-period=10s', ...flags]);
+  const daemon = new KubeIpvs(api, ['--ipvs-sync-period=10s', `--ipvs-rules-backend=${RULES}`, ...flags]);
   daemon.start();
   try {
     await daemon.synced();
@@ -44,9 +47,19 @@ async function withDaemon(flags: readonly string[], check: () => Promise<void>):
   }
 }
 
+/** The mode's rule is in place: kube-proxy's iptables rule, or the nftables table's rule naming the same match. */
+function assertMasqRule(iptablesMatch: string, nftMatch: string): void {
+  if (RULES === 'iptables') {
+    assert.ok(rules().some((r) => r.includes(iptablesMatch) && r.includes('KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ')), rules().join('\n'));
+  } else {
+    const table = sh('nft', 'list', 'table', 'inet', 'kube-ipvs');
+    assert.ok(table.split('\n').some((l) => l.includes(nftMatch) && l.includes('!=') && l.includes('@cluster-ip-v4') && l.includes('jump mark-masq')), table);
+  }
+}
+
 test('ClusterCIDR: a client inside --cluster-cidr keeps its address; one outside it is masqueraded', async () => {
   await withDaemon(['--cluster-cidr=172.20.1.0/24'], async () => {
-    assert.ok(rules().some((r) => r.includes('! -s 172.20.1.0/24') && r.includes('KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ')), rules().join('\n'));
+    assertMasqRule('! -s 172.20.1.0/24', '172.20.1.0/24');
     assert.deepEqual(await peers(), ['172.20.1.2', NODE_SIDE]);
   });
 });
@@ -54,7 +67,7 @@ test('ClusterCIDR: a client inside --cluster-cidr keeps its address; one outside
 test('InterfaceNamePrefix: traffic entering on veth-cl1* keeps its address; other interfaces are masqueraded', async () => {
   // --cluster-cidr covers both clients: with this mode it must not be what decides.
   await withDaemon(['--detect-local-mode=InterfaceNamePrefix', '--pod-interface-name-prefix=veth-cl1', '--cluster-cidr=172.20.0.0/16'], async () => {
-    assert.ok(rules().some((r) => r.includes('! -i veth-cl1+') && r.includes('KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ')), rules().join('\n'));
+    assertMasqRule('! -i veth-cl1+', 'veth-cl1');
     assert.deepEqual(await peers(), ['172.20.1.2', NODE_SIDE]);
   });
 });

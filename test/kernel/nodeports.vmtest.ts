@@ -19,6 +19,8 @@ import { silentLog, type Log } from '../../src/log.ts';
 import { compute, ep, makeService, makeSlice } from '../compute/builders.ts';
 import { addNodeAddress, get, sh, startBackend, stopBackend, udpQuery, type Backend } from './lab.ts';
 
+// nodeports-nftables.vmtest.ts runs the same with the nftables rules backend.
+const RULES = process.env.KUBE_IPVS_E2E_RULES === 'nftables' ? 'nftables' : 'iptables';
 const NODE_IP = '192.168.1.10';
 const SECOND_IP = '192.168.2.10';
 const USER = ['-A -t 192.168.1.10:8080 -s rr', '-A -t 192.168.1.10:30500 -s wlc', '-A -t 10.3.0.5:40000 -s rr'];
@@ -26,7 +28,10 @@ let backend: Backend | undefined;
 let wireguard: Socket | undefined;
 
 /** A new process each time: nothing known but the kernel. */
-const restarted = (): Dataplane => new Dataplane({ runner: execaRunner, families: [4], excludeCidrs: [parseCidr('10.3.0.0/16')!], log: silentLog });
+const restarted = (): Dataplane => new Dataplane({ runner: execaRunner, families: [4], excludeCidrs: [parseCidr('10.3.0.0/16')!], log: silentLog, rules: RULES });
+
+/** Where the NodePort marks live: kube-proxy's KUBE-NODE-PORT-* ipsets, or the inet kube-ipvs table's sets. */
+const nodePortMarks = (): string => (RULES === 'nftables' ? sh('nft', 'list', 'table', 'inet', 'kube-ipvs') : sh('ipset', 'save'));
 
 /** `web` TCP NodePort 40000, `api` TCP 40050, `dns` UDP 40100; served on the node's current addresses. */
 async function desired(names: readonly ('web' | 'api' | 'dns')[]): Promise<DesiredState> {
@@ -60,7 +65,8 @@ test('a deleted Service\'s NodePort (range 40000-40100) goes, also when deleted 
   await dp.sync(await desired(['web', 'api']), { full: true });
   await dp.sync(await desired(['web']), { full: false });
   assert.deepEqual(nodePorts(), [`-A -t ${NODE_IP}:40000 -s rr`]);
-  assert.doesNotMatch(sh('ipset', 'save'), /KUBE-NODE-PORT-TCP 40050/);
+  assert.match(nodePortMarks(), /\b40000\b/, 'web\'s NodePort is marked');
+  assert.doesNotMatch(nodePortMarks(), RULES === 'nftables' ? /\b40050\b/ : /KUBE-NODE-PORT-TCP 40050/);
   // web is deleted while no kube-ipvs runs: the next process finds and removes its NodePort.
   await restarted().sync(await desired([]), { full: true });
   assert.deepEqual(nodePorts(), []);
