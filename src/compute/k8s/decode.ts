@@ -15,55 +15,47 @@ type ServiceSpec = NonNullable<Service['spec']>;
 
 const EMPTY: JsonRecord = {};
 
+/** out[k] = v when the field was present and well typed: an absent optional field stays absent. */
+function put<T, K extends keyof T>(out: T, k: K, v: T[K] | undefined): void {
+  if (v !== undefined) out[k] = v;
+}
+
 function decodeMeta(r: FieldReader, raw: unknown, labels: readonly string[] | undefined, annotations: readonly string[], deletion = false): ObjectMeta {
   const m = r.obj(raw, 'metadata') ?? EMPTY;
   const out: Mutable<ObjectMeta> = {};
-  const name = r.str(m.name, 'metadata.name');
-  if (name !== undefined) out.name = name;
-  const namespace = r.str(m.namespace, 'metadata.namespace');
-  if (namespace !== undefined) out.namespace = namespace;
+  put(out, 'name', r.str(m.name, 'metadata.name'));
+  put(out, 'namespace', r.str(m.namespace, 'metadata.namespace'));
   // Informers need it to resume watches and to tell an update from a repeat.
-  const rv = r.str(m.resourceVersion, 'metadata.resourceVersion');
-  if (rv !== undefined) out.resourceVersion = rv;
-  const l = r.stringMap(m.labels, 'metadata.labels', labels);
-  if (l !== undefined) out.labels = l;
-  const a = r.stringMap(m.annotations, 'metadata.annotations', annotations);
-  if (a !== undefined) out.annotations = a;
+  put(out, 'resourceVersion', r.str(m.resourceVersion, 'metadata.resourceVersion'));
+  put(out, 'labels', r.stringMap(m.labels, 'metadata.labels', labels));
+  put(out, 'annotations', r.stringMap(m.annotations, 'metadata.annotations', annotations));
   if (deletion) {
-    const d = r.str(m.deletionTimestamp, 'metadata.deletionTimestamp');
-    if (d !== undefined) out.deletionTimestamp = d;
+    put(out, 'deletionTimestamp', r.str(m.deletionTimestamp, 'metadata.deletionTimestamp'));
   }
   return out;
 }
 
 function decodeServicePort(r: FieldReader, p: JsonRecord, f: string): ServicePort {
   const out: Mutable<ServicePort> = {};
-  const name = r.str(p.name, `${f}.name`);
-  if (name !== undefined) out.name = name;
-  const protocol = r.str(p.protocol, `${f}.protocol`);
-  if (protocol !== undefined) out.protocol = protocol;
-  const port = r.num(p.port, `${f}.port`);
-  if (port !== undefined) out.port = port;
-  const nodePort = r.num(p.nodePort, `${f}.nodePort`);
-  if (nodePort !== undefined) out.nodePort = nodePort;
+  put(out, 'name', r.str(p.name, `${f}.name`));
+  put(out, 'protocol', r.str(p.protocol, `${f}.protocol`));
+  put(out, 'port', r.num(p.port, `${f}.port`));
+  put(out, 'nodePort', r.num(p.nodePort, `${f}.nodePort`));
   return out;
 }
 
 function decodeSpec(r: FieldReader, s: JsonRecord): ServiceSpec {
   const out: Mutable<ServiceSpec> = {};
   const str = (k: 'type' | 'clusterIP' | 'sessionAffinity' | 'externalTrafficPolicy' | 'internalTrafficPolicy'): void => {
-    const v = r.str(s[k], `spec.${k}`);
-    if (v !== undefined) out[k] = v;
+    put(out, k, r.str(s[k], `spec.${k}`));
   };
   const strs = (k: 'clusterIPs' | 'externalIPs' | 'loadBalancerSourceRanges'): void => {
-    const v = r.strings(s[k], `spec.${k}`);
-    if (v !== undefined) out[k] = v;
+    put(out, k, r.strings(s[k], `spec.${k}`));
   };
   str('type');
   str('clusterIP');
   strs('clusterIPs');
-  const ports = r.objects(s.ports, 'spec.ports', (p, f) => decodeServicePort(r, p, f));
-  if (ports !== undefined) out.ports = ports;
+  put(out, 'ports', r.objects(s.ports, 'spec.ports', (p, f) => decodeServicePort(r, p, f)));
   strs('externalIPs');
   strs('loadBalancerSourceRanges');
   str('sessionAffinity');
@@ -72,17 +64,14 @@ function decodeSpec(r: FieldReader, s: JsonRecord): ServiceSpec {
   if (timeoutSeconds !== undefined) out.sessionAffinityConfig = { clientIP: { timeoutSeconds } };
   str('externalTrafficPolicy');
   str('internalTrafficPolicy');
-  const hc = r.num(s.healthCheckNodePort, 'spec.healthCheckNodePort');
-  if (hc !== undefined) out.healthCheckNodePort = hc;
+  put(out, 'healthCheckNodePort', r.num(s.healthCheckNodePort, 'spec.healthCheckNodePort'));
   return out;
 }
 
 function decodeIngress(r: FieldReader, i: JsonRecord, f: string): LoadBalancerIngress {
   const out: Mutable<LoadBalancerIngress> = {};
-  const ip = r.str(i.ip, `${f}.ip`);
-  if (ip !== undefined) out.ip = ip;
-  const ipMode = r.str(i.ipMode, `${f}.ipMode`);
-  if (ipMode !== undefined) out.ipMode = ipMode;
+  put(out, 'ip', r.str(i.ip, `${f}.ip`));
+  put(out, 'ipMode', r.str(i.ipMode, `${f}.ipMode`));
   return out;
 }
 
@@ -143,15 +132,13 @@ function decodeHints(r: FieldReader, h: JsonRecord, f: string): NonNullable<Endp
 
 function decodeEndpoint(r: FieldReader, e: JsonRecord, f: string): Endpoint {
   const out: Mutable<Endpoint> = {};
-  const addresses = r.strings(e.addresses, `${f}.addresses`);
-  if (addresses !== undefined) out.addresses = addresses;
+  put(out, 'addresses', r.strings(e.addresses, `${f}.addresses`));
   const c = r.obj(e.conditions, `${f}.conditions`);
   if (c !== undefined) {
     out.conditions = conditions(r.bool(c.ready, `${f}.conditions.ready`), r.bool(c.serving, `${f}.conditions.serving`),
       r.bool(c.terminating, `${f}.conditions.terminating`));
   }
-  const nodeName = r.str(e.nodeName, `${f}.nodeName`);
-  if (nodeName !== undefined) out.nodeName = nodeName;
+  put(out, 'nodeName', r.str(e.nodeName, `${f}.nodeName`));
   const hints = r.obj(e.hints, `${f}.hints`);
   if (hints !== undefined) out.hints = decodeHints(r, hints, `${f}.hints`);
   return out;
@@ -159,12 +146,9 @@ function decodeEndpoint(r: FieldReader, e: JsonRecord, f: string): Endpoint {
 
 function decodeEndpointPort(r: FieldReader, p: JsonRecord, f: string): EndpointPort {
   const out: Mutable<EndpointPort> = {};
-  const name = r.str(p.name, `${f}.name`);
-  if (name !== undefined) out.name = name;
-  const port = r.num(p.port, `${f}.port`);
-  if (port !== undefined) out.port = port;
-  const protocol = r.str(p.protocol, `${f}.protocol`);
-  if (protocol !== undefined) out.protocol = protocol;
+  put(out, 'name', r.str(p.name, `${f}.name`));
+  put(out, 'port', r.num(p.port, `${f}.port`));
+  put(out, 'protocol', r.str(p.protocol, `${f}.protocol`));
   return out;
 }
 
@@ -173,12 +157,9 @@ export function decodeEndpointSlice(raw: unknown): EndpointSlice {
   const o = isRecord(raw) ? raw : EMPTY;
   if (o !== raw) r.wrong('EndpointSlice', 'an object', raw);
   const out: Mutable<EndpointSlice> = { metadata: decodeMeta(r, o.metadata, SLICE_LABELS_READ, SLICE_ANNOTATIONS_READ) };
-  const addressType = r.str(o.addressType, 'addressType');
-  if (addressType !== undefined) out.addressType = addressType;
-  const endpoints = r.objects(o.endpoints, 'endpoints', (e, f) => decodeEndpoint(r, e, f));
-  if (endpoints !== undefined) out.endpoints = endpoints;
-  const ports = r.objects(o.ports, 'ports', (p, f) => decodeEndpointPort(r, p, f));
-  if (ports !== undefined) out.ports = ports;
+  put(out, 'addressType', r.str(o.addressType, 'addressType'));
+  put(out, 'endpoints', r.objects(o.endpoints, 'endpoints', (e, f) => decodeEndpoint(r, e, f)));
+  put(out, 'ports', r.objects(o.ports, 'ports', (p, f) => decodeEndpointPort(r, p, f)));
   if (r.problems !== undefined) out.problems = r.problems;
   return out;
 }
