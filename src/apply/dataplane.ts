@@ -21,7 +21,10 @@ import { applyIptables } from './iptables.ts';
 import { formatRestore, type Backend } from '../tools/iptables.ts';
 import { applyIpvsBatch, readConnCounts } from './ipvsadm.ts';
 import { formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedService } from '../tools/ipvsadm.ts';
-import { afterApply, afterIncremental, kernelDigest, observeKernel, parseKernelText, readKernelText, type KernelState, type KernelText } from './kernel-state.ts';
+import { afterApply, afterIncremental, kernelDigest, observeKernel, readKernelText, type KernelState, type KernelText } from './kernel-state.ts';
+import { BlockRecords, readState, type ReadCost, type Touched } from './kernel-read.ts';
+import { virtualServerKey } from '../compute/model/types.ts';
+import type { AddressChanges } from '../tools/ip.ts';
 import type { Changes } from '../compute/model/desired-index.ts';
 import { NODE_PORT_SET_NAMES, ownsService, type OwnershipRule } from './ownership.ts';
 import { buildNftTable, nftSetName, type RulesBackend } from '../compute/model/nft.ts';
@@ -54,6 +57,8 @@ export interface SyncResult {
    * nothing applied or wanted since: the dumps were read and digested, not parsed and diffed.
    */
   readonly unchanged?: true;
+  /** A full sync that read the kernel: how much of the read was parsed (kernel-read.ts). */
+  readonly read?: ReadCost;
 }
 
 export { DataplaneError } from './dataplane-error.ts';
@@ -70,6 +75,8 @@ export class Dataplane {
    * with no change wanted, has nothing to repair (see kernelDigest).
    */
   #clean: string | undefined;
+  /** Blocks of the last read known unchanged since (kernel-read.ts); valid only with #known. */
+  #records: BlockRecords | undefined;
 
   /** Whether the other rules backend's leftovers were removed (once, after a first clean sync). */
   #otherRemoved = false;
@@ -79,7 +86,7 @@ export class Dataplane {
   get #rules(): RulesBackend { return this.#o.rules ?? 'iptables'; }
 
   /** Forget what was applied: the next sync reads the kernel. */
-  invalidate(): void { this.#known = undefined; this.#clean = undefined; }
+  invalidate(): void { this.#known = undefined; this.#clean = undefined; this.#records = undefined; }
 
   /**
    * Whether kube-ipvs may change an IPVS service: an address service, outside the excluded
@@ -121,8 +128,10 @@ export class Dataplane {
    */
   async sync(desired: DesiredState, opts: { readonly full: boolean; readonly changes?: Changes; readonly text?: KernelText }): Promise<SyncResult> {
     const known = this.#known;
+    const records = this.#records;
     let observed = known;
     let digest: string | undefined;
+    let read: ReturnType<typeof readState> | undefined;
     if (known === undefined || opts.full) {
       const text = opts.text ?? await this.readKernel();
       digest = kernelDigest(text);
@@ -131,11 +140,14 @@ export class Dataplane {
       if (known !== undefined && opts.changes !== undefined && isEmpty(opts.changes) && digest === this.#clean) {
         return { full: true, changes: { ipvs: 0, ipset: 0, iptables: 0, addresses: 0 }, repairs: 0, draining: 0, conntrackDeletes: 0, unchanged: true };
       }
-      observed = parseKernelText(text, this.#o.families);
+      // Otherwise only the blocks changed since they were last known are parsed; the diff is full.
+      read = readState(text, this.#o.families, known, records);
+      observed = read.state;
     }
     if (observed === undefined) throw new Error('unreachable: the kernel is read when nothing is known');
     this.#known = undefined; // unknown until every batch has applied cleanly
     this.#clean = undefined;
+    this.#records = undefined;
     const full = opts.full || known === undefined;
     const only = full ? undefined : opts.changes;
     const p = await this.#diff(desired, observed, full, full ? known : undefined, only);
@@ -169,11 +181,17 @@ export class Dataplane {
       ? afterApply(observed, desired, p.owns, p.ipvs.drainingServers)
       : afterIncremental(observed, desired, { virtualServers: only.virtualServers, sets: p.sets, addresses: p.addrs, iptables: p.restores.length > 0 }, p.owns, p.ipvs.drainingServers);
     this.#known = p.nft === undefined ? after : { ...after, nft: afterOps(observed.nft, p.nft, NFT_TABLE_NAME) };
+    // What this sync applied is no longer as read (or as recorded); the rest is. The other
+    // backend's removal below touches nothing read here (the nft table with iptables rules; the
+    // ipsets and chains with nftables rules, whose sets are read from the table).
+    const touched = touchedBy(p.ipvs.ops, p.sets, p.addrs, p.nft);
+    if (read !== undefined) this.#records = BlockRecords.after(read.blocks, touched);
+    else if (records !== undefined) { records.forget(touched); this.#records = records; }
     if (full && !this.#otherRemoved) this.#otherRemoved = await removeOtherBackend(this.#o.runner, this.#rules, this.#o.log);
     if (p.result.repairs > 0) this.#o.log.warn({ repairs: p.result.repairs }, 'kernel state drifted from what kube-ipvs applied; repaired');
     const c = p.result.changes;
     if (digest !== undefined && c.ipvs + c.ipset + c.iptables + c.addresses === 0 && conntrackDeletes === 0) this.#clean = digest;
-    return { ...p.result, conntrackDeletes };
+    return { ...p.result, conntrackDeletes, ...(read === undefined ? {} : { read: read.cost }) };
   }
 
   /** The diff of every tool; `known` (on a full sync) is what we last applied, to count repairs. */
@@ -224,12 +242,16 @@ export class Dataplane {
     const ipvs = diffIpvs(desired.virtualServers, known.ipvs, { owns, conns: await readConnCounts(this.#o.runner) });
     const deletes = ipvs.ops.filter((o) => o.op === 'delete-real');
     if (deletes.length === 0) return 0;
+    const records = this.#records;
     this.#known = undefined;
     this.#clean = undefined;
+    this.#records = undefined;
     const batch = formatIpvsBatch(deletes);
     const res = await applyIpvsBatch(this.#o.runner, batch).catch((e: unknown) => { throw DataplaneError.fromTool('ipvsadm', e); });
     if (!res.clean) throw await ipvsFailure(this.#o.runner, batch, res);
     this.#known = afterApply(known, desired, owns, ipvs.drainingServers);
+    records?.forget(touchedBy(deletes, [], { createLink: false, add: [], del: [] }, undefined));
+    this.#records = records;
     return deletes.length;
   }
 
@@ -286,6 +308,16 @@ export class Dataplane {
 }
 
 const NFT_TABLE_NAME = 'kube-ipvs';
+
+/** The objects a sync's batches changed: their blocks are no longer as last read. */
+function touchedBy(ipvs: readonly IpvsOp[], sets: readonly SetDelta[], addrs: AddressChanges, nft: readonly NftOp[] | undefined): Touched {
+  return {
+    virtualServers: new Set(ipvs.map((o) => virtualServerKey(o.vs.protocol, o.vs.ip, o.vs.port))),
+    sets: sets.map((d) => d.set.name),
+    addresses: !noAddressChanges(addrs),
+    nft: nft !== undefined && nft.length > 0,
+  };
+}
 
 /** The nftables backend's operations: the whole table on a full sync, the changed elements else. */
 function nftOps(desired: DesiredState, observed: KernelState, only: Changes | undefined): NftOp[] {
