@@ -34,6 +34,14 @@ export interface ReadCost {
   readonly addressesParsed: boolean;
 }
 
+/** What a read parsed, on a resync that had records: the objects that may differ from `known`. */
+export interface Dirty {
+  readonly virtualServers: ReadonlySet<string>;
+  readonly sets: ReadonlySet<string>;
+  readonly addresses: boolean;
+  readonly nft: boolean;
+}
+
 /** What kube-ipvs applied, to forget the records of. */
 export interface Touched {
   readonly virtualServers: Iterable<string>;
@@ -97,12 +105,15 @@ const NO_RECORDS = new BlockRecords();
  */
 export function readState(
   t: KernelText, families: readonly Family[], known: KernelState | undefined, records: BlockRecords | undefined,
-): { readonly state: KernelState; readonly blocks: ReadBlocks; readonly cost: ReadCost } {
+  addrLines = linkAddressLines(t.addresses, DUMMY_LINK),
+): { readonly state: KernelState; readonly blocks: ReadBlocks; readonly cost: ReadCost; readonly dirty?: Dirty } {
   const rec = known === undefined ? NO_RECORDS : (records ?? NO_RECORDS);
   const parse = ipvsadmSaveParser();
   const ipvs = new Map<string, ObservedService>();
   const ipvsRead: { id: string; digest: string; key: string | undefined }[] = [];
   let ipvsParsed = 0;
+  const dirtyVs = new Set<string>();
+  const dirtySets = new Set<string>();
   for (const b of ipvsBlocks(t.ipvs)) {
     const key = rec.ipvs(b.id, b.digest);
     const s = key === undefined ? undefined : known?.ipvs.get(key);
@@ -113,12 +124,11 @@ export function readState(
     }
     ipvsParsed++;
     const parsed = [...parse(t.ipvs.toString('utf8', b.start, b.end)).services.values()];
-    for (const p of parsed) ipvs.set(p.key, p);
+    for (const p of parsed) { ipvs.set(p.key, p); dirtyVs.add(p.key); }
     ipvsRead.push({ id: b.id, digest: b.digest, key: parsed.length === 1 && b.id !== '' ? parsed[0]?.key : undefined });
   }
 
-  const addrLines = linkAddressLines(t.addresses, DUMMY_LINK);
-  const bound: ReadonlyMap<string, InterfaceAddress> = known !== undefined && rec.addresses(addrLines.digest) ? known.bound : boundAddresses(parseAddrShow(addrLines.text));
+  const bound: ReadonlyMap<string, InterfaceAddress> = known !== undefined && rec.addresses(addrLines.digest) ? known.bound : boundAddresses(parseAddrShow(addrLines.lines.toString('utf8')));
   const addressesParsed = bound !== known?.bound;
   const linkExists = parseLinkShow(t.links).includes(DUMMY_LINK);
 
@@ -128,6 +138,7 @@ export function readState(
   let setsParsed = 0;
   let nft: KernelState['nft'];
   let nftDigest: string | undefined;
+  let nftParsed = false;
   if (t.nft !== undefined) {
     nftDigest = digestOf(Buffer.from(t.nft ?? 'absent'));
     if (known !== undefined && rec.nft(nftDigest)) {
@@ -136,6 +147,7 @@ export function readState(
     } else {
       nft = t.nft === null ? undefined : parseNftJson(t.nft, NFT_TABLE);
       sets = setsOfNft(nft, families);
+      nftParsed = true;
     }
   } else {
     for (const b of ipsetBlocks(t.sets)) {
@@ -144,7 +156,7 @@ export function readState(
       if (cur !== undefined && rec.set(b.id, b.digest)) { sets.set(b.id, cur); setsRead.push({ name: b.id, digest: b.digest }); continue; }
       setsParsed++;
       const parsed = parseIpsetSave(t.sets.toString('utf8', b.start, b.end));
-      for (const [name, s] of parsed) sets.set(name, s);
+      for (const [name, s] of parsed) { sets.set(name, s); dirtySets.add(name); }
       if (b.id !== '' && parsed.size === 1 && parsed.has(b.id)) setsRead.push({ name: b.id, digest: b.digest });
     }
   }
@@ -157,5 +169,7 @@ export function readState(
     state,
     blocks: { ipvs: ipvsRead, sets: setsRead, addresses: addrLines.digest, nft: nftDigest },
     cost: { ipvsBlocks: ipvsRead.length, ipvsParsed, setBlocks, setsParsed, addressesParsed },
+    // Only against records: without them everything was parsed, and the diff is whole.
+    ...(rec === NO_RECORDS ? {} : { dirty: { virtualServers: dirtyVs, sets: dirtySets, addresses: addressesParsed, nft: nftParsed } }),
   };
 }

@@ -83,7 +83,7 @@ export function setsOfNft(nft: ObservedNftTable | undefined, families: readonly 
 /** Every dump parsed (a cold read, `--dry-run`, cleanup); a resync reads blocks (kernel-read.ts). */
 export function parseKernelText(t: KernelText, families: readonly Family[]): KernelState {
   const ipvs = parseIpvsadmSave(t.ipvs.toString('utf8')).services;
-  const bound = boundAddresses(parseAddrShow(linkAddressLines(t.addresses, DUMMY_LINK).text));
+  const bound = boundAddresses(parseAddrShow(linkAddressLines(t.addresses, DUMMY_LINK).lines.toString('utf8')));
   const linkExists = parseLinkShow(t.links).includes(DUMMY_LINK);
   if (t.nft !== undefined) {
     const nft = t.nft === null ? undefined : parseNftJson(t.nft, NFT_TABLE);
@@ -102,14 +102,14 @@ export const parseIptablesTexts = (texts: readonly string[], families: readonly 
  * lifetimes count down). Equal digests: the kernel holds what it held at the earlier read.
  * The dumps' bytes are hashed as read, never decoded (SHA-256: ~10 MB at 10,000 Services).
  */
-export function kernelDigest(t: KernelText): string {
+export function kernelDigest(t: KernelText, addresses = linkAddressLines(t.addresses, DUMMY_LINK)): string {
   const h = createHash('sha256');
   h.update(t.ipvs).update('\0');
   for (const b of ipsetBlocks(t.sets)) if (b.id.startsWith('KUBE-')) h.update(b.digest);
   h.update('\0');
   for (const table of t.iptables) h.update(table.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '')).update('\0');
   h.update(t.nft === undefined ? '' : (t.nft ?? 'absent')).update('\0');
-  h.update(linkAddressLines(t.addresses, DUMMY_LINK).digest);
+  h.update(addresses.digest);
   h.update(`\0${String(parseLinkShow(t.links).includes(DUMMY_LINK))}`);
   return h.digest('hex');
 }

@@ -60,12 +60,15 @@ export const ipvsBlocks = (dump: Buffer): Block[] => cut(dump, '-A ', 2);
 export const ipsetBlocks = (dump: Buffer): Block[] => cut(dump, 'create ', 1);
 
 /**
- * The lines of `ip -o addr show` that are `ifname`'s (`5: kube-ipvs0    inet …`), as one text,
- * and their digest. Other interfaces' lines are left out: their lifetimes count down on their own.
+ * The lines of `ip -o addr show` that are `ifname`'s (`5: kube-ipvs0    inet …`), as bytes (a
+ * view of the dump when they follow each other, as `ip` prints an interface's addresses
+ * together), and their digest. Other interfaces' lines are left out: their lifetimes count down.
  */
-export function linkAddressLines(dump: Buffer, ifname: string): { readonly text: string; readonly digest: string } {
+export function linkAddressLines(dump: Buffer, ifname: string): { readonly lines: Buffer; readonly digest: string } {
   const needle = Buffer.from(`: ${ifname} `);
   const parts: Buffer[] = [];
+  let runStart = -1;
+  let runEnd = -1;
   for (let at = dump.indexOf(needle); at >= 0; at = dump.indexOf(needle, at + needle.length)) {
     const lineStart = dump.lastIndexOf(NL, at) + 1;
     // Only the index before the name: `12: kube-ipvs0 `, not a label or a name ending in it.
@@ -73,8 +76,15 @@ export function linkAddressLines(dump: Buffer, ifname: string): { readonly text:
     for (let i = lineStart; i < at && digits; i++) { const c = dump[i] ?? 0; digits = c >= 48 && c <= 57; }
     if (!digits) continue;
     const nl = dump.indexOf(NL, at);
-    parts.push(dump.subarray(lineStart, nl < 0 ? dump.length : nl + 1));
+    const lineEnd = nl < 0 ? dump.length : nl + 1;
+    if (lineStart !== runEnd) {
+      if (runStart >= 0) parts.push(dump.subarray(runStart, runEnd));
+      runStart = lineStart;
+    }
+    runEnd = lineEnd;
+    at = lineEnd - needle.length;
   }
-  const lines = Buffer.concat(parts);
-  return { text: lines.toString('utf8'), digest: digestOf(lines) };
+  if (runStart >= 0) parts.push(dump.subarray(runStart, runEnd));
+  const lines = parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts);
+  return { lines, digest: digestOf(lines) };
 }

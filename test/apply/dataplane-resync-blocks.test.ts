@@ -172,3 +172,16 @@ test('after a failed batch nothing recorded is trusted: the next sync parses eve
   assert.equal(r.r.read?.ipvsParsed, blocks);
   assert.deepEqual(table(kernel), want(r.d));
 });
+
+test('changes handed to a resync whose kernel read fails are applied by the next one, though the kernel is as it was', async () => {
+  const { kernel, index, sync } = await setup();
+  index.set('d/s3', render(3, 3));
+  kernel.failNext('ipvsadm', { kind: 'exit', exitCode: 1, stderr: 'Memory allocation problem' });
+  await assert.rejects(sync(true)); // took the change, read nothing
+  // Nothing changed since in the cluster nor in the kernel: the same digest as the last clean
+  // resync, and no change left in the index. The change must still be applied.
+  const r = await sync(true);
+  assert.equal(r.r.unchanged, undefined);
+  assert.deepEqual(table(kernel), want(r.d));
+  assert.match(kernel.admin(['ipvsadm', '-Sn']), /-a -t 10\.96\.0\.13:80 -r 10\.244\.3\.3:8080/);
+});

@@ -63,7 +63,7 @@ test('ip -o addr show: kube-ipvs0\'s lines only, whatever the other interfaces d
   ].join('\n');
   const a = linkAddressLines(Buffer.from(lines('3600')), 'kube-ipvs0');
   const b = linkAddressLines(Buffer.from(lines('3599')), 'kube-ipvs0');
-  assert.deepEqual(a.text.split('\n').filter((l) => l !== '').map((l) => l.split(/\s+/)[3]), ['10.96.0.10/32', 'fd00::10/128']);
+  assert.deepEqual(a.lines.toString('utf8').split('\n').filter((l) => l !== '').map((l) => l.split(/\s+/)[3]), ['10.96.0.10/32', 'fd00::10/128']);
   assert.equal(a.digest, b.digest, 'eth0\'s lifetime counting down is not kube-ipvs0\'s');
   const c = linkAddressLines(Buffer.from(lines('3600').replace('10.96.0.10/32', '10.96.0.11/32')), 'kube-ipvs0');
   assert.notEqual(a.digest, c.digest);
