@@ -230,7 +230,9 @@ export class Dataplane {
       .filter((s) => iptablesDrift(s, observed.iptables.get(s.family) ?? new Map()) > 0)
       .map((s) => ({ family: s.family, payload: formatRestore(s, observed.iptables.get(s.family) ?? new Map()) }));
     const addrs = addressDiff(desired, observed, scope);
-    const repairs = known === undefined
+    // Nothing to apply is nothing repaired: the diff against what was applied is skipped.
+    const none = ipvs.ops.length === 0 && sets.deltas.length === 0 && restores.length === 0 && noAddressChanges(addrs) && (nft === undefined || nft.length === 0);
+    const repairs = known === undefined || none
       ? 0
       : this.#repairs(desired, known, { ipvs, setDeltas: sets.deltas.length, restores: restores.length, addrs: addrs.add.length + addrs.del.length, nft }, keys, scope);
     const result: SyncResult = {
