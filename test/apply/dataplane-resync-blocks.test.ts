@@ -109,6 +109,18 @@ const DRIFTS: readonly { readonly name: string; readonly drift: (k: FakeKernel) 
     check: (k) => { assert.ok(!members(k, 'KUBE-CLUSTER-IP').includes('10.96.9.9,tcp:80')); },
   },
   {
+    name: 'a chain of rules flushed',
+    drift: (k) => k.admin(['iptables', '-t', 'nat', '-F', 'KUBE-SERVICES']),
+    ipvsParsed: 0,
+    check: (k) => { assert.match(k.admin(['iptables-save', '-t', 'nat']), /-A KUBE-SERVICES .*KUBE-CLUSTER-IP/); },
+  },
+  {
+    name: 'a set destroyed',
+    drift: (k) => { k.admin(['ipset', 'destroy', 'KUBE-LOAD-BALANCER-SOURCE-IP']); },
+    ipvsParsed: 0,
+    check: (k) => { assert.match(k.admin(['ipset', 'save']), /^create KUBE-LOAD-BALANCER-SOURCE-IP /m); },
+  },
+  {
     name: 'an address unbound from kube-ipvs0',
     drift: (k) => k.admin(['ip', 'addr', 'del', '10.96.0.17/32', 'dev', 'kube-ipvs0']),
     ipvsParsed: 0,
