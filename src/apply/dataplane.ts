@@ -124,8 +124,10 @@ export class Dataplane {
   /**
    * One sync. With `changes` (what changed since the last sync) and no full sync asked, only
    * those objects are diffed against what was last applied: the cost follows the change.
-   * `text`: the kernel's dumps read by `readKernel` since the last batch, used instead of
-   * reading them again.
+   * A full sync reads the kernel; once blocks of an earlier read are recorded (kernel-read.ts)
+   * it parses and diffs only the changed blocks and the changed objects, so a periodic resync
+   * costs what changed since, drift included. `text`: the kernel's dumps read by `readKernel`
+   * since the last batch, used instead of reading them again.
    */
   async sync(desired: DesiredState, opts: { readonly full: boolean; readonly changes?: Changes; readonly text?: KernelText }): Promise<SyncResult> {
     try {
@@ -154,7 +156,7 @@ export class Dataplane {
       if (known !== undefined && opts.changes !== undefined && isEmpty(opts.changes) && digest === this.#clean) {
         return { full: true, changes: { ipvs: 0, ipset: 0, iptables: 0, addresses: 0 }, repairs: 0, draining: 0, conntrackDeletes: 0, unchanged: true };
       }
-      // Otherwise only the blocks changed since they were last known are parsed; the diff is full.
+      // Otherwise only the blocks changed since they were last known are parsed (kernel-read.ts).
       read = readState(text, this.#o.families, known, records, addresses);
       observed = read.state;
     }
