@@ -197,3 +197,17 @@ test('changes handed to a resync whose kernel read fails are applied by the next
   assert.deepEqual(table(kernel), want(r.d));
   assert.match(kernel.admin(['ipvsadm', '-Sn']), /-a -t 10\.96\.0\.13:80 -r 10\.244\.3\.3:8080/);
 });
+
+test('a restart over a programmed kernel records every block at its first sync: the first periodic resync parses nothing', async () => {
+  const { kernel, index } = await setup();
+  const restarted = new Dataplane({ runner: kernel, families: [4, 6], excludeCidrs: [parseCidr('10.3.0.0/16')!], log: silentLog });
+  const { desired: d, changes } = index.snapshot();
+  const first = await restarted.sync(d, { full: true, changes });
+  assert.deepEqual(first.changes, { ipvs: 0, ipset: 0, iptables: 0, addresses: 0 });
+  // Kernel as it was, but no clean digest yet: the blocks are compared, none parsed.
+  kernel.admin(['ipvsadm', '-e', '-t', '10.96.0.15:80', '-r', '10.244.5.1:8080', '-m', '-w', '0']);
+  const r = await restarted.sync(d, { full: true, changes: index.snapshot().changes });
+  assert.equal(r.read?.ipvsParsed, 1, 'only the drifted block');
+  assert.equal(r.repairs, 1);
+  assert.deepEqual(table(kernel), want(d));
+});
