@@ -1,7 +1,7 @@
 // The bench's wire between the daemon and the fake kernel process: a JSON header line, then the
 // large strings (a batch's input, a dump's stdout and stderr) as raw UTF-8 bytes whose lengths
-// the header gives. The daemon pays for them what it pays reading a pipe: one copy and one
-// UTF-8 decode. (Inside JSON they cost an escape, a join and a JSON.parse of megabytes: ~half of
+// the header gives. The daemon pays for them what it pays reading a pipe: one copy, and a
+// UTF-8 decode unless it asked for the bytes (`RunOptions.bytes`, the kernel dumps). (Inside JSON they cost an escape, a join and a JSON.parse of megabytes: ~half of
 // a no-change periodic resync at 10,000 Services in the daemon's CPU profile — a cost of the
 // bench, not of the daemon; docs/benchmarks.md.)
 import type { Socket } from 'node:net';
@@ -9,13 +9,13 @@ import type { Socket } from 'node:net';
 export type Header = Readonly<Record<string, unknown>>;
 
 /** One frame: the header (with `bodyLengths` added) and the bodies, raw. */
-export function writeFrame(sock: Socket, header: Header, bodies: readonly string[]): void {
-  sock.write(`${JSON.stringify({ ...header, bodyLengths: bodies.map((b) => Buffer.byteLength(b)) })}\n`);
-  for (const b of bodies) if (b !== '') sock.write(b);
+export function writeFrame(sock: Socket, header: Header, bodies: readonly (string | Uint8Array)[]): void {
+  sock.write(`${JSON.stringify({ ...header, bodyLengths: bodies.map((b) => (typeof b === 'string' ? Buffer.byteLength(b) : b.byteLength)) })}\n`);
+  for (const b of bodies) if (b.length > 0) sock.write(b);
 }
 
 /** Calls `handle` per frame received, in order; linear in the bytes received. */
-export function onFrames(sock: Socket, handle: (header: Header, bodies: string[]) => void): void {
+export function onFrames(sock: Socket, handle: (header: Header, bodies: Buffer[]) => void): void {
   let chunks: Buffer[] = [];
   let have = 0;
   let pending: { readonly header: Header; readonly lengths: readonly number[]; readonly need: number } | undefined;
@@ -37,7 +37,7 @@ export function onFrames(sock: Socket, handle: (header: Header, bodies: string[]
       if (have < pending.need) return;
       const all = take();
       let at = 0;
-      const bodies = pending.lengths.map((n) => { const s = all.toString('utf8', at, at + n); at += n; return s; });
+      const bodies = pending.lengths.map((n) => { const b = all.subarray(at, at + n); at += n; return b; });
       keep(all.subarray(at));
       const { header } = pending;
       pending = undefined;

@@ -43,7 +43,7 @@ if (import.meta.filename === process.argv[1]) {
     };
     onFrames(sock, (header, [input]) => {
       const h = header as KernelRequest;
-      const m: KernelRequest = h.kind === 'run' && header.hasInput === true ? { ...h, input: input ?? '' } : h;
+      const m: KernelRequest = h.kind === 'run' && header.hasInput === true ? { ...h, input: input?.toString('utf8') ?? '' } : h;
       if (m.kind === 'log') {
         const grep = m.grep;
         send({ id: m.id, ok: true, stdout: '', stderr: '', log: runs.slice(m.from).map((r) => ({ tool: r.tool, at: r.at, done: r.done, ...(grep === undefined ? {} : { matched: r.input.includes(grep) }) })) });

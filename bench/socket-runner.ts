@@ -9,17 +9,21 @@ type Body = KernelRequest extends infer R ? R extends KernelRequest ? Omit<R, 'i
 
 export class SocketRunner implements Runner {
   readonly #sock: Socket;
-  readonly #pending = new Map<number, (r: KernelReply) => void>();
+  readonly #pending = new Map<number, { readonly resolve: (r: KernelReply & { bytes?: Buffer }) => void; readonly bytes: boolean }>();
   #next = 0;
 
   private constructor(sock: Socket) {
     this.#sock = sock;
-    onFrames(sock, (header, [stdout = '', stderr = '']) => {
+    onFrames(sock, (header, [out = Buffer.alloc(0), err = Buffer.alloc(0)]) => {
       const h = header as unknown as KernelReply;
+      const p = this.#pending.get(h.id);
+      this.#pending.delete(h.id);
+      // As a pipe: stdout decoded only when the daemon did not ask for the bytes.
+      const bytes = p?.bytes === true && h.ok;
+      const stdout = bytes ? '' : out.toString('utf8');
+      const stderr = err.toString('utf8');
       const r: KernelReply = h.ok ? { ...h, stdout, stderr } : { ...h, error: { ...h.error, stdout, stderr } };
-      const p = this.#pending.get(r.id);
-      this.#pending.delete(r.id);
-      p?.(r);
+      p?.resolve(bytes ? { ...r, bytes: out } : r);
     });
   }
 
@@ -30,10 +34,10 @@ export class SocketRunner implements Runner {
     });
   }
 
-  #call(body: Body): Promise<KernelReply> {
+  #call(body: Body, bytes = false): Promise<KernelReply & { bytes?: Buffer }> {
     const id = this.#next++;
     return new Promise((resolve) => {
-      this.#pending.set(id, resolve);
+      this.#pending.set(id, { resolve, bytes });
       if (body.kind === 'run' && body.input !== undefined) {
         const { input, ...h } = body;
         writeFrame(this.#sock, { id, ...h, hasInput: true }, [input]);
@@ -42,9 +46,9 @@ export class SocketRunner implements Runner {
   }
 
   async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
-    const r = await this.#call({ kind: 'run', argv, ...(opts?.input === undefined ? {} : { input: opts.input }) });
+    const r = await this.#call({ kind: 'run', argv, ...(opts?.input === undefined ? {} : { input: opts.input }) }, opts?.bytes === true);
     if (!r.ok) throw new ToolError({ code: r.error.code, argv: r.error.argv, ...(r.error.exitCode === undefined ? {} : { exitCode: r.error.exitCode }), stdout: r.error.stdout, stderr: r.error.stderr, ...(opts?.input === undefined ? {} : { input: opts.input }) });
-    return { stdout: r.stdout, stderr: r.stderr };
+    return { stdout: r.stdout, stderr: r.stderr, ...(r.bytes === undefined ? {} : { bytes: r.bytes }) };
   }
 
   /** A read by the bench itself (not a run the daemon made). */

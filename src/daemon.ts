@@ -56,7 +56,8 @@ export interface DaemonHooks extends ProxierHooks {
 
 /** Addresses of this node's interfaces, as NodePorts and kube-proxy see them. */
 export async function nodeAddresses(runner: Runner, families: readonly Family[]): Promise<Ip[]> {
-  const all = await readAddresses(runner);
+  // kube-ipvs0's addresses (one per Service IP) are never the node's: skipped unparsed.
+  const all = await readAddresses(runner, DUMMY_LINK);
   const ips = all.filter((a) => a.ifname !== DUMMY_LINK && families.includes(a.ip.family) && !isLoopback(a.ip) && !isIpv6LinkLocal(a.ip)).map((a) => a.ip);
   return [...new Map(ips.map((ip) => [ip.text, ip])).values()];
 }

@@ -5,7 +5,7 @@
 import type { Cidr, Family } from '../compute/net/ip.ts';
 import type { DesiredState } from '../compute/model/desired.ts';
 import { diffAddresses, incrementalAddressChanges, noAddressChanges } from '../compute/diff/addresses.ts';
-import { diffIpsets, incrementalSetDeltas } from '../compute/diff/ipsets.ts';
+import { diffIpsets, incrementalSetDeltas, type IpsetDiff } from '../compute/diff/ipsets.ts';
 import { iptablesDrift } from '../compute/diff/iptables.ts';
 import { diffIpvs, type IpvsDiff } from '../compute/diff/ipvs.ts';
 import type { Log } from '../log.ts';
@@ -21,7 +21,11 @@ import { applyIptables } from './iptables.ts';
 import { formatRestore, type Backend } from '../tools/iptables.ts';
 import { applyIpvsBatch, readConnCounts } from './ipvsadm.ts';
 import { formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedService } from '../tools/ipvsadm.ts';
-import { afterApply, afterIncremental, kernelDigest, observeKernel, parseKernelText, readKernelText, type KernelState, type KernelText } from './kernel-state.ts';
+import { afterApply, afterIncremental, kernelDigest, observeKernel, readKernelText, type KernelState, type KernelText } from './kernel-state.ts';
+import { BlockRecords, readState, type Dirty, type ReadCost, type Touched } from './kernel-read.ts';
+import { virtualServerKey } from '../compute/model/types.ts';
+import { DUMMY_LINK, type AddressChanges } from '../tools/ip.ts';
+import { linkAddressLines } from '../tools/dump-blocks.ts';
 import type { Changes } from '../compute/model/desired-index.ts';
 import { NODE_PORT_SET_NAMES, ownsService, type OwnershipRule } from './ownership.ts';
 import { buildNftTable, nftSetName, type RulesBackend } from '../compute/model/nft.ts';
@@ -54,6 +58,8 @@ export interface SyncResult {
    * nothing applied or wanted since: the dumps were read and digested, not parsed and diffed.
    */
   readonly unchanged?: true;
+  /** A full sync that read the kernel: how much of the read was parsed (kernel-read.ts). */
+  readonly read?: ReadCost;
 }
 
 export { DataplaneError } from './dataplane-error.ts';
@@ -70,6 +76,8 @@ export class Dataplane {
    * with no change wanted, has nothing to repair (see kernelDigest).
    */
   #clean: string | undefined;
+  /** Blocks of the last read known unchanged since (kernel-read.ts); valid only with #known. */
+  #records: BlockRecords | undefined;
 
   /** Whether the other rules backend's leftovers were removed (once, after a first clean sync). */
   #otherRemoved = false;
@@ -79,7 +87,7 @@ export class Dataplane {
   get #rules(): RulesBackend { return this.#o.rules ?? 'iptables'; }
 
   /** Forget what was applied: the next sync reads the kernel. */
-  invalidate(): void { this.#known = undefined; this.#clean = undefined; }
+  invalidate(): void { this.#known = undefined; this.#clean = undefined; this.#records = undefined; }
 
   /**
    * Whether kube-ipvs may change an IPVS service: an address service, outside the excluded
@@ -116,29 +124,52 @@ export class Dataplane {
   /**
    * One sync. With `changes` (what changed since the last sync) and no full sync asked, only
    * those objects are diffed against what was last applied: the cost follows the change.
-   * `text`: the kernel's dumps read by `readKernel` since the last batch, used instead of
-   * reading them again.
+   * A full sync reads the kernel; once blocks of an earlier read are recorded (kernel-read.ts)
+   * it parses and diffs only the changed blocks and the changed objects, so a periodic resync
+   * costs what changed since, drift included. `text`: the kernel's dumps read by `readKernel`
+   * since the last batch, used instead of reading them again.
    */
   async sync(desired: DesiredState, opts: { readonly full: boolean; readonly changes?: Changes; readonly text?: KernelText }): Promise<SyncResult> {
+    try {
+      return await this.#sync(desired, opts);
+    } catch (e) {
+      // `changes` were handed over and not applied (a failed read too): the next full sync must
+      // diff everything it reads, not only the changed blocks, nor trust an unchanged digest.
+      this.#records = undefined;
+      this.#clean = undefined;
+      throw e;
+    }
+  }
+
+  async #sync(desired: DesiredState, opts: { readonly full: boolean; readonly changes?: Changes; readonly text?: KernelText }): Promise<SyncResult> {
     const known = this.#known;
+    const records = this.#records;
     let observed = known;
     let digest: string | undefined;
+    let read: ReturnType<typeof readState> | undefined;
     if (known === undefined || opts.full) {
       const text = opts.text ?? await this.readKernel();
-      digest = kernelDigest(text);
+      const addresses = linkAddressLines(text.addresses, DUMMY_LINK);
+      digest = kernelDigest(text, addresses);
       // The cheap periodic resync: a no-change full diff (parse, render, diff, count repairs)
       // costs as much as a cold sync; a digest of the same dumps costs a fraction of it.
       if (known !== undefined && opts.changes !== undefined && isEmpty(opts.changes) && digest === this.#clean) {
         return { full: true, changes: { ipvs: 0, ipset: 0, iptables: 0, addresses: 0 }, repairs: 0, draining: 0, conntrackDeletes: 0, unchanged: true };
       }
-      observed = parseKernelText(text, this.#o.families);
+      // Otherwise only the blocks changed since they were last known are parsed (kernel-read.ts).
+      read = readState(text, this.#o.families, known, records, addresses);
+      observed = read.state;
     }
     if (observed === undefined) throw new Error('unreachable: the kernel is read when nothing is known');
     this.#known = undefined; // unknown until every batch has applied cleanly
     this.#clean = undefined;
+    this.#records = undefined;
     const full = opts.full || known === undefined;
-    const only = full ? undefined : opts.changes;
-    const p = await this.#diff(desired, observed, full, full ? known : undefined, only);
+    // A resync on recorded blocks: what was parsed, what is wanted anew, and what is missing or
+    // extra on either side is diffed; every other object is as last applied, and so as wanted.
+    const scope: Scope | undefined = opts.changes === undefined ? undefined
+      : !full ? { only: opts.changes } : read?.dirty !== undefined ? { only: opts.changes, dirty: read.dirty } : undefined;
+    const p = await this.#diff(desired, observed, full, full ? known : undefined, scope);
 
     // Sets before the rules that match them; addresses before the services on them. A NodePort
     // leaves its KUBE-NODE-PORT-* set only after its virtual servers are gone: the membership
@@ -165,36 +196,47 @@ export class Dataplane {
     if (p.nft !== undefined) await this.#step('nft', () => applyNftScript(this.#o.runner, formatNftScript(NFT_TABLE_NAME, nftLater)));
     else await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(afterIpvs)));
     const conntrackDeletes = await this.#clearUdpConntrack(p.ipvs.ops);
-    const after = only === undefined
+    // A scoped diff changes the read state in place (built for this sync, or the known one).
+    const after = scope === undefined
       ? afterApply(observed, desired, p.owns, p.ipvs.drainingServers)
-      : afterIncremental(observed, desired, { virtualServers: only.virtualServers, sets: p.sets, addresses: p.addrs, iptables: p.restores.length > 0 }, p.owns, p.ipvs.drainingServers);
+      : afterIncremental(observed, desired, { virtualServers: p.keys ?? [], sets: p.sets, addresses: p.addrs, iptables: p.restores.length > 0 }, p.owns, p.ipvs.drainingServers);
     this.#known = p.nft === undefined ? after : { ...after, nft: afterOps(observed.nft, p.nft, NFT_TABLE_NAME) };
+    // What this sync applied is no longer as read (or as recorded); the rest is. The other
+    // backend's removal below touches nothing read here (the nft table with iptables rules; the
+    // ipsets and chains with nftables rules, whose sets are read from the table).
+    const touched = touchedBy(p.ipvs.ops, p.sets, p.addrs, p.nft);
+    if (read !== undefined) this.#records = BlockRecords.after(read.blocks, touched);
+    else if (records !== undefined) { records.forget(touched); this.#records = records; }
     if (full && !this.#otherRemoved) this.#otherRemoved = await removeOtherBackend(this.#o.runner, this.#rules, this.#o.log);
     if (p.result.repairs > 0) this.#o.log.warn({ repairs: p.result.repairs }, 'kernel state drifted from what kube-ipvs applied; repaired');
     const c = p.result.changes;
     if (digest !== undefined && c.ipvs + c.ipset + c.iptables + c.addresses === 0 && conntrackDeletes === 0) this.#clean = digest;
-    return { ...p.result, conntrackDeletes };
+    return { ...p.result, conntrackDeletes, ...(read === undefined ? {} : { read: read.cost }) };
   }
 
-  /** The diff of every tool; `known` (on a full sync) is what we last applied, to count repairs. */
-  async #diff(desired: DesiredState, observed: KernelState, full: boolean, known: KernelState | undefined, only?: Changes) {
+  /**
+   * The diff of every tool; `known` (on a full sync) is what we last applied, to count repairs.
+   * Without `scope`, of everything; with it, of the pending changes (and on a resync, of the
+   * dirty objects), the cost following the change.
+   */
+  async #diff(desired: DesiredState, observed: KernelState, full: boolean, known: KernelState | undefined, scope?: Scope) {
     const owns = this.owner(observed, desired);
-    const keys = only === undefined ? {} : { keys: only.virtualServers };
-    let ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, ...keys });
-    if (ipvs.needsConns) ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, ...keys, conns: await readConnCounts(this.#o.runner, ipvs.needsConnsFor) });
-    // Incremental: the index's member deltas, checked against the known members — O(changed).
-    const sets = only === undefined ? diffIpsets(desired.ipsets, observed.sets) : { deltas: incrementalSetDeltas(desired.ipsets, only.sets, observed.sets), conflicts: [] };
-    const nft = this.#rules === 'nftables' ? nftOps(desired, observed, only) : undefined;
+    const keys = scope === undefined ? undefined : ipvsKeys(desired, observed, scope);
+    const k = keys === undefined ? {} : { keys };
+    let ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, ...k });
+    if (ipvs.needsConns) ipvs = diffIpvs(desired.virtualServers, observed.ipvs, { owns, ...k, conns: await readConnCounts(this.#o.runner, ipvs.needsConnsFor) });
+    const sets = setDiff(desired, observed, scope);
+    const nft = this.#rules === 'nftables' ? nftOps(desired, observed, scope) : undefined;
     if (nft === undefined && sets.conflicts.length > 0) throw new DataplaneError('ipset', `ipset: ${sets.conflicts.join('; ')}`);
-    const restores = nft !== undefined || (only !== undefined && !only.iptables) ? [] : desired.iptables
+    const restores = nft !== undefined || (scope !== undefined && scope.dirty === undefined && !scope.only.iptables) ? [] : desired.iptables
       .filter((s) => iptablesDrift(s, observed.iptables.get(s.family) ?? new Map()) > 0)
       .map((s) => ({ family: s.family, payload: formatRestore(s, observed.iptables.get(s.family) ?? new Map()) }));
-    const addrs = only === undefined
-      ? diffAddresses(desired.addresses, observed.bound, observed.linkExists, desired.families)
-      : incrementalAddressChanges(only.addresses, observed.bound, observed.linkExists);
-    const repairs = known === undefined
+    const addrs = addressDiff(desired, observed, scope);
+    // Nothing to apply is nothing repaired: the diff against what was applied is skipped.
+    const none = ipvs.ops.length === 0 && sets.deltas.length === 0 && restores.length === 0 && noAddressChanges(addrs) && (nft === undefined || nft.length === 0);
+    const repairs = known === undefined || none
       ? 0
-      : this.#repairs(desired, known, { ipvs, setDeltas: sets.deltas.length, restores: restores.length, addrs: addrs.add.length + addrs.del.length, nft });
+      : this.#repairs(desired, known, { ipvs, setDeltas: sets.deltas.length, restores: restores.length, addrs: addrs.add.length + addrs.del.length, nft }, keys, scope);
     const result: SyncResult = {
       full,
       changes: {
@@ -208,7 +250,7 @@ export class Dataplane {
       draining: ipvs.draining.length,
       conntrackDeletes: 0,
     };
-    return { owns, ipvs, sets: sets.deltas, restores, addrs, result, nft };
+    return { owns, ipvs, sets: sets.deltas, restores, addrs, result, nft, keys };
   }
 
   /**
@@ -224,12 +266,16 @@ export class Dataplane {
     const ipvs = diffIpvs(desired.virtualServers, known.ipvs, { owns, conns: await readConnCounts(this.#o.runner) });
     const deletes = ipvs.ops.filter((o) => o.op === 'delete-real');
     if (deletes.length === 0) return 0;
+    const records = this.#records;
     this.#known = undefined;
     this.#clean = undefined;
+    this.#records = undefined;
     const batch = formatIpvsBatch(deletes);
     const res = await applyIpvsBatch(this.#o.runner, batch).catch((e: unknown) => { throw DataplaneError.fromTool('ipvsadm', e); });
     if (!res.clean) throw await ipvsFailure(this.#o.runner, batch, res);
     this.#known = afterApply(known, desired, owns, ipvs.drainingServers);
+    records?.forget(touchedBy(deletes, [], { createLink: false, add: [], del: [] }, undefined));
+    this.#records = records;
     return deletes.length;
   }
 
@@ -273,23 +319,81 @@ export class Dataplane {
   }
 
   /** Changes needed against the kernel that were not needed against what we last applied. */
-  #repairs(desired: DesiredState, known: KernelState, actual: { ipvs: IpvsDiff; setDeltas: number; restores: number; addrs: number; nft: readonly NftOp[] | undefined }): number {
-    const expected = diffIpvs(desired.virtualServers, known.ipvs, { owns: this.owner(known, desired), conns: new Map() });
+  #repairs(
+    desired: DesiredState, known: KernelState, actual: { ipvs: IpvsDiff; setDeltas: number; restores: number; addrs: number; nft: readonly NftOp[] | undefined },
+    keys: ReadonlySet<string> | undefined, scope: Scope | undefined,
+  ): number {
+    const expected = diffIpvs(desired.virtualServers, known.ipvs, { owns: this.owner(known, desired), conns: new Map(), ...(keys === undefined ? {} : { keys }) });
     const expectedLines = new Set(expected.ops.map(formatIpvsOp));
     const ipvs = actual.ipvs.ops.map(formatIpvsOp).filter((l) => !expectedLines.has(l)).length;
-    const nft = actual.nft === undefined ? 0 : actual.nft.length - diffNft(buildNftTable(desired.ipsets, desired.iptables), known.nft).length;
-    const sets = actual.nft !== undefined ? nft : actual.setDeltas - diffIpsets(desired.ipsets, known.sets).deltas.length;
+    const nft = actual.nft === undefined ? 0 : actual.nft.length - nftOps(desired, known, scope).length;
+    const sets = actual.nft !== undefined ? nft : actual.setDeltas - setDiff(desired, known, scope).deltas.length;
     const rules = actual.nft !== undefined ? 0 : actual.restores - desired.iptables.filter((t) => iptablesDrift(t, known.iptables.get(t.family) ?? new Map()) > 0).length;
-    const a = diffAddresses(desired.addresses, known.bound, known.linkExists, desired.families);
+    const a = addressDiff(desired, known, scope);
     return ipvs + Math.max(0, sets) + Math.max(0, rules) + Math.max(0, actual.addrs - a.add.length - a.del.length);
   }
 }
 
+/**
+ * What a diff covers: the pending changes (`only`; an incremental sync), and on a resync that
+ * read recorded blocks (kernel-read.ts) the objects parsed because their blocks changed.
+ */
+interface Scope {
+  readonly only: Changes;
+  readonly dirty?: Dirty;
+}
+
+/**
+ * Virtual servers to diff: the changed ones; on a resync also the parsed ones and any wanted
+ * but absent or present but not wanted (a deleted block, a stray service now ours) — a pass
+ * over both maps, no parse.
+ */
+function ipvsKeys(desired: DesiredState, observed: KernelState, scope: Scope): ReadonlySet<string> {
+  if (scope.dirty === undefined) return scope.only.virtualServers;
+  const keys = new Set([...scope.only.virtualServers, ...scope.dirty.virtualServers]);
+  for (const k of desired.virtualServers.keys()) if (!observed.ipvs.has(k)) keys.add(k);
+  for (const k of observed.ipvs.keys()) if (!desired.virtualServers.has(k)) keys.add(k);
+  return keys;
+}
+
+/** Set deltas: whole sets compared where parsed, missing, or without scope; member deltas else. */
+function setDiff(desired: DesiredState, observed: KernelState, scope: Scope | undefined): IpsetDiff {
+  if (scope === undefined) return diffIpsets(desired.ipsets, observed.sets);
+  const dirty = scope.dirty;
+  if (dirty === undefined) return { deltas: incrementalSetDeltas(desired.ipsets, scope.only.sets, observed.sets), conflicts: [] };
+  const whole = desired.ipsets.filter((s) => dirty.sets.has(s.name) || !observed.sets.has(s.name));
+  const full = diffIpsets(whole, observed.sets);
+  const rest = desired.ipsets.filter((s) => !whole.includes(s));
+  return { deltas: [...full.deltas, ...incrementalSetDeltas(rest, scope.only.sets, observed.sets)], conflicts: full.conflicts };
+}
+
+function addressDiff(desired: DesiredState, observed: KernelState, scope: Scope | undefined): AddressChanges {
+  return scope === undefined || scope.dirty?.addresses === true
+    ? diffAddresses(desired.addresses, observed.bound, observed.linkExists, desired.families)
+    : incrementalAddressChanges(scope.only.addresses, observed.bound, observed.linkExists);
+}
+
 const NFT_TABLE_NAME = 'kube-ipvs';
 
+/** The objects a sync's batches changed: their blocks are no longer as last read. */
+function touchedBy(ipvs: readonly IpvsOp[], sets: readonly SetDelta[], addrs: AddressChanges, nft: readonly NftOp[] | undefined): Touched {
+  const virtualServers = new Set<string>();
+  let last: IpvsOp['vs'] | undefined;
+  // A cold sync is 150,000 operations on 15,000 virtual servers, each op sharing its service's object.
+  for (const o of ipvs) if (o.vs !== last) { last = o.vs; virtualServers.add(virtualServerKey(o.vs.protocol, o.vs.ip, o.vs.port)); }
+  return {
+    virtualServers,
+    sets: sets.map((d) => d.set.name),
+    addresses: !noAddressChanges(addrs),
+    nft: nft !== undefined && nft.length > 0,
+  };
+}
+
 /** The nftables backend's operations: the whole table on a full sync, the changed elements else. */
-function nftOps(desired: DesiredState, observed: KernelState, only: Changes | undefined): NftOp[] {
+function nftOps(desired: DesiredState, observed: KernelState, scope: Scope | undefined): NftOp[] {
   const table = buildNftTable(desired.ipsets, desired.iptables);
+  // The table is one block: parsed (changed) on a resync, it is diffed whole.
+  const only = scope === undefined || scope.dirty?.nft === true ? undefined : scope.only;
   return only === undefined || observed.nft === undefined
     ? diffNft(table, observed.nft)
     : incrementalNft(table, desired.ipsets, only.sets, observed.nft);

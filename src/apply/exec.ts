@@ -8,12 +8,24 @@ export interface RunOptions {
   /** Written to the tool's stdin (batch input); stdin is closed when absent. */
   readonly input?: string;
   readonly timeoutMs?: number;
+  /**
+   * stdout handed back as the bytes the tool wrote (`RunResult.bytes`; `stdout` is then ''),
+   * never decoded: a periodic resync hashes megabytes of dumps and reads only what changed.
+   * A runner that ignores this returns text, which `stdoutBytes` encodes.
+   */
+  readonly bytes?: boolean;
 }
 
 export interface RunResult {
   readonly stdout: string;
   readonly stderr: string;
+  /** With `bytes` asked (and honoured): stdout, raw. */
+  readonly bytes?: Uint8Array;
 }
+
+/** A run's stdout as bytes, whether the runner honoured `bytes` or returned text. */
+export const stdoutBytes = (r: RunResult): Buffer =>
+  (r.bytes === undefined ? Buffer.from(r.stdout) : Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength));
 
 export interface Runner {
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
@@ -147,12 +159,16 @@ export function batchTimeoutMs(input: string): number {
 // An ipvsadm -Sn of 10,000 services is ~1 MB; leave plenty of room before refusing output.
 const MAX_BUFFER = 256 * 1024 * 1024;
 
+const text = (x: string | Uint8Array): string => (typeof x === 'string' ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('utf8'));
+
 export const execaRunner: Runner = {
   async run(argv, opts = {}) {
     const [file, ...args] = argv;
     if (file === undefined) throw new TypeError('empty argv');
     const r = await execa(file, args, {
       reject: false,
+      // stdout only: stderr is always read as text (errors, hints).
+      ...(opts.bytes === true ? { encoding: 'buffer' as const } : {}),
       timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       maxBuffer: MAX_BUFFER,
       stripFinalNewline: false,
@@ -160,13 +176,15 @@ export const execaRunner: Runner = {
       env: { LC_ALL: 'C' },
       ...(opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input }),
     });
-    const base = { argv, stdout: r.stdout, stderr: r.stderr, ...(opts.input === undefined ? {} : { input: opts.input }) };
-    if (r.code === 'ENOENT') throw new ToolError({ ...base, code: 'TOOL_MISSING', cause: r.cause });
-    if (r.timedOut) throw new ToolError({ ...base, code: 'TOOL_TIMEOUT', cause: r.cause });
-    if (r.failed) {
+    const stderr = text(r.stderr);
+    if (r.code === 'ENOENT' || r.timedOut || r.failed) {
+      // A failed run's output is for its error message: text.
+      const base = { argv, stdout: text(r.stdout), stderr, ...(opts.input === undefined ? {} : { input: opts.input }) };
+      if (r.code === 'ENOENT') throw new ToolError({ ...base, code: 'TOOL_MISSING', cause: r.cause });
+      if (r.timedOut) throw new ToolError({ ...base, code: 'TOOL_TIMEOUT', cause: r.cause });
       throw new ToolError({ ...base, code: 'TOOL_FAILED', ...(r.exitCode === undefined ? {} : { exitCode: r.exitCode }), cause: r.cause });
     }
-    return { stdout: r.stdout, stderr: r.stderr };
+    return typeof r.stdout === 'string' ? { stdout: r.stdout, stderr } : { stdout: '', stderr, bytes: r.stdout };
   },
 };
 

@@ -3,8 +3,9 @@
 import { batchTimeoutMs, type Runner } from './exec.ts';
 import { parseAddrShow, parseLinkShow, type InterfaceAddress } from '../tools/ip.ts';
 
-export const readAddresses = async (runner: Runner): Promise<InterfaceAddress[]> =>
-  parseAddrShow((await runner.run(['ip', '-o', 'addr', 'show'])).stdout);
+/** Every interface's addresses but `except`'s. */
+export const readAddresses = async (runner: Runner, except?: string): Promise<InterfaceAddress[]> =>
+  parseAddrShow((await runner.run(['ip', '-o', 'addr', 'show'])).stdout, except);
 
 export const readLinks = async (runner: Runner): Promise<string[]> =>
   parseLinkShow((await runner.run(['ip', '-o', 'link', 'show'])).stdout);

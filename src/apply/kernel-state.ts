@@ -9,7 +9,8 @@ import { boundAddresses, DUMMY_LINK, parseAddrShow, parseLinkShow, type AddressC
 import { fits, parseIpsetSave, type ObservedSet, type SetDelta } from '../tools/ipset.ts';
 import { parseIptablesSave, iptablesBinary, type Backend, type SavedTable } from '../tools/iptables.ts';
 import { parseIpvsadmSave, type ObservedRealServer, type ObservedService } from '../tools/ipvsadm.ts';
-import type { Runner } from './exec.ts';
+import { stdoutBytes, type Runner } from './exec.ts';
+import { ipsetBlocks, linkAddressLines } from '../tools/dump-blocks.ts';
 import { readNftText } from './nft.ts';
 import { SET_DEFS, createOptions, setName, SET_BASES } from '../compute/model/ipsets.ts';
 import { NFT_TABLE, ipsetEntry, nftSetName, type RulesBackend } from '../compute/model/nft.ts';
@@ -32,11 +33,14 @@ export interface KernelState {
 
 const ours = (ip: Ip): InterfaceAddress => ({ ifname: DUMMY_LINK, ip, prefix: ip.family === 4 ? 32 : 128 });
 
-/** The tools' dumps, as printed: one process per tool (per family for iptables), never one per object. */
+/**
+ * The tools' dumps, as printed: one process per tool (per family for iptables), never one per
+ * object. The large ones as bytes: a periodic resync hashes them and decodes only what changed.
+ */
 export interface KernelText {
-  readonly ipvs: string;
-  readonly sets: string;
-  readonly addresses: string;
+  readonly ipvs: Buffer;
+  readonly sets: Buffer;
+  readonly addresses: Buffer;
   readonly links: string;
   /** `iptables-save` per family, in the order of the families read. */
   readonly iptables: readonly string[];
@@ -46,21 +50,22 @@ export interface KernelText {
 
 export async function readKernelText(runner: Runner, families: readonly Family[], backend?: Backend, rules: RulesBackend = 'iptables'): Promise<KernelText> {
   const out = async (argv: readonly string[]): Promise<string> => (await runner.run(argv)).stdout;
+  const bytes = async (argv: readonly string[]): Promise<Buffer> => stdoutBytes(await runner.run(argv, { bytes: true }));
   if (rules === 'nftables') {
     const [ipvs, addresses, links, nft] = await Promise.all([
-      out(['ipvsadm', '-Sn']), out(['ip', '-o', 'addr', 'show']), out(['ip', '-o', 'link', 'show']), readNftText(runner),
+      bytes(['ipvsadm', '-Sn']), bytes(['ip', '-o', 'addr', 'show']), out(['ip', '-o', 'link', 'show']), readNftText(runner),
     ]);
-    return { ipvs, sets: '', addresses, links, iptables: [], nft: nft ?? null };
+    return { ipvs, sets: Buffer.alloc(0), addresses, links, iptables: [], nft: nft ?? null };
   }
   const [ipvs, sets, addresses, links, ...iptables] = await Promise.all([
-    out(['ipvsadm', '-Sn']), out(['ipset', 'save']), out(['ip', '-o', 'addr', 'show']), out(['ip', '-o', 'link', 'show']),
+    bytes(['ipvsadm', '-Sn']), bytes(['ipset', 'save']), bytes(['ip', '-o', 'addr', 'show']), out(['ip', '-o', 'link', 'show']),
     ...families.map((f) => out([iptablesBinary(f, 'save', backend)])),
   ]);
   return { ipvs, sets, addresses, links, iptables };
 }
 
 /** The nft table's sets as the ipsets they stand for, members in ipset's text. */
-function setsOfNft(nft: ObservedNftTable | undefined, families: readonly Family[]): Map<string, ObservedSet> {
+export function setsOfNft(nft: ObservedNftTable | undefined, families: readonly Family[]): Map<string, ObservedSet> {
   const out = new Map<string, ObservedSet>();
   if (nft === undefined) return out;
   for (const family of families) {
@@ -75,35 +80,37 @@ function setsOfNft(nft: ObservedNftTable | undefined, families: readonly Family[
   return out;
 }
 
+/** Every dump parsed (a cold read, `--dry-run`, cleanup); a resync reads blocks (kernel-read.ts). */
 export function parseKernelText(t: KernelText, families: readonly Family[]): KernelState {
+  const ipvs = parseIpvsadmSave(t.ipvs.toString('utf8')).services;
+  const bound = boundAddresses(parseAddrShow(linkAddressLines(t.addresses, DUMMY_LINK).lines.toString('utf8')));
+  const linkExists = parseLinkShow(t.links).includes(DUMMY_LINK);
   if (t.nft !== undefined) {
     const nft = t.nft === null ? undefined : parseNftJson(t.nft, NFT_TABLE);
-    return {
-      ipvs: parseIpvsadmSave(t.ipvs).services, sets: setsOfNft(nft, families), bound: boundAddresses(parseAddrShow(t.addresses)),
-      linkExists: parseLinkShow(t.links).includes(DUMMY_LINK), iptables: new Map(), nft,
-    };
+    return { ipvs, sets: setsOfNft(nft, families), bound, linkExists, iptables: new Map(), nft };
   }
-  return {
-    ipvs: parseIpvsadmSave(t.ipvs).services, sets: parseIpsetSave(t.sets), bound: boundAddresses(parseAddrShow(t.addresses)),
-    linkExists: parseLinkShow(t.links).includes(DUMMY_LINK),
-    iptables: new Map(families.map((f, i) => [f, parseIptablesSave(t.iptables[i] ?? '')])),
-  };
+  return { ipvs, sets: parseIpsetSave(t.sets.toString('utf8')), bound, linkExists, iptables: parseIptablesTexts(t.iptables, families) };
 }
+
+export const parseIptablesTexts = (texts: readonly string[], families: readonly Family[]): Map<Family, Map<string, SavedTable>> =>
+  new Map(families.map((f, i) => [f, parseIptablesSave(texts[i] ?? '')]));
 
 /**
  * A digest of what a full sync compares, as the dumps print it: the whole IPVS table, the
- * KUBE- ipsets, the iptables tables without what changes on its own (iptables-save's
- * timestamped comments, packet counters), kube-ipvs0 and its addresses (other interfaces come
- * and go with pods). Equal digests: the kernel holds what it held at the earlier read.
+ * KUBE- ipsets (others, a CNI's, may churn), the iptables tables without what changes on its own (iptables-save's timestamped
+ * comments, packet counters), kube-ipvs0 and its addresses (other interfaces' address
+ * lifetimes count down). Equal digests: the kernel holds what it held at the earlier read.
+ * The dumps' bytes are hashed as read, never decoded (SHA-256: ~10 MB at 10,000 Services).
  */
-export function kernelDigest(t: KernelText): string {
+export function kernelDigest(t: KernelText, addresses = linkAddressLines(t.addresses, DUMMY_LINK)): string {
   const h = createHash('sha256');
   h.update(t.ipvs).update('\0');
-  h.update(t.sets.replace(/^(?:create|add) (?!KUBE-)\S+ .*$/gm, '')).update('\0');
+  for (const b of ipsetBlocks(t.sets)) if (b.id.startsWith('KUBE-')) h.update(b.digest);
+  h.update('\0');
   for (const table of t.iptables) h.update(table.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '')).update('\0');
   h.update(t.nft === undefined ? '' : (t.nft ?? 'absent')).update('\0');
-  const bound = [...boundAddresses(parseAddrShow(t.addresses)).keys()].sort().join(' ');
-  h.update(`${bound}\0${String(parseLinkShow(t.links).includes(DUMMY_LINK))}`);
+  h.update(addresses.digest);
+  h.update(`\0${String(parseLinkShow(t.links).includes(DUMMY_LINK))}`);
   return h.digest('hex');
 }
 

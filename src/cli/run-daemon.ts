@@ -178,8 +178,9 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
       serviceWarnings: (key, ws) => { events.serviceWarnings(key, ws); },
       synced: (r) => {
         const ok = r.error === undefined;
-        // unchanged: a periodic resync that found the kernel's digest as it was (nothing parsed).
-        log.debug({ reason: r.reason, full: r.full, unchanged: r.result?.unchanged === true, durationMs: r.durationMs, changes: r.result?.changes }, 'sync done');
+        // unchanged: a periodic resync that found the kernel's digest as it was (nothing parsed);
+        // read: how many of the dumps' blocks a full sync parsed (the others were known unchanged).
+        log.debug({ reason: r.reason, full: r.full, unchanged: r.result?.unchanged === true, durationMs: r.durationMs, changes: r.result?.changes, read: r.result?.read }, 'sync done');
         if (ok) health.updated();
         nodeHealth();
         if (r.error instanceof DataplaneError) {

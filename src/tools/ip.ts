@@ -13,10 +13,16 @@ export interface InterfaceAddress {
 // `3: kube-ipvs0    inet 10.96.0.10/32 scope global kube-ipvs0\       valid_lft forever …`
 const ADDR_LINE = /^\d+:\s+([^\s@]+)(?:@\S+)?\s+inet6?\s+([0-9a-fA-F.:]+)\/(\d+)\s/;
 
-/** `ip -o addr show` → one entry per address; lines of other shapes are skipped. */
-export function parseAddrShow(text: string): InterfaceAddress[] {
+/**
+ * `ip -o addr show` → one entry per address; lines of other shapes are skipped, and so are
+ * the interface `except`'s, before they are parsed (the node's own addresses without the
+ * 10,000 on kube-ipvs0).
+ */
+export function parseAddrShow(text: string, except?: string): InterfaceAddress[] {
   const out: InterfaceAddress[] = [];
+  const skip = except === undefined ? undefined : `: ${except} `;
   for (const line of text.split('\n')) {
+    if (skip !== undefined && line.includes(skip)) continue;
     const m = ADDR_LINE.exec(line);
     const ip = m?.[2] === undefined ? undefined : parseIp(m[2]);
     if (m?.[1] === undefined || ip === undefined) continue;

@@ -185,10 +185,17 @@ function parseRealLine(line: string, memo: ParseMemo): Line | null {
 }
 
 /** `ipvsadm -Sn` (= `ipvsadm-save -n`) text → the table. */
-export function parseIpvsadmSave(text: string): IpvsTable {
+export const parseIpvsadmSave = (text: string): IpvsTable => parseWith(text, { targets: new Map(), ips: new Map() });
+
+/** parseIpvsadmSave for many parts of one dump (its blocks): targets and addresses parsed once. */
+export function ipvsadmSaveParser(): (text: string) => IpvsTable {
+  const memo: ParseMemo = { targets: new Map(), ips: new Map() };
+  return (text) => parseWith(text, memo);
+}
+
+function parseWith(text: string, memo: ParseMemo): IpvsTable {
   const services = new Map<string, ObservedService>();
   const skipped: string[] = [];
-  const memo: ParseMemo = { targets: new Map(), ips: new Map() };
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     const l = parseRealLine(line, memo) ?? parseLine(line);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { countingRunner, execaRunner, failingLine, moduleHint, packageFor, ToolError } from '../../src/apply/exec.ts';
+import { countingRunner, execaRunner, failingLine, moduleHint, packageFor, stdoutBytes, ToolError } from '../../src/apply/exec.ts';
 import { probe } from './fixtures.ts';
 
 const node = process.execPath;
@@ -19,6 +19,21 @@ test('execaRunner passes argv without a shell and stdin as input', async () => {
   const r = await execaRunner.run([node, '-e', 'process.stdin.pipe(process.stdout); console.error(process.argv[1])', '$(echo no) ;|'], { input: 'a\nb\n' });
   assert.equal(r.stdout, 'a\nb\n');
   assert.equal(r.stderr, '$(echo no) ;|\n');
+});
+
+test('with bytes asked, stdout comes back as the bytes the tool wrote, undecoded; stderr as text', async () => {
+  // 0xff is no UTF-8: a decode would have made it U+FFFD (3 bytes).
+  const r = await execaRunner.run([node, '-e', 'process.stdout.write(Buffer.from([0x2d, 0x41, 0xff, 0x0a])); console.error("é")'], { bytes: true });
+  assert.deepEqual([...(r.bytes ?? [])], [0x2d, 0x41, 0xff, 0x0a]);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr, 'é\n');
+  assert.deepEqual([...stdoutBytes(r)], [0x2d, 0x41, 0xff, 0x0a]);
+  // A failure's output is text, for its message.
+  const e = await toolError(execaRunner.run([node, '-e', 'console.log("out"); console.error("boom"); process.exit(2)'], { bytes: true }));
+  assert.equal(e.stdout, 'out\n');
+  assert.equal(e.stderr, 'boom\n');
+  // A runner that returns text (a fake) is read the same way.
+  assert.equal(stdoutBytes({ stdout: 'a€', stderr: '' }).toString('utf8'), 'a€');
 });
 
 test('a non-zero exit is TOOL_FAILED with the exit code and stderr', async () => {

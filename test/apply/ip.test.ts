@@ -53,3 +53,12 @@ test('a batch stops at the first failing line, which the error shows', async () 
   const got = (await readAddresses(k)).filter((a) => a.ifname === 'kube-ipvs0').map((a) => a.ip.text);
   assert.deepEqual(got, ['10.96.0.10', '10.96.0.9'], 'lines before the failure stay applied, later ones never ran');
 });
+
+test('the node\'s own addresses are read without kube-ipvs0\'s, which are skipped unparsed', async () => {
+  const k = new FakeKernel();
+  await applyIpBatch(k, formatIpBatch({ createLink: true, add: [ip('10.96.0.10'), ip('fd00::10')], del: [] }));
+  const all = await readAddresses(k);
+  const others = await readAddresses(k, 'kube-ipvs0');
+  assert.deepEqual(others.map((a) => a.ip.text), all.filter((a) => a.ifname !== 'kube-ipvs0').map((a) => a.ip.text));
+  assert.ok(others.some((a) => a.ip.text === '192.168.1.10'));
+});

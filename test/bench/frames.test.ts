@@ -15,7 +15,7 @@ test('frames: headers and bodies (empty, multi-byte, megabytes) arrive intact an
   const sent: [Header, string[]][] = [[{ id: 0 }, []], [{ id: 1, ok: true }, ['', 'ünïcode €']], [{ id: 2 }, [big, 'x']], [{ id: 3 }, ['\n{"id":9}\n']]];
   const done = new Promise<void>((resolve) => {
     const server = createServer((sock: Socket) => {
-      onFrames(sock, (h, b) => { got.push([h, b]); if (got.length === sent.length) { sock.end(); server.close(); resolve(); } });
+      onFrames(sock, (h, b) => { got.push([h, b.map((x) => x.toString('utf8'))]); if (got.length === sent.length) { sock.end(); server.close(); resolve(); } });
     });
     server.listen(path, () => {
       const c = connect(path, () => { for (const [h, b] of sent) writeFrame(c, h, b); c.end(); });

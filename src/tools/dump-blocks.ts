@@ -1,0 +1,90 @@
+// The large dumps cut into blocks of one kernel object each — an IPVS virtual server with its
+// real servers (`ipvsadm -Sn`), one ipset with its members (`ipset save`), kube-ipvs0's address
+// lines (`ip -o addr show`) — each with a digest of its bytes, as the tool printed them. A
+// periodic resync compares these digests with the ones it recorded and parses only the blocks
+// that differ: drift anywhere changes some block's bytes, so it is still found. Pure, on bytes:
+// nothing is decoded that is only hashed.
+import { hash } from 'node:crypto';
+
+export interface Block {
+  /** The object: the service argument (`-t 10.96.0.10:80`), the set's name; '' for lines before the first one. */
+  readonly id: string;
+  readonly digest: string;
+  /** Byte range in the dump. */
+  readonly start: number;
+  readonly end: number;
+}
+
+export const digestOf = (bytes: Uint8Array): string => hash('sha256', bytes, 'base64');
+
+const NL = 10;
+const SPACE = 32;
+
+/**
+ * Cuts `dump` before every line that starts with `head`; a block's id is the text after
+ * `head` up to the `words`-th space (the rest of the line when there is none).
+ */
+function cut(dump: Buffer, head: string, words: number): Block[] {
+  const out: Block[] = [];
+  const marker = Buffer.from(`\n${head}`);
+  let start = dump.subarray(0, head.length).toString('latin1') === head ? 0 : -1;
+  if (start < 0) {
+    const first = dump.indexOf(marker);
+    const preamble = first < 0 ? dump.length : first + 1;
+    if (preamble > 0) out.push({ id: '', digest: digestOf(dump.subarray(0, preamble)), start: 0, end: preamble });
+    if (first < 0) return out;
+    start = first + 1;
+  }
+  while (start < dump.length) {
+    const next = dump.indexOf(marker, start);
+    const end = next < 0 ? dump.length : next + 1;
+    const nl = dump.indexOf(NL, start);
+    const lineEnd = nl < 0 || nl > end ? end : nl;
+    let idEnd = lineEnd;
+    for (let w = 0, pos = start + head.length; w < words; w++) {
+      const sp = dump.indexOf(SPACE, pos);
+      if (sp < 0 || sp >= lineEnd) { idEnd = lineEnd; break; }
+      idEnd = sp;
+      pos = sp + 1;
+    }
+    out.push({ id: dump.toString('utf8', start + head.length, idEnd), digest: digestOf(dump.subarray(start, end)), start, end });
+    start = end;
+  }
+  return out;
+}
+
+/** `ipvsadm -Sn`: one block per `-A` line and the `-a` lines after it; id `-t 10.96.0.10:80`. */
+export const ipvsBlocks = (dump: Buffer): Block[] => cut(dump, '-A ', 2);
+
+/** `ipset save`: one block per `create` line and the `add` lines after it; id the set's name. */
+export const ipsetBlocks = (dump: Buffer): Block[] => cut(dump, 'create ', 1);
+
+/**
+ * The lines of `ip -o addr show` that are `ifname`'s (`5: kube-ipvs0    inet …`), as bytes (a
+ * view of the dump when they follow each other, as `ip` prints an interface's addresses
+ * together), and their digest. Other interfaces' lines are left out: their lifetimes count down.
+ */
+export function linkAddressLines(dump: Buffer, ifname: string): { readonly lines: Buffer; readonly digest: string } {
+  const needle = Buffer.from(`: ${ifname} `);
+  const parts: Buffer[] = [];
+  let runStart = -1;
+  let runEnd = -1;
+  for (let at = dump.indexOf(needle); at >= 0; at = dump.indexOf(needle, at + needle.length)) {
+    const lineStart = dump.lastIndexOf(NL, at) + 1;
+    // Only the index before the name: `12: kube-ipvs0 `, not a label or a name ending in it.
+    let digits = lineStart < at;
+    for (let i = lineStart; i < at && digits; i++) { const c = dump[i] ?? 0; digits = c >= 48 && c <= 57; }
+    if (!digits) continue;
+    const nl = dump.indexOf(NL, at);
+    const lineEnd = nl < 0 ? dump.length : nl + 1;
+    if (lineStart !== runEnd) {
+      if (runStart >= 0) parts.push(dump.subarray(runStart, runEnd));
+      runStart = lineStart;
+    }
+    runEnd = lineEnd;
+    at = lineEnd - needle.length;
+  }
+  if (runStart >= 0) parts.push(dump.subarray(runStart, runEnd));
+  const lines = parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts);
+  return { lines, digest: digestOf(lines) };
+}
