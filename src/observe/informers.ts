@@ -5,14 +5,13 @@
 // restarted here with jittered backoff; a 410 it handles itself by relisting. Callbacks after
 // stop() are ignored.
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  ListWatch, type Informer, type KubeConfig, type KubernetesObject, type ObjectCallback, type ErrorCallback,
-} from '@kubernetes/client-node';
+import type { Informer, KubeConfig, KubernetesObject, ObjectCallback, ErrorCallback } from '@kubernetes/client-node';
 import { decodeEndpointSlice, decodeNode, decodeService } from '../compute/k8s/decode.ts';
 import type { FieldProblem, ObjectMeta } from '../compute/k8s/objects.ts';
 import type { Log } from '../log.ts';
 import { restartDelayMs } from './backoff.ts';
 import { keyOf, type ClusterState } from './cluster-state.ts';
+import { ListWatch } from './kube-client.ts';
 import { DEFAULT_WATCH_TIMING, ProxyWatch, type Expiry, type WatchTiming } from './proxy-watch.ts';
 import { listDecoded, type Decode, type ListQuery } from './raw-list.ts';
 

@@ -4,10 +4,9 @@
 // then fail forever and nothing new would be programmed; here one bad item is reported and
 // skipped. API load (as client-go's reflector): the first list is served from the API server's
 // watch cache (resourceVersion=0); a relist after 410 Gone asks for current data, in pages.
-import {
-  HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig,
-} from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { isRecord } from '../compute/k8s/field-reader.ts';
+import { apiRequest } from './api-request.ts';
 
 export const PAGE_SIZE = 500;
 const LIST_TIMEOUT_MS = 120_000;
@@ -39,20 +38,10 @@ export interface Listed<T> {
 export type Decode<T> = (raw: unknown) => T | undefined;
 
 async function getJson(kc: KubeConfig, path: string, query: Readonly<Record<string, string>>): Promise<unknown> {
-  const cluster = kc.getCurrentCluster();
-  if (cluster === null) throw new ListError(path, 'no current cluster in the kubeconfig');
-  const url = new URL(cluster.server + path);
-  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-  ctx.setHeaderParam('Accept', 'application/json');
-  ctx.setSignal(AbortSignal.timeout(LIST_TIMEOUT_MS));
-  await kc.applySecurityAuthentication(ctx);
   let status: number;
   let text: string;
   try {
-    const res = await new IsomorphicFetchHttpLibrary().send(ctx).toPromise();
-    status = res.httpStatusCode;
-    text = await res.body.text();
+    ({ status, text } = await apiRequest(kc, { method: 'GET', path, query, timeoutMs: LIST_TIMEOUT_MS }));
   } catch (e) {
     throw new ListError(path, e instanceof Error ? e.message : String(e), undefined, e);
   }
