@@ -1,8 +1,9 @@
 // One request to the API server through client-node's own request path: the kubeconfig's
 // server, TLS and credentials (KubeConfig.applySecurityAuthentication: tokens, exec plugins,
 // client certificates, the token file), undici's fetch underneath. The answer is returned as
-// status and text: callers parse it themselves (raw-list.ts item by item, events.ts whole).
-import type { KubeConfig } from '@kubernetes/client-node';
+// status and body: callers read and parse it themselves (raw-list.ts as it streams in, item by
+// item; events.ts as text).
+import type { KubeConfig, ResponseBody } from '@kubernetes/client-node';
 import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext } from './kube-client.ts';
 
 export type Method = 'GET' | 'POST' | 'PATCH';
@@ -20,7 +21,8 @@ export interface ApiRequest {
 
 export interface ApiAnswer {
   readonly status: number;
-  readonly text: string;
+  /** Read once, as text or as a stream; errors while reading it are the caller's to name. */
+  readonly body: ResponseBody;
 }
 
 /**
@@ -56,7 +58,7 @@ export async function apiRequest(kc: KubeConfig, r: ApiRequest): Promise<ApiAnsw
   try {
     await kc.applySecurityAuthentication(ctx);
     const res = await new IsomorphicFetchHttpLibrary().send(ctx).toPromise();
-    return { status: res.httpStatusCode, text: await res.body.text() };
+    return { status: res.httpStatusCode, body: res.body };
   } catch (e) {
     throw new ApiRequestError(r.method, r.path, e instanceof Error ? e.message : String(e), e);
   }

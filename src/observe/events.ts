@@ -158,7 +158,8 @@ export class EventRecorder {
 
   /** The answer's text on a 2xx status (201 for a create); an EventWriteError otherwise. */
   async #send(what: string, r: Omit<ApiRequest, 'timeoutMs'>): Promise<string> {
-    const { status, text } = await apiRequest(this.#kc, { ...r, timeoutMs: WRITE_TIMEOUT_MS });
+    const { status, body } = await apiRequest(this.#kc, { ...r, timeoutMs: WRITE_TIMEOUT_MS });
+    const text = await body.text();
     if (status < 200 || status > 299) throw new EventWriteError(what, status, text);
     return text;
   }
