@@ -84,15 +84,18 @@ export class ListItems {
     let i = this.#pos;
     while (i < n) {
       if (this.#inString) {
-        const q = b.indexOf(QUOTE, i);
-        if (q < 0) { i = n; break; }
-        let slashes = 0;
-        for (let k = q - 1; k >= 0 && b[k] === BACKSLASH; k--) slashes++;
-        i = q + 1;
-        if (slashes % 2 === 0) {
-          this.#inString = false;
-          if (this.#depth === 1) this.#lastStringIsItems = q + 1 - this.#lastString === ITEMS.length && b.compare(ITEMS, 0, ITEMS.length, this.#lastString, q + 1) === 0;
+        // A byte loop: strings are mostly short keys, where Buffer.indexOf costs more per call
+        // than it saves. An escape skips the byte after it (past the end: in the next chunk).
+        let c = b[i] ?? 0;
+        while (c !== QUOTE) {
+          i += c === BACKSLASH ? 2 : 1;
+          if (i >= n) break;
+          c = b[i] ?? 0;
         }
+        if (i >= n) break;
+        this.#inString = false;
+        if (this.#depth === 1) this.#lastStringIsItems = i + 1 - this.#lastString === ITEMS.length && b.compare(ITEMS, 0, ITEMS.length, this.#lastString, i + 1) === 0;
+        i++;
         continue;
       }
       const c = b[i] ?? 0;
