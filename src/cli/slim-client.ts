@@ -1,6 +1,6 @@
 // @kubernetes/client-node without its generated API: KubeConfig's module (dist/config.js) imports
 // two functions from the generated index (dist/gen/index.js), which imports every generated API
-// and model module — 2,742 files, ~0.5 s of start-up and ~45 MiB of RSS here (docs/benchmarks.md)
+// and model module — 868 modules loaded, ~0.5 s of start-up and ~45 MiB of RSS here (docs/benchmarks.md)
 // — and ListWatch's serializer imports every model for a string it passes through. The daemon
 // uses none of them: it decodes objects itself (compute/k8s/decode.ts) and sends Events as plain
 // JSON (observe/events.ts). A resolve hook gives those two importers, and only them, a module with
