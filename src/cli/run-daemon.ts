@@ -29,6 +29,7 @@ import { systemClock } from '../sync/clock.ts';
 import { ignoredFlags, mergeFileConfig, readConfigFile, readInput } from '../config/file.ts';
 import { inertWarnings, rawDaemonOptions, type DaemonFlagValues } from '../config/flags.ts';
 import { loadKubeConfigFile } from './token-file.ts';
+import { slimClientNode } from './slim-client.ts';
 import { createLogger } from './logger.ts';
 import { versionText } from '../version.ts';
 import { resolveDaemonOptions, type DaemonOptions, type RawDaemonOptions, kubeProxyConfiguration } from '../config/merged.ts';
@@ -57,8 +58,10 @@ async function loadKubeConfig(o: DaemonOptions): Promise<KubeConfig> {
     throw new ConfigError(['--kubeconfig: not given, no --master, and not running in a cluster (KUBERNETES_SERVICE_HOST is unset or empty)']);
   }
   // Loaded only here: the client library takes seconds to import on a slow node, which
-  // --help, plan and --cleanup have no reason to wait for.
-  const { KubeConfig } = await import('@kubernetes/client-node');
+  // --help, plan and --cleanup have no reason to wait for. Without its generated API: the
+  // hook first, before anything imports the library (slim-client.ts).
+  slimClientNode();
+  const { KubeConfig } = await import('../observe/kube-client.ts');
   const kc = new KubeConfig();
   if (o.kubeconfig !== undefined) loadKubeConfigFile(kc, o.kubeconfig);
   // An http:// --master has no TLS to verify; client-node refuses http unless told to skip it.

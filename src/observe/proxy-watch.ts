@@ -11,7 +11,8 @@
 //   current data rather than the watch cache's;
 // - ListWatch checks `stopped` only before its reconnect delay, its list and the watch's
 //   connect, not after them: a watch that connects after stop() is aborted at once here.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Watch } from './kube-client.ts';
 import type { Decode } from './raw-list.ts';
 
 export interface WatchTiming {

@@ -1,13 +1,13 @@
 // LIST through client-node's own request path (the kubeconfig's server, TLS and credentials),
-// but parsed here: one JSON.parse, then each item decoded on its own. client-node's typed
+// but parsed here: each item parsed and decoded on its own as the answer arrives (list-items.ts). client-node's typed
 // decoding throws for the whole list on one wrongly shaped field (DESIGN §8) — a relist would
 // then fail forever and nothing new would be programmed; here one bad item is reported and
 // skipped. API load (as client-go's reflector): the first list is served from the API server's
 // watch cache (resourceVersion=0); a relist after 410 Gone asks for current data, in pages.
-import {
-  HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig,
-} from '@kubernetes/client-node';
-import { isRecord } from '../compute/k8s/field-reader.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { isRecord, type JsonRecord } from '../compute/k8s/field-reader.ts';
+import { apiRequest, type ApiAnswer } from './api-request.ts';
+import { ListItems, ListSyntaxError } from './list-items.ts';
 
 export const PAGE_SIZE = 500;
 const LIST_TIMEOUT_MS = 120_000;
@@ -38,30 +38,35 @@ export interface Listed<T> {
 /** Turns one raw item into what the informer keeps; undefined skips it (the decoder reports why). */
 export type Decode<T> = (raw: unknown) => T | undefined;
 
-async function getJson(kc: KubeConfig, path: string, query: Readonly<Record<string, string>>): Promise<unknown> {
-  const cluster = kc.getCurrentCluster();
-  if (cluster === null) throw new ListError(path, 'no current cluster in the kubeconfig');
-  const url = new URL(cluster.server + path);
-  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-  ctx.setHeaderParam('Accept', 'application/json');
-  ctx.setSignal(AbortSignal.timeout(LIST_TIMEOUT_MS));
-  await kc.applySecurityAuthentication(ctx);
-  let status: number;
-  let text: string;
+/** One page: its items decoded (each parsed alone as it arrives, list-items.ts) and the rest of the answer. */
+async function listPage<T>(kc: KubeConfig, path: string, query: Readonly<Record<string, string>>, decode: Decode<T>): Promise<{ list: JsonRecord; items: T[] }> {
+  let answer: ApiAnswer;
   try {
-    const res = await new IsomorphicFetchHttpLibrary().send(ctx).toPromise();
-    status = res.httpStatusCode;
-    text = await res.body.text();
+    answer = await apiRequest(kc, { method: 'GET', path, query, timeoutMs: LIST_TIMEOUT_MS });
   } catch (e) {
     throw new ListError(path, e instanceof Error ? e.message : String(e), undefined, e);
   }
-  if (status !== 200) throw new ListError(path, `HTTP ${String(status)}: ${text.slice(0, 200)}`, status);
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new ListError(path, 'the answer is not JSON', status, e);
+  const { status, body } = answer;
+  if (status !== 200) {
+    const text = await body.text().catch(() => '');
+    throw new ListError(path, `HTTP ${String(status)}: ${text.slice(0, 200)}`, status);
   }
+  const items: T[] = [];
+  const split = new ListItems((json) => {
+    const item = decode(JSON.parse(json));
+    if (item !== undefined) items.push(item);
+  });
+  let rest: unknown;
+  try {
+    for await (const chunk of body.stream() ?? []) split.push(chunk);
+    rest = split.end();
+  } catch (e) {
+    if (e instanceof ListSyntaxError || e instanceof SyntaxError) throw new ListError(path, 'the answer is not JSON', status, e);
+    throw new ListError(path, e instanceof Error ? e.message : String(e), undefined, e);
+  }
+  const list = isRecord(rest) ? rest : {};
+  if (!Array.isArray(list.items)) throw new ListError(path, 'the answer has no items list');
+  return { list, items };
 }
 
 /**
@@ -76,21 +81,17 @@ export async function listDecoded<T>(kc: KubeConfig, path: string, q: ListQuery,
   const items: T[] = [];
   let query: Record<string, string> = fromCache ? { ...base, resourceVersion: '0' } : base;
   for (;;) {
-    let page: unknown;
+    let page: { list: JsonRecord; items: T[] };
     try {
-      page = await getJson(kc, path, query);
+      page = await listPage(kc, path, query, decode);
     } catch (e) {
       if (!(e instanceof ListError && e.statusCode === 410 && query.continue !== undefined)) throw e;
       items.length = 0;
       query = Object.fromEntries(Object.entries(base).filter(([k]) => k !== 'limit'));
       continue;
     }
-    const list = isRecord(page) ? page : {};
-    if (!Array.isArray(list.items)) throw new ListError(path, 'the answer has no items list');
-    for (const raw of list.items as unknown[]) {
-      const item = decode(raw);
-      if (item !== undefined) items.push(item);
-    }
+    const { list } = page;
+    for (const item of page.items) items.push(item);
     const meta = isRecord(list.metadata) ? list.metadata : {};
     const next = typeof meta.continue === 'string' ? meta.continue : '';
     if (next === '') {

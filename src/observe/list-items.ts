@@ -1,0 +1,150 @@
+// A Kubernetes List answer split into its items as the bytes arrive, each item's JSON text handed
+// on alone. One JSON.parse of a whole page built the raw tree of every item at once (managedFields,
+// last-applied annotations and all) and kept it alive while the items were decoded, long enough
+// for V8 to promote much of it to the old generation; parsed one at a time, an item's raw tree
+// dies young (heap used after the first sync at 10,000 Services: 190-204 MiB before, 107-184 MiB
+// after, docs/benchmarks.md). A kube-apiserver serving the first list from its watch cache
+// may ignore `limit` and send everything in one answer: neither its text nor its tree is then
+// ever whole in memory.
+//
+// Only the structure is scanned (strings, brackets, commas): each item is then checked by
+// JSON.parse, and so is the rest of the answer (`skeleton`: the list with an empty items array).
+// UTF-8 continuation bytes are never ASCII, so scanning bytes is safe with any text.
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const ITEMS = Buffer.from('"items"');
+
+export class ListSyntaxError extends Error {
+  readonly code = 'LIST_SYNTAX';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ListSyntaxError';
+  }
+}
+
+const isSpace = (b: number): boolean => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+
+export class ListItems {
+  readonly #onItem: (json: string) => void;
+  /**
+   * Bytes from `#start` on are not handed on yet: outside the items array, the skeleton (small:
+   * kind, apiVersion, metadata); inside it, the element being read.
+   */
+  #buf: Buffer = Buffer.alloc(0);
+  /** Where scanning resumes in #buf. */
+  #pos = 0;
+  /** Start in #buf of the text not yet consumed (an item being read, or skeleton text). */
+  #start = 0;
+  #depth = 0;
+  #inString = false;
+  /** Start of the last string at depth 1 (a key, when an array follows it). */
+  #lastString = -1;
+  #lastStringIsItems = false;
+  /** Inside the items array (depth 2 is its elements' level). */
+  #inItems = false;
+  #itemsDone = false;
+  /** The answer up to its items array's '[' (the rest stays in #buf after the items). */
+  readonly #skeleton: Buffer[] = [];
+  /** Elements of the items array handed on. */
+  #count = 0;
+
+  constructor(onItem: (json: string) => void) {
+    this.#onItem = onItem;
+  }
+
+  push(chunk: Uint8Array): void {
+    // Keep only what is not consumed yet, then the new bytes.
+    const rest = this.#buf.subarray(this.#start);
+    this.#buf = rest.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([rest, chunk]);
+    this.#pos -= this.#start;
+    if (this.#lastString >= 0) this.#lastString -= this.#start;
+    this.#start = 0;
+    this.#scan();
+  }
+
+  /** The answer without its items (`"items":[]`), parsed; throws ListSyntaxError if it is not JSON. */
+  end(): unknown {
+    if (this.#inItems || this.#inString || this.#depth !== 0) throw new ListSyntaxError('the answer ends inside the list');
+    const text = Buffer.concat([...this.#skeleton, this.#buf.subarray(this.#start)]).toString('utf8');
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (e) {
+      throw new ListSyntaxError(`the answer is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  #scan(): void {
+    const b = this.#buf;
+    const n = b.length;
+    let i = this.#pos;
+    while (i < n) {
+      if (this.#inString) {
+        // A byte loop: strings are mostly short keys, where Buffer.indexOf costs more per call
+        // than it saves. An escape skips the byte after it (past the end: in the next chunk).
+        let c = b[i] ?? 0;
+        while (c !== QUOTE) {
+          i += c === BACKSLASH ? 2 : 1;
+          if (i >= n) break;
+          c = b[i] ?? 0;
+        }
+        if (i >= n) break;
+        this.#inString = false;
+        if (this.#depth === 1) this.#lastStringIsItems = i + 1 - this.#lastString === ITEMS.length && b.compare(ITEMS, 0, ITEMS.length, this.#lastString, i + 1) === 0;
+        i++;
+        continue;
+      }
+      const c = b[i] ?? 0;
+      if (c === QUOTE) {
+        this.#inString = true;
+        if (this.#depth === 1) this.#lastString = i;
+      } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+        this.#depth++;
+        if (c === OPEN_ARRAY && this.#depth === 2 && this.#lastStringIsItems && !this.#itemsDone) this.#enterItems(i);
+      } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
+        if (this.#inItems && this.#depth === 2) this.#leaveItems(i);
+        this.#depth--;
+        if (this.#depth < 0) throw new ListSyntaxError('unbalanced brackets');
+      } else if (c === COMMA && this.#inItems && this.#depth === 2) {
+        this.#item(i, false);
+        this.#start = i + 1;
+      }
+      i++;
+    }
+    this.#pos = i;
+  }
+
+  #enterItems(i: number): void {
+    // The skeleton keeps everything up to and including '['.
+    this.#skeleton.push(Buffer.from(this.#buf.subarray(this.#start, i + 1)));
+    this.#start = i + 1;
+    this.#inItems = true;
+    this.#lastString = -1;
+  }
+
+  #leaveItems(i: number): void {
+    this.#item(i, true);
+    this.#inItems = false;
+    this.#itemsDone = true;
+    this.#start = i; // ']' and what follows are skeleton again
+  }
+
+  /** The element from #start to `end` (exclusive). Only whitespace: an empty list, or no JSON. */
+  #item(end: number, last: boolean): void {
+    let s = this.#start;
+    let e = end;
+    while (s < e && isSpace(this.#buf[s] ?? 0)) s++;
+    while (e > s && isSpace(this.#buf[e - 1] ?? 0)) e--;
+    if (s === e) {
+      if (last && this.#count === 0) return;
+      throw new ListSyntaxError('an empty element in the items array');
+    }
+    this.#count++;
+    this.#onItem(this.#buf.toString('utf8', s, e));
+  }
+}
