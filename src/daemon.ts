@@ -19,7 +19,7 @@ import type { Log } from './log.ts';
 import { ClusterState } from './observe/cluster-state.ts';
 import { ClusterWatcher } from './observe/informers.ts';
 import { HealthChecker, type HealthTransition } from './observe/health-checker.ts';
-import { NATIVE_MAX_IN_FLIGHT, NativeProber, type ProberInUse } from './observe/native-prober.ts';
+import { NativeProber, type ProberInUse } from './observe/native-prober.ts';
 import { BoundedFrequencyRunner } from './sync/bounded-runner.ts';
 import type { Clock } from './sync/clock.ts';
 import { Proxier, type ProxierHooks, type DataplanePort } from './sync/proxier.ts';
@@ -112,8 +112,7 @@ export class Daemon {
     hooks.healthProber?.('in-process');
     this.health = new HealthChecker({
       clock: deps.clock, log: deps.log,
-      // The helper's probes cost no socket each; in-process ones stay bounded by the prober.
-      ...(this.prober === undefined ? {} : { probe: this.prober.probe, maxInFlight: NATIVE_MAX_IN_FLIGHT }),
+      ...(this.prober === undefined ? {} : { native: this.prober }),
       changed: () => {
         hooks.queued();
         if (this.#listed) this.#runner.run();

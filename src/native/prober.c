@@ -16,10 +16,18 @@
  * not copied here). The sequence number carries the probe's slot and generation, and the
  * answer's ack (seq + 1) finds it again; its source address and port must match too.
  *
- * Protocol (lines of ASCII; the daemon batches many per write):
+ * The schedule is here too (the daemon hands over each target once, not each probe): node's
+ * share per probe is then one result line, not a timer, a promise and a request line.
+ *
+ * Protocol (lines of ASCII; the daemon batches many per write, this process answers in
+ * batches at most every FLUSH_MS):
  *   stdout, once:  "ready <port4> <port6>"    raw sockets open, requests accepted
- *   stdin:         "t <id> <ip> <port> <timeout_ms>"   id: a decimal uint32 of the caller's
- *   stdout:        "r <id> ok|refused|timeout|unreachable|busy"
+ *   stdin:         "a <id> <ip> <port> <interval_ms> <timeout_ms>"   probe this target from
+ *                  now on (first at a random point of the interval, then every interval
+ *                  +-5 %); id in [0, 65535], chosen by the daemon; an id in use is replaced
+ *                  "d <id>"                    stop probing it; answered "d <id>" (after that
+ *                                             line no result names the id: it may be reused)
+ *   stdout:        "r <id> ok|refused|timeout|unreachable"   one per probe
  *                  "e <why>: <the line>"      a malformed line; nothing else is affected
  * Exit: 0 when stdin closes; 77 when raw sockets are refused (no CAP_NET_RAW); 1 otherwise.
  */
@@ -42,28 +50,38 @@
 
 #define EXIT_NOPERM 77
 #define SLOT_BITS 16
-#define MAX_PROBES (1u << SLOT_BITS) /* in flight at once; more get "busy" */
+#define MAX_TARGETS (1u << SLOT_BITS) /* the id is the slot */
 #define BATCH 256                    /* packets per sendmmsg / recvmmsg */
 #define MAX_LINE 200
-#define MAX_TIMEOUT_MS 300000
-#define SRC_CACHE 4096               /* IPv4 source addresses, direct-mapped */
+#define MAX_MS 300000
+#define TICK_MS 10 /* probes start on a 10 ms grid and results wait at most that long: one
+                    * wake-up, one sendmmsg and one write for all of a tick (as the daemon's
+                    * in-process schedule, which used 10 ms slots) */
 #define SRC_TTL_MS 10000
 #define SYN_LEN 24                   /* TCP header + the MSS option */
 
-struct probe {
-	uint32_t id;      /* the caller's */
-	uint16_t gen;     /* bumped on every reuse of the slot: stale answers miss */
-	uint16_t port;    /* network order */
+struct target {
 	uint8_t family;   /* 0: free */
+	uint8_t inflight; /* key is then the probe's deadline, else its next start */
+	uint16_t gen;     /* bumped on every probe: answers to an older one miss */
+	uint16_t port;    /* network order */
 	uint8_t addr[16]; /* 4 bytes for IPv4 */
+	uint32_t interval, timeout;
 	int heap_pos;
-	uint64_t deadline;
+	uint64_t sent;
+	uint32_t src;       /* IPv4: the source address the route gives (the checksum covers it) */
+	uint64_t src_until; /* ... looked up again after this */
 };
 
-static struct probe probes[MAX_PROBES];
-static uint32_t free_list[MAX_PROBES];
-static uint32_t free_n;
-static uint32_t heap[MAX_PROBES]; /* slots by deadline, earliest first */
+/* The heap holds the keys itself: comparing needs no visit to the targets. */
+struct event {
+	uint64_t key; /* ms: next start, or the deadline of the probe in flight */
+	uint32_t id;
+};
+
+static struct target targets[MAX_TARGETS];
+static uint32_t inflight_n;
+static struct event heap[MAX_TARGETS]; /* earliest first */
 static uint32_t heap_n;
 
 static int raw4 = -1, raw6 = -1, route4 = -1;
@@ -100,15 +118,15 @@ static uint64_t now_ms(void) {
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* ---- deadlines: a binary heap that knows each slot's place, so an answer removes it ---- */
-static int earlier(uint32_t a, uint32_t b) { return probes[heap[a]].deadline < probes[heap[b]].deadline; }
+/* ---- events: one binary heap of targets by key (next start, or deadline in flight) ---- */
+static int earlier(uint32_t a, uint32_t b) { return heap[a].key < heap[b].key; }
 
 static void heap_swap(uint32_t a, uint32_t b) {
-	uint32_t t = heap[a];
+	struct event t = heap[a];
 	heap[a] = heap[b];
 	heap[b] = t;
-	probes[heap[a]].heap_pos = (int)a;
-	probes[heap[b]].heap_pos = (int)b;
+	targets[heap[a].id].heap_pos = (int)a;
+	targets[heap[b].id].heap_pos = (int)b;
 }
 
 static void heap_fix(uint32_t i) {
@@ -126,23 +144,46 @@ static void heap_fix(uint32_t i) {
 	}
 }
 
-static void heap_remove(uint32_t slot) {
-	uint32_t i = (uint32_t)probes[slot].heap_pos;
+static void heap_push(uint32_t id, uint64_t key) {
+	heap[heap_n] = (struct event){ .key = key, .id = id };
+	targets[id].heap_pos = (int)heap_n++;
+	heap_fix((uint32_t)targets[id].heap_pos);
+}
+
+static void set_key(uint32_t id, uint64_t key) {
+	uint32_t i = (uint32_t)targets[id].heap_pos;
+	heap[i].key = key;
+	heap_fix(i);
+}
+
+static void heap_remove(uint32_t id) {
+	uint32_t i = (uint32_t)targets[id].heap_pos;
 	heap_n--;
 	if (i != heap_n) {
 		heap_swap(i, heap_n);
 		heap_fix(i);
 	}
-	probes[slot].heap_pos = -1;
+	targets[id].heap_pos = -1;
 }
 
-static void finish(uint32_t slot, const char *result) {
-	struct probe *p = &probes[slot];
-	emit("r %u %s\n", p->id, result);
-	if (p->heap_pos >= 0) heap_remove(slot);
-	p->family = 0;
-	p->gen++;
-	free_list[free_n++] = slot;
+/* xorshift: jitter needs no more */
+static uint64_t rng = 88172645463325252ull;
+static uint32_t rnd(uint32_t n) {
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return n == 0 ? 0 : (uint32_t)(rng % n);
+}
+
+/* A probe ended: report it; the next one starts an interval (+-5 %) after this one did. */
+static void finish(uint32_t id, const char *result, uint64_t now) {
+	struct target *t = &targets[id];
+	if (result != NULL) emit("r %u %s\n", id, result);
+	inflight_n -= t->inflight;
+	t->inflight = 0;
+	t->gen++;
+	uint64_t next = t->sent + t->interval - t->interval / 20 + rnd(t->interval / 10 + 1);
+	set_key(id, next > now ? next : now);
 }
 
 /* ---- sending ---- */
@@ -158,32 +199,29 @@ static uint32_t csum_add(uint32_t sum, const void *data, size_t len) {
 	return sum;
 }
 
-/* The source address the kernel will use towards dst (the IPv4 checksum covers it): asked of
- * the routing table through a connected UDP socket, cached for a few seconds. */
-static struct { uint32_t dst, src; uint64_t until; } src_cache[SRC_CACHE];
-
-static int source_for(uint32_t dst, uint32_t *src, uint64_t now) {
-	uint32_t h = (dst * 2654435761u) >> 20;
-	if (src_cache[h].dst == dst && src_cache[h].until > now) {
-		*src = src_cache[h].src;
+/* The source address the kernel uses towards a target (the IPv4 checksum covers it): asked of
+ * the routing table through a connected UDP socket, kept with the target for a few seconds. */
+static int source_for(struct target *t, uint32_t *src, uint64_t now) {
+	if (t->src_until > now) {
+		*src = t->src;
 		return 0;
 	}
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9) };
-	a.sin_addr.s_addr = dst;
+	memcpy(&a.sin_addr.s_addr, t->addr, 4);
 	socklen_t len = sizeof a;
 	if (connect(route4, (struct sockaddr *)&a, sizeof a) < 0) return -1;
 	if (getsockname(route4, (struct sockaddr *)&a, &len) < 0) return -1;
-	src_cache[h].dst = dst;
-	src_cache[h].src = a.sin_addr.s_addr;
-	src_cache[h].until = now + SRC_TTL_MS;
-	*src = a.sin_addr.s_addr;
+	t->src = a.sin_addr.s_addr;
+	/* spread: targets added together do not all look again in the same tick */
+	t->src_until = now + SRC_TTL_MS + rnd(SRC_TTL_MS);
+	*src = t->src;
 	return 0;
 }
 
 struct batch {
 	int fd;
 	uint32_t n;
-	uint32_t slot[BATCH];
+	uint32_t id[BATCH];
 	uint8_t pkt[BATCH][SYN_LEN];
 	struct sockaddr_in6 to[BATCH]; /* big enough for either family */
 	struct iovec iov[BATCH];
@@ -191,14 +229,15 @@ struct batch {
 };
 static struct batch b4, b6;
 
-static void flush_batch(struct batch *b) {
+static void flush_batch(struct batch *b, uint64_t now) {
 	uint32_t i = 0;
 	while (i < b->n) {
 		int n = sendmmsg(b->fd, b->msg + i, b->n - i, 0);
 		if (n < 0 && errno == EINTR) continue;
 		if (n < 0) {
-			/* This message failed (no route, a local firewall's reject): the probe failed. */
-			finish(b->slot[i], errno == EAGAIN || errno == ENOBUFS ? "busy" : "unreachable");
+			/* This one failed: no route or a local firewall's reject fail the probe; a full
+			 * send buffer says nothing of the endpoint (no result, the next one comes). */
+			finish(b->id[i], errno == EAGAIN || errno == ENOBUFS ? NULL : "unreachable", now);
 			i++;
 			continue;
 		}
@@ -226,17 +265,21 @@ static void fill_syn(uint8_t *t, uint16_t sport, uint16_t dport_net, uint32_t se
 	t[23] = 0xb4;
 }
 
-static void send_probe(uint32_t slot, uint64_t now) {
-	struct probe *p = &probes[slot];
+static void send_probe(uint32_t id, uint64_t now) {
+	struct target *p = &targets[id];
+	p->inflight = 1;
+	inflight_n++;
+	p->sent = now;
+	set_key(id, now + p->timeout);
 	struct batch *b = p->family == 4 ? &b4 : &b6;
-	uint32_t seq = (uint32_t)p->gen << SLOT_BITS | slot;
+	uint32_t seq = (uint32_t)p->gen << SLOT_BITS | id;
 	uint8_t *t = b->pkt[b->n];
 	memset(&b->to[b->n], 0, sizeof b->to[b->n]);
 	if (p->family == 4) {
 		uint32_t dst, src;
 		memcpy(&dst, p->addr, 4);
-		if (source_for(dst, &src, now) < 0) {
-			finish(slot, "unreachable");
+		if (source_for(p, &src, now) < 0) {
+			finish(id, "unreachable", now);
 			return;
 		}
 		fill_syn(t, port4, p->port, seq);
@@ -258,8 +301,8 @@ static void send_probe(uint32_t slot, uint64_t now) {
 		memcpy(&to->sin6_addr, p->addr, 16);
 		b->msg[b->n].msg_hdr.msg_namelen = sizeof *to;
 	}
-	b->slot[b->n] = slot;
-	if (++b->n == BATCH) flush_batch(b);
+	b->id[b->n] = id;
+	if (++b->n == BATCH) flush_batch(b, now);
 }
 
 /* ---- requests ---- */
@@ -288,42 +331,55 @@ static void reject(const char *why, const char *line, size_t len) {
 	emit("e %s: \"%s%s\"\n", why, q, len > MAX_LINE ? "..." : "");
 }
 
+static void add_target(char **f, const char *line, size_t len, uint64_t now) {
+	uint32_t id, port, interval, timeout;
+	uint8_t addr[16];
+	int family;
+	if (parse_u32(f[1], MAX_TARGETS - 1, &id) < 0) { reject("bad id", line, len); return; }
+	if (inet_pton(AF_INET, f[2], addr) == 1) family = 4;
+	else if (inet_pton(AF_INET6, f[2], addr) == 1) family = 6;
+	else { reject("bad address", line, len); return; }
+	if (parse_u32(f[3], 65535, &port) < 0 || port == 0) { reject("bad port", line, len); return; }
+	if (parse_u32(f[4], MAX_MS, &interval) < 0 || interval == 0) { reject("bad interval", line, len); return; }
+	if (parse_u32(f[5], MAX_MS, &timeout) < 0 || timeout == 0) { reject("bad timeout", line, len); return; }
+	struct target *t = &targets[id];
+	if (t->family != 0) heap_remove(id); /* replaced */
+	inflight_n -= t->inflight;
+	t->src_until = 0;
+	t->family = (uint8_t)family;
+	t->inflight = 0;
+	t->gen++;
+	t->port = htons((uint16_t)port);
+	memset(t->addr, 0, sizeof t->addr);
+	memcpy(t->addr, addr, family == 4 ? 4 : 16);
+	t->interval = interval;
+	t->timeout = timeout;
+	/* The first probe at a random point of the interval: targets added together spread. */
+	heap_push(id, now + rnd(interval));
+}
+
 static void request(char *line, size_t len, uint64_t now) {
 	char copy[MAX_LINE + 1];
 	memcpy(copy, line, len);
 	copy[len] = 0;
-	char *f[6];
+	char *f[7];
 	int nf = 0;
-	for (char *s = copy, *tok; nf < 6 && (tok = strsep(&s, " ")) != NULL;) f[nf++] = tok;
-	if (nf != 5 || strcmp(f[0], "t") != 0) { reject("expected \"t <id> <ip> <port> <timeout_ms>\"", line, len); return; }
-	uint32_t id, port, timeout;
-	if (parse_u32(f[1], UINT32_MAX, &id) < 0) { reject("bad id", line, len); return; }
-	if (parse_u32(f[3], 65535, &port) < 0 || port == 0) { reject("bad port", line, len); return; }
-	if (parse_u32(f[4], MAX_TIMEOUT_MS, &timeout) < 0 || timeout == 0) { reject("bad timeout", line, len); return; }
-	uint8_t addr[16];
-	int family;
-	if (inet_pton(AF_INET, f[2], addr) == 1) family = 4;
-	else if (inet_pton(AF_INET6, f[2], addr) == 1) family = 6;
-	else { reject("bad address", line, len); return; }
-	if ((family == 4 && raw4 < 0) || (family == 6 && raw6 < 0)) {
-		emit("r %u unreachable\n", id);
-		return;
+	for (char *s = copy, *tok; nf < 7 && (tok = strsep(&s, " ")) != NULL;) f[nf++] = tok;
+	if (nf == 6 && strcmp(f[0], "a") == 0) {
+		add_target(f, line, len, now);
+	} else if (nf == 2 && strcmp(f[0], "d") == 0) {
+		uint32_t id;
+		if (parse_u32(f[1], MAX_TARGETS - 1, &id) < 0) { reject("bad id", line, len); return; }
+		struct target *t = &targets[id];
+		if (t->family != 0) heap_remove(id);
+		inflight_n -= t->inflight;
+		t->inflight = 0;
+		t->family = 0;
+		t->gen++;
+		emit("d %u\n", id);
+	} else {
+		reject("expected \"a <id> <ip> <port> <interval_ms> <timeout_ms>\" or \"d <id>\"", line, len);
 	}
-	if (free_n == 0) {
-		emit("r %u busy\n", id);
-		return;
-	}
-	uint32_t slot = free_list[--free_n];
-	struct probe *p = &probes[slot];
-	p->id = id;
-	p->family = (uint8_t)family;
-	p->port = htons((uint16_t)port);
-	memcpy(p->addr, addr, family == 4 ? 4 : 16);
-	p->deadline = now + timeout;
-	heap[heap_n] = slot;
-	p->heap_pos = (int)heap_n++;
-	heap_fix((uint32_t)p->heap_pos);
-	send_probe(slot, now);
 }
 
 static char in[1 << 16];
@@ -353,13 +409,11 @@ static int read_requests(void) {
 		skipping = 1;
 		in_n = 0;
 	}
-	flush_batch(&b4);
-	flush_batch(&b6);
 	return 1;
 }
 
 /* ---- answers ---- */
-static void answer(const uint8_t *tcp, size_t len, uint16_t want_port, int family, const void *src) {
+static void answer(const uint8_t *tcp, size_t len, uint16_t want_port, int family, const void *src, uint64_t now) {
 	if (len < 20) return;
 	uint16_t sport_net, dport;
 	memcpy(&sport_net, tcp, 2);
@@ -369,11 +423,11 @@ static void answer(const uint8_t *tcp, size_t len, uint16_t want_port, int famil
 	int ok = (flags & 0x12) == 0x12;
 	if (!ok && !(flags & 0x04)) return; /* neither SYN-ACK nor RST */
 	uint32_t ack = (uint32_t)tcp[8] << 24 | (uint32_t)tcp[9] << 16 | (uint32_t)tcp[10] << 8 | tcp[11];
-	uint32_t seq = ack - 1, slot = seq & (MAX_PROBES - 1);
-	struct probe *p = &probes[slot];
-	if (p->family != family || p->gen != (uint16_t)(seq >> SLOT_BITS) || p->port != sport_net) return;
-	if (memcmp(p->addr, src, family == 4 ? 4 : 16) != 0) return;
-	finish(slot, ok ? "ok" : "refused");
+	uint32_t seq = ack - 1, id = seq & (MAX_TARGETS - 1);
+	struct target *t = &targets[id];
+	if (t->family != family || !t->inflight || t->gen != (uint16_t)(seq >> SLOT_BITS) || t->port != sport_net) return;
+	if (memcmp(t->addr, src, family == 4 ? 4 : 16) != 0) return;
+	finish(id, ok ? "ok" : "refused", now);
 }
 
 static uint8_t rbuf[BATCH][128];
@@ -381,7 +435,7 @@ static struct sockaddr_in6 rfrom[BATCH];
 static struct iovec riov[BATCH];
 static struct mmsghdr rmsg[BATCH];
 
-static void read_answers(int fd, int family) {
+static void read_answers(int fd, int family, uint64_t now) {
 	for (;;) {
 		for (int i = 0; i < BATCH; i++) rmsg[i].msg_hdr.msg_namelen = sizeof rfrom[i];
 		int n = recvmmsg(fd, rmsg, BATCH, MSG_DONTWAIT, NULL);
@@ -394,17 +448,27 @@ static void read_answers(int fd, int family) {
 				if (len < 20) continue;
 				size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
 				if (len < ihl) continue;
-				answer(pkt + ihl, len - ihl, port4, 4, pkt + 12);
+				answer(pkt + ihl, len - ihl, port4, 4, pkt + 12, now);
 			} else {
-				answer(pkt, len, port6, 6, &rfrom[i].sin6_addr);
+				answer(pkt, len, port6, 6, &rfrom[i].sin6_addr, now);
 			}
 		}
 		if (n < BATCH) return;
 	}
 }
 
-static void expire(uint64_t now) {
-	while (heap_n > 0 && probes[heap[0]].deadline <= now) finish(heap[0], "timeout");
+/* The first tick (a multiple of TICK_MS) after `ms`. */
+static uint64_t next_tick(uint64_t ms) { return ms - ms % TICK_MS + TICK_MS; }
+
+/* Timeouts, then the probes that are due: one sendmmsg per family for all of them. */
+static void run_due(uint64_t now) {
+	while (heap_n > 0 && heap[0].key <= now) {
+		uint32_t id = heap[0].id;
+		if (targets[id].inflight) finish(id, "timeout", now);
+		else send_probe(id, now);
+	}
+	flush_batch(&b4, now);
+	flush_batch(&b6, now);
 }
 
 /* ---- set-up ---- */
@@ -493,33 +557,33 @@ int main(int argc, char **argv) {
 		riov[i] = (struct iovec){ .iov_base = rbuf[i], .iov_len = sizeof rbuf[i] };
 		rmsg[i].msg_hdr = (struct msghdr){ .msg_name = &rfrom[i], .msg_iov = &riov[i], .msg_iovlen = 1 };
 	}
-	for (uint32_t i = 0; i < MAX_PROBES; i++) {
-		free_list[i] = MAX_PROBES - 1 - i;
-		probes[i].heap_pos = -1;
-	}
-	free_n = MAX_PROBES;
+	for (uint32_t i = 0; i < MAX_TARGETS; i++) targets[i].heap_pos = -1;
+	rng ^= (uint64_t)getpid() << 32 ^ now_ms();
 	emit("ready %u %u\n", port4, raw6 < 0 ? 0 : port6);
 	flush_out();
 
-	struct pollfd fds[3] = {
-		{ .fd = STDIN_FILENO, .events = POLLIN },
-		{ .fd = raw4, .events = POLLIN },
-		{ .fd = raw6, .events = POLLIN }, /* a negative fd is skipped */
-	};
+	/* Only stdin wakes it up; answers wait in the raw sockets' buffers for the next tick, so
+	 * 10,000 answers a second are not 10,000 wake-ups. */
+	struct pollfd in_fd = { .fd = STDIN_FILENO, .events = POLLIN };
+	uint64_t last = 0; /* when the last tick's work ran */
 	for (;;) {
-		int wait = -1;
-		if (heap_n > 0) {
-			uint64_t now = now_ms(), d = probes[heap[0]].deadline;
-			wait = d <= now ? 0 : (int)(d - now);
-		}
-		if (poll(fds, 3, wait) < 0 && errno != EINTR) fail("poll");
-		if (fds[1].revents & POLLIN) read_answers(raw4, 4);
-		if (fds[2].revents & POLLIN) read_answers(raw6, 6);
-		if (fds[0].revents & (POLLIN | POLLHUP | POLLERR) && !read_requests()) {
+		uint64_t now = now_ms();
+		int64_t wait = -1;
+		if (inflight_n > 0 || out_n > 0) wait = (int64_t)(next_tick(now) - now);
+		else if (heap_n > 0) wait = (int64_t)(next_tick(heap[0].key > now ? heap[0].key - 1 : now) - now);
+		int r = poll(&in_fd, 1, (int)wait);
+		if (r < 0 && errno != EINTR) fail("poll");
+		if (r > 0 && !read_requests()) {
 			flush_out();
 			return 0;
 		}
-		expire(now_ms());
-		flush_out();
+		now = now_ms();
+		if (r == 0 || now / TICK_MS != last / TICK_MS) {
+			last = now;
+			if (raw4 >= 0) read_answers(raw4, 4, now);
+			if (raw6 >= 0) read_answers(raw6, 6, now);
+			run_due(now);
+			flush_out();
+		}
 	}
 }
