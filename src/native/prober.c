@@ -206,6 +206,10 @@ static int source_for(struct target *t, uint32_t *src, uint64_t now) {
 		*src = t->src;
 		return 0;
 	}
+	/* Disconnect first: a UDP socket keeps the source address of its first connect(), and a
+	 * SYN summed with another address than the one it leaves from is dropped as corrupt. */
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	connect(route4, &unspec, sizeof unspec);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9) };
 	memcpy(&a.sin_addr.s_addr, t->addr, 4);
 	socklen_t len = sizeof a;

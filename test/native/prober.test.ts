@@ -93,6 +93,27 @@ test('a silent endpoint (its packets dropped) fails at its timeout, not before',
   assert.deepEqual(lines.slice(1), ['d 7', 'r 1 timeout', 'd 8']);
 });
 
+test('each target\'s SYN is summed with the source address it leaves from (two routes, two sources, a real veth)', () => {
+  // A private mount and network namespace: a veth to a peer namespace holding 10.1.1.2 and
+  // 10.2.2.2, reached from 10.1.1.1 and 10.2.2.1. Unlike loopback, the peer checks the checksum:
+  // a SYN summed with the other target's source address is dropped (a timeout).
+  const listener = `require('net').createServer((c) => c.destroy()).listen(8080)`;
+  const script = `set -e; mount --make-rprivate /; mkdir -p /run/netns; mount -t tmpfs tmpfs /run/netns
+    ip link set lo up; ip netns add peer; ip link add v0 type veth peer name v1 netns peer
+    ip addr add 10.1.1.1/24 dev v0; ip addr add 10.2.2.1/24 dev v0; ip link set v0 up
+    ip -n peer addr add 10.1.1.2/24 dev v1; ip -n peer addr add 10.2.2.2/24 dev v1; ip -n peer link set v1 up
+    ip netns exec peer ${process.execPath} -e "${listener}; setTimeout(() => process.exit(), 4000)" &
+    sleep 1.5
+    { printf 'a 1 10.1.1.2 8080 200 300\\na 2 10.2.2.2 8080 200 300\\n'; sleep 2; } | ${PROBER_PATH}`;
+  const r = spawnSync('unshare', ['-m', '-n', 'sh', '-c', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const results = (id: number): string[] => r.stdout.split('\n').filter((l) => l.startsWith(`r ${id} `)).map((l) => l.split(' ')[2]!);
+  for (const id of [1, 2]) {
+    assert.ok(results(id).length >= 4, r.stdout);
+    assert.deepEqual(results(id).filter((x) => x !== 'ok'), [], `target ${id}: ${results(id).join(' ')}`);
+  }
+});
+
 test('malformed lines: an error naming each, the good lines still served, no crash', async (t) => {
   const srv = await listen('127.0.0.2');
   t.after(() => { srv.server.close(); });
