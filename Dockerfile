@@ -20,13 +20,23 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN node_modules/.bin/tsc -p tsconfig.build.json
 
-# 2. The runtime dependencies alone.
+# 2. kube-ipvs-prober (src/native/prober.c), the TCP health checks' helper: Debian's gcc on the
+#    same bookworm base, so it links the glibc of the image it runs in. Same flags as `make native`.
+FROM ${NODE_IMAGE} AS prober
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY src/native ./src/native
+RUN gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o kube-ipvs-prober src/native/prober.c
+
+# 3. The runtime dependencies alone.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /opt/kube-ipvs
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
 
-# 3. The image.
+# 4. The image.
 FROM ${NODE_IMAGE}
 ARG NODE_IMAGE
 ARG VERSION
@@ -53,6 +63,9 @@ ENV NODE_ENV=production NODE_OPTIONS="--enable-source-maps --max-semi-space-size
 COPY package.json ./
 COPY --from=deps /opt/kube-ipvs/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# Where dist/observe/native-prober.js looks for it (../../bin); it needs CAP_NET_RAW (the
+# DaemonSet is privileged) and the daemon probes in-process without it.
+COPY --from=prober /src/kube-ipvs-prober ./bin/kube-ipvs-prober
 COPY image/kube-ipvs.sh /usr/local/bin/kube-ipvs
 # Runs as root: it programs the host's kernel (the DaemonSet makes it privileged).
 ENTRYPOINT ["/usr/local/bin/kube-ipvs"]

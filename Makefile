@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 STAMP := node_modules/.kube-ipvs-installed
 
-.PHONY: all setup build lint typecheck unit e2e test demo clean image image-multiarch bench bench-smoke bench-vm bench-health
+.PHONY: all setup native build lint typecheck unit e2e test demo clean image image-multiarch bench bench-smoke bench-vm bench-health
 
 all: test
 
@@ -16,7 +16,19 @@ $(STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(STAMP)
+# The TCP health-check prober (src/native/prober.c): a small C program the daemon runs as one
+# long-lived child. Built here for the tests, `make demo` and the VM (which runs the host's
+# files: same glibc); the image builds its own (Dockerfile). gcc and libc6-dev if missing.
+PROBER := bin/kube-ipvs-prober
+$(PROBER): src/native/prober.c
+	test/support/apt-install.sh gcc gcc
+	test/support/apt-install.sh libc6-dev /usr/include/stdio.h
+	@mkdir -p $(@D)
+	gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o $@ $<
+
+native: $(PROBER)
+
+setup: $(STAMP) $(PROBER)
 
 build: setup
 	tsc -p tsconfig.build.json
@@ -77,7 +89,7 @@ bench-vm: setup
 	done
 
 clean:
-	rm -rf dist .cache node_modules
+	rm -rf dist .cache node_modules bin
 
 # The container image (Dockerfile). Needs a Docker engine, so it is not part of `make test`
 # (test/deploy/ checks the Dockerfile, its packages and the build it runs offline instead).

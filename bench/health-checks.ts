@@ -4,12 +4,16 @@
 // default 1 s interval; the listeners run in another process so only the prober is measured.
 // After a warm-up it reads the process CPU time (user + system) over the window: the % of one
 // core. Writes bench/results/health-checks.json.
+// `native` is the TCP check through kube-ipvs-prober (src/native/prober.c, `make native`): the
+// CPU of both processes counts, node's and the helper's (/proc/<pid>/stat). On loopback the
+// listener's kernel half (its SYN-ACK, our kernel's RST) is charged to the prober's system time
+// too; against a remote endpoint that half runs on the other machine.
 // Also prints the CPU per probe and what the target rate (ENDPOINTS probes a second) costs at
 // that price: on a busy machine the local listeners may not take every probe in time, and
 // `none` (the checker with a probe that answers at once) shows its own bookkeeping's share.
-//   node bench/health-checks.ts [tcp|http|none|all=all] [endpoints=10000] [seconds=60]
+//   node bench/health-checks.ts [native|tcp|http|none|all=all] [endpoints=10000] [seconds=60]
 import { fork } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus } from 'node:os';
@@ -18,6 +22,7 @@ import { HEALTH_CHECK_DEFAULTS, type HealthCheckKind, type ProbeTarget } from '.
 import { parseIp } from '../src/compute/net/ip.ts';
 import { silentLog } from '../src/log.ts';
 import { HealthChecker } from '../src/observe/health-checker.ts';
+import { NativeProber } from '../src/observe/native-prober.ts';
 import { systemClock } from '../src/sync/clock.ts';
 
 const PORT = 18080;
@@ -31,7 +36,7 @@ if (process.argv[2] === '--serve') {
   http.listen({ port: PORT + 1, host: '0.0.0.0', backlog: 8192 }, () => { process.send?.('ready'); });
 } else {
   const arg = process.argv[2] ?? 'all';
-  const modes: Mode[] = arg === 'tcp' || arg === 'http' || arg === 'none' ? [arg] : ['none', 'tcp', 'http'];
+  const modes: Mode[] = arg === 'tcp' || arg === 'http' || arg === 'none' || arg === 'native' ? [arg] : ['none', 'native', 'tcp', 'http'];
   const endpoints = Number(process.argv[3] ?? 10_000);
   const seconds = Number(process.argv[4] ?? 60);
   const server = fork(import.meta.filename, ['--serve'], { stdio: 'inherit' });
@@ -41,23 +46,36 @@ if (process.argv[2] === '--serve') {
   server.kill();
   const result = { when: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, rows };
   writeFileSync(join(import.meta.dirname, 'results', 'health-checks.json'), `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write('\nprobe  endpoints  interval  probes/s  failed  CPU % of a core  CPU µs/probe  CPU % at endpoints/s\n');
+  process.stdout.write('\nprobe   endpoints  interval  probes/s  failed  CPU % of a core  CPU µs/probe  CPU % at endpoints/s\n');
   for (const r of rows) {
-    process.stdout.write(`${String(r.kind).padEnd(5)} ${String(r.endpoints).padStart(10)}  ${String(r.interval).padStart(8)}  ${String(r.probesPerSecond).padStart(8)}  ${String(r.failed).padStart(6)}  ${String(r.cpuPercent).padStart(15)}  ${String(r.cpuMicrosPerProbe).padStart(12)}  ${String(r.cpuPercentAtTarget).padStart(20)}\n`);
+    process.stdout.write(`${String(r.kind).padEnd(6)} ${String(r.endpoints).padStart(10)}  ${String(r.interval).padStart(8)}  ${String(r.probesPerSecond).padStart(8)}  ${String(r.failed).padStart(6)}  ${String(r.cpuPercent).padStart(15)}  ${String(r.cpuMicrosPerProbe).padStart(12)}  ${String(r.cpuPercentAtTarget).padStart(20)}\n`);
   }
 }
 
-type Mode = HealthCheckKind | 'none';
+type Mode = HealthCheckKind | 'none' | 'native';
+
+/** A child's user and system CPU time in µs (utime, stime: fields 14 and 15 of /proc/<pid>/stat). */
+function childCpu(pid: number | undefined): { user: number; system: number } {
+  if (pid === undefined) return { user: 0, system: 0 };
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const tick = 1e6 / 100; // USER_HZ is 100 on Linux
+  return { user: Number(f[11]) * tick, system: Number(f[12]) * tick };
+}
 
 async function measure(mode: Mode, endpoints: number, seconds: number): Promise<Record<string, unknown>> {
   const kind: HealthCheckKind = mode === 'http' ? 'http' : 'tcp';
   let ok = 0;
   let failed = 0;
+  const native = mode === 'native' ? new NativeProber({ clock: systemClock, log: silentLog }) : undefined;
   const checker = new HealthChecker({
     clock: systemClock, log: silentLog, changed: () => undefined,
     result: (r) => { if (r) ok++; else failed++; },
     ...(mode === 'none' ? { probe: () => Promise.resolve(true) } : {}),
+    ...(native === undefined ? {} : { native }),
   });
+  await native?.start();
+  if (native !== undefined && native.inUse !== 'native') throw new Error('kube-ipvs-prober is not in use: make native, and run as root (CAP_NET_RAW)');
   const spec = { kind, ...HEALTH_CHECK_DEFAULTS, ...(kind === 'http' ? { path: '/healthz', port: PORT + 1 } : { port: PORT }) };
   const perService = Math.ceil(endpoints / 100);
   for (let s = 0; s * perService < endpoints; s++) {
@@ -72,11 +90,16 @@ async function measure(mode: Mode, endpoints: number, seconds: number): Promise<
   ok = 0;
   failed = 0;
   const cpu0 = process.cpuUsage();
+  const helper0 = childCpu(native?.pid);
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const cpu = process.cpuUsage(cpu0);
+  const own = process.cpuUsage(cpu0);
+  const helper1 = childCpu(native?.pid);
+  const helper = { user: helper1.user - helper0.user, system: helper1.system - helper0.system };
+  const cpu = { user: own.user + helper.user, system: own.system + helper.system };
   const wall = (performance.now() - t0) / 1000;
   checker.stop();
+  native?.stop();
   await new Promise((r) => setTimeout(r, 2000)); // probes in flight end before the next kind
   const cpuS = (cpu.user + cpu.system) / 1e6;
   const probes = ok + failed;
@@ -85,11 +108,16 @@ async function measure(mode: Mode, endpoints: number, seconds: number): Promise<
     kind: mode, endpoints, interval: '1s', seconds: Math.round(wall),
     probesPerSecond: Math.round(probes / wall), failed,
     cpuSeconds: Number(cpuS.toFixed(2)), cpuPercent: Number((100 * cpuS / wall).toFixed(1)),
-    cpuMicrosPerProbe: Math.round(perProbeS * 1e6),
+    cpuMicrosPerProbe: Number((perProbeS * 1e6).toFixed(1)),
     // User (JavaScript, libuv) and system (the kernel: on loopback the connection's far side
     // is processed in the prober's system calls too) time per probe.
-    userMicrosPerProbe: Math.round(cpu.user / Math.max(1, probes)),
-    systemMicrosPerProbe: Math.round(cpu.system / Math.max(1, probes)),
+    userMicrosPerProbe: Number((cpu.user / Math.max(1, probes)).toFixed(1)),
+    systemMicrosPerProbe: Number((cpu.system / Math.max(1, probes)).toFixed(1)),
+    // native: the helper's share (its user and system µs per probe) of the totals above.
+    ...(native === undefined ? {} : {
+      helperUserMicrosPerProbe: Number((helper.user / Math.max(1, probes)).toFixed(1)),
+      helperSystemMicrosPerProbe: Number((helper.system / Math.max(1, probes)).toFixed(1)),
+    }),
     // The target: every endpoint once a second.
     cpuPercentAtTarget: Number((100 * perProbeS * endpoints).toFixed(1)),
   };

@@ -19,6 +19,7 @@ import type { Log } from './log.ts';
 import { ClusterState } from './observe/cluster-state.ts';
 import { ClusterWatcher } from './observe/informers.ts';
 import { HealthChecker, type HealthTransition } from './observe/health-checker.ts';
+import { NativeProber, type ProberInUse } from './observe/native-prober.ts';
 import { BoundedFrequencyRunner } from './sync/bounded-runner.ts';
 import type { Clock } from './sync/clock.ts';
 import { Proxier, type ProxierHooks, type DataplanePort } from './sync/proxier.ts';
@@ -30,6 +31,8 @@ export interface DaemonDeps {
   readonly kubeConfig: KubeConfig;
   readonly clock: Clock;
   readonly log: Log;
+  /** kube-ipvs-prober's path: TCP health checks by it (observe/native-prober.ts); absent: in-process. */
+  readonly prober?: string;
 }
 
 export interface DaemonSettings {
@@ -52,6 +55,8 @@ export interface DaemonHooks extends ProxierHooks {
   healthResult?(ok: boolean): void;
   /** An endpoint taken out of rotation by its checks, or back (metrics). */
   healthTransition?(t: HealthTransition): void;
+  /** The prober TCP health checks use now (metrics). */
+  healthProber?(p: ProberInUse): void;
 }
 
 /** Addresses of this node's interfaces, as NodePorts and kube-proxy see them. */
@@ -80,6 +85,8 @@ export class Daemon {
   readonly proxier: Proxier;
   /** Active health checks of the Services that opt in (their results are a sync input). */
   readonly health: HealthChecker;
+  /** TCP probes through kube-ipvs-prober, when the daemon was given one. */
+  readonly prober: NativeProber | undefined;
   readonly #runner: BoundedFrequencyRunner;
   readonly #watcher: ClusterWatcher;
   readonly #deps: DaemonDeps;
@@ -100,8 +107,13 @@ export class Daemon {
       minIntervalMs: s.minSyncPeriodMs, maxIntervalMs: s.syncPeriodMs, burst: 2, clock: deps.clock, log: deps.log,
       fn: (reason, signal) => this.proxier.sync(reason, signal),
     });
+    this.prober = deps.prober === undefined ? undefined : new NativeProber({
+      path: deps.prober, clock: deps.clock, log: deps.log, inUse: (p) => { hooks.healthProber?.(p); },
+    });
+    hooks.healthProber?.('in-process');
     this.health = new HealthChecker({
       clock: deps.clock, log: deps.log,
+      ...(this.prober === undefined ? {} : { native: this.prober }),
       changed: () => {
         hooks.queued();
         if (this.#listed) this.#runner.run();
@@ -145,6 +157,8 @@ export class Daemon {
       for (const c of changes) this.#deps.log.info({ setting: c.name, from: c.from, to: c.to }, 'kernel setting changed');
     }
     if (this.#isStopped()) return;
+    // Not awaited: until the helper is ready, TCP probes run in-process.
+    void this.prober?.start();
     await this.#watcher.start();
     if (this.#isStopped()) return;
     this.#listed = true;
@@ -162,5 +176,6 @@ export class Daemon {
     this.#watcher.stop();
     this.#runner.stop();
     this.health.stop();
+    this.prober?.stop();
   }
 }

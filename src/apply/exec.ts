@@ -208,3 +208,49 @@ export function countingRunner(inner: Runner): CountingRunner {
     },
   };
 }
+
+/** A long-lived helper process (one for the daemon's life, not one per request). */
+export interface Helper {
+  readonly pid: number | undefined;
+  /** Requests; writes after it ended are dropped. */
+  write(text: string): void;
+  /** Resolves once it ended, however: exit code or signal, or why it never started. */
+  readonly ended: Promise<HelperExit>;
+  kill(): void;
+}
+
+export interface HelperExit {
+  readonly exitCode?: number;
+  readonly signal?: string;
+  /** Its stderr (the reason for a failed start). */
+  readonly stderr: string;
+  /** Set when the process could not run at all (TOOL_MISSING: no such file). */
+  readonly error?: ToolError;
+}
+
+/** Starts `argv` with pipes; `onOutput` gets its stdout as it comes, in chunks of text. */
+export function startHelper(argv: readonly string[], onOutput: (chunk: string) => void): Helper {
+  const [file, ...args] = argv;
+  if (file === undefined) throw new TypeError('empty argv');
+  const p = execa(file, args, {
+    reject: false, buffer: { stdout: false }, maxBuffer: { stderr: 64 * 1024 }, stdin: 'pipe', encoding: 'utf8',
+    env: { LC_ALL: 'C' }, cleanup: true,
+  });
+  p.stdout.setEncoding('utf8');
+  p.stdout.on('data', (c: string) => { onOutput(c); });
+  // A helper that died leaves a broken pipe; its end is reported through `ended`.
+  p.stdin.on('error', () => undefined);
+  let open = true;
+  const ended = p.then((r): HelperExit => {
+    open = false;
+    const base = { stderr: typeof r.stderr === 'string' ? r.stderr : '' };
+    if (r.code === 'ENOENT' || r.code === 'EACCES') return { ...base, error: new ToolError({ argv, code: 'TOOL_MISSING', stderr: base.stderr, cause: r.cause }) };
+    return { ...base, ...(r.exitCode === undefined ? {} : { exitCode: r.exitCode }), ...(r.signal === undefined ? {} : { signal: r.signal }) };
+  });
+  return {
+    pid: p.pid,
+    write: (text) => { if (open && p.stdin.writable) p.stdin.write(text); },
+    ended,
+    kill: () => { p.kill('SIGKILL'); },
+  };
+}

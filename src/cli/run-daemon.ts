@@ -19,6 +19,7 @@ import type { Family } from '../compute/net/ip.ts';
 import type { Daemon } from '../daemon.ts';
 import { createMetrics, recordQueued, recordServiceTraffic, recordSync } from '../serve/metrics.ts';
 import { HealthCheckMetrics } from '../serve/health-check-metrics.ts';
+import { PROBER_PATH } from '../observe/native-prober.ts';
 import { heldDownCount } from '../compute/model/health-check.ts';
 import { healthHandler, ProxyHealth, type IpFamilyName } from '../serve/proxy-health.ts';
 import { metricsHandler } from '../serve/metrics-server.ts';
@@ -85,9 +86,15 @@ async function setOomScoreAdj(value: number, log: Logger): Promise<void> {
 export interface Host {
   readonly runner: Runner;
   readonly sysctl: SysctlFs;
+  /** kube-ipvs-prober for TCP health checks; absent: they run in-process. */
+  readonly prober?: string;
 }
 
-export const realHost = (): Host => ({ runner: execaRunner, sysctl: procSysFs() });
+/** KUBE_IPVS_PROBER names another helper binary; set empty, TCP checks run in-process. */
+export const realHost = (): Host => {
+  const prober = process.env.KUBE_IPVS_PROBER ?? PROBER_PATH;
+  return { runner: execaRunner, sysctl: procSysFs(), ...(prober === '' ? {} : { prober }) };
+};
 
 /** Runs until SIGTERM/SIGINT (exit 0) or a fatal start-up error (exit 1); returns the exit code. */
 export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host = realHost()): Promise<number> {
@@ -162,7 +169,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
     counted.slices = c.sliceEvents;
   };
   const daemon: Daemon = new Daemon(
-    { runner, sysctl, kubeConfig: kc, clock: systemClock, log: log.child({ component: 'proxier' }) },
+    { runner, sysctl, kubeConfig: kc, clock: systemClock, log: log.child({ component: 'proxier' }), ...(host.prober === undefined ? {} : { prober: host.prober }) },
     {
       config, syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs, families: ipFamilies,
       kernel: { strictArp: config.strictArp, timeouts: options.ipvsTimeouts }, dryRun: flags.dryRun === true,
@@ -176,6 +183,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
         recordChanges();
       },
       healthResult: (ok) => { healthChecks.result(ok); },
+      healthProber: (p) => { healthChecks.prober(p); },
       healthTransition: (t) => { healthChecks.transition(t); },
       invalid: (w) => { log.warn({ kind: w.kind, object: w.object, field: w.field }, formatWarning(w)); },
       serviceWarnings: (key, ws) => { events.serviceWarnings(key, ws); },

@@ -9,6 +9,7 @@ import type { ServiceKey } from '../compute/model/types.ts';
 import type { Log } from '../log.ts';
 import type { Clock } from '../sync/clock.ts';
 import { probe as realProbe, type ProbeFn } from './health-probe.ts';
+import type { NativeProber } from './native-prober.ts';
 
 export const MAX_IN_FLIGHT = 256;
 /** Each probe's delay is the interval ± 5 %: targets that start together drift apart. */
@@ -33,7 +34,11 @@ export interface HealthCheckerOptions {
   readonly log: Log;
   /** A Service's held-down set changed: it needs a sync. */
   readonly changed: (service: ServiceKey) => void;
+  /** The in-process probe (HTTP checks; TCP ones while `native` is not ready). */
   readonly probe?: ProbeFn;
+  /** TCP checks by kube-ipvs-prober, which then keeps their schedule. */
+  readonly native?: NativeProber;
+  /** In-process probes at once. */
   readonly maxInFlight?: number;
   /** In [0, 1); Math.random unless a test fixes it. */
   readonly random?: () => number;
@@ -52,6 +57,10 @@ interface Target {
   down: boolean;
   firstFailureAt: number;
   removed: boolean;
+  /** Its id with kube-ipvs-prober while that probes it (then its in-process schedule is idle). */
+  nativeId: number | undefined;
+  /** In the in-process schedule: in a slot, queued or in flight (so it is never in it twice). */
+  inProcess: boolean;
 }
 
 const sameSpec = (a: HealthCheckSpec, b: HealthCheckSpec): boolean =>
@@ -75,12 +84,48 @@ export class HealthChecker {
   readonly #slots = new Map<number, Target[]>();
   #lastSlot = -1;
   #timer: unknown;
+  /** kube-ipvs-prober's ids → targets. */
+  readonly #byNative = new Map<number, Target>();
 
   constructor(o: HealthCheckerOptions) {
     this.#o = o;
     this.#probe = o.probe ?? realProbe;
     this.#max = o.maxInFlight ?? MAX_IN_FLIGHT;
     this.#random = o.random ?? Math.random;
+    o.native?.listen({
+      result: (id, ok) => {
+        const t = this.#byNative.get(id);
+        if (t !== undefined) this.#record(t, ok);
+      },
+      ready: () => { this.#toNative(); },
+      lost: () => { this.#toInProcess(); },
+    });
+  }
+
+  /** Hands every TCP target probed in-process to kube-ipvs-prober (its helper is ready). */
+  #toNative(): void {
+    for (const s of this.#services.values()) for (const t of s.targets.values()) this.#handOver(t);
+  }
+
+  #handOver(t: Target): boolean {
+    if (t.spec.kind !== 'tcp' || t.removed || t.nativeId !== undefined) return false;
+    const id = this.#o.native?.add({ ip: t.target.ip, port: t.target.port, intervalMs: t.spec.intervalMs, timeoutMs: t.spec.timeoutMs });
+    if (id === undefined) return false;
+    t.nativeId = id;
+    this.#byNative.set(id, t);
+    return true;
+  }
+
+  /**
+   * The helper ended: its targets are probed in-process again, each first at a random point
+   * of its interval. Its probes in flight count for nothing, so its end takes nothing down.
+   */
+  #toInProcess(): void {
+    for (const t of this.#byNative.values()) {
+      t.nativeId = undefined;
+      if (!t.removed && !t.inProcess) this.#schedule(t, this.#random() * t.spec.intervalMs);
+    }
+    this.#byNative.clear();
   }
 
   /** The check state: per Service, the endpoint addresses held down. */
@@ -131,11 +176,11 @@ export class HealthChecker {
     }
     for (const [key, target] of probes.targets) {
       if (entry.targets.has(key)) continue;
-      const t: Target = { service, spec: probes.spec, target, failures: 0, successes: 0, down: false, firstFailureAt: 0, removed: false };
+      const t: Target = { service, spec: probes.spec, target, failures: 0, successes: 0, down: false, firstFailureAt: 0, removed: false, nativeId: undefined, inProcess: false };
       entry.targets.set(key, t);
       // The first probe at a random point of the interval: targets added together (a start,
-      // a large Service) spread over it instead of firing in one burst.
-      this.#schedule(t, this.#random() * probes.spec.intervalMs);
+      // a large Service) spread over it instead of firing in one burst (the helper does the same).
+      if (!this.#handOver(t)) this.#schedule(t, this.#random() * probes.spec.intervalMs);
     }
   }
 
@@ -152,10 +197,16 @@ export class HealthChecker {
 
   #remove(t: Target): void {
     t.removed = true;
+    if (t.nativeId !== undefined) {
+      this.#o.native?.remove(t.nativeId);
+      this.#byNative.delete(t.nativeId);
+      t.nativeId = undefined;
+    }
     if (t.down) this.#setDown(t, false);
   }
 
   #schedule(t: Target, ms: number): void {
+    t.inProcess = true;
     const now = this.#o.clock.now();
     if (this.#lastSlot < 0) this.#lastSlot = Math.floor(now / SLOT_MS);
     const slot = Math.max(this.#lastSlot + 1, Math.ceil((now + ms) / SLOT_MS));
@@ -182,7 +233,10 @@ export class HealthChecker {
   }
 
   #due(t: Target): void {
-    if (t.removed) return;
+    if (t.removed || t.nativeId !== undefined) {
+      t.inProcess = false;
+      return;
+    }
     if (this.#inFlight >= this.#max) this.#queue.push(t);
     else this.#start(t);
   }
@@ -195,6 +249,10 @@ export class HealthChecker {
       this.#next();
       if (t.removed || this.#stopped) return;
       this.#record(t, ok);
+      if (t.nativeId !== undefined) { // handed over meanwhile
+        t.inProcess = false;
+        return;
+      }
       const interval = t.spec.intervalMs * (1 - JITTER / 2 + JITTER * this.#random());
       this.#schedule(t, Math.max(0, interval - (this.#o.clock.now() - started)));
     });

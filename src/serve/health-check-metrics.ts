@@ -3,6 +3,9 @@
 // long an endpoint failed before it was out of rotation in the kernel.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { HealthTransition } from '../observe/health-checker.ts';
+import type { ProberInUse } from '../observe/native-prober.ts';
+
+const PROBERS: readonly ProberInUse[] = ['native', 'in-process'];
 
 /** 0.5 s to 2 min: an interval × failures of 1 s × 3 lands at 2–4 s with one sync. */
 export const OUT_OF_ROTATION_BUCKETS = [0.5, 1, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 60, 120];
@@ -11,6 +14,7 @@ export class HealthCheckMetrics {
   readonly #checks: Counter<'result'>;
   readonly #heldDown: Gauge;
   readonly #outAfter: Histogram;
+  readonly #prober: Gauge<'prober'>;
   /** First-failure times (epoch ms) of endpoints taken down and not yet applied by a sync. */
   #pending: number[] = [];
 
@@ -23,7 +27,12 @@ export class HealthCheckMetrics {
       help: 'Time from an endpoint\'s first failed check to the sync that applied its weight 0',
       buckets: OUT_OF_ROTATION_BUCKETS, registers,
     });
+    this.#prober = new Gauge({ name: 'kubeipvs_health_check_prober', help: 'The prober TCP health checks use now: 1 for native (kube-ipvs-prober, SYN probes) or in-process', labelNames: ['prober'], registers });
     for (const result of ['success', 'failure']) this.#checks.inc({ result }, 0);
+  }
+
+  prober(p: ProberInUse): void {
+    for (const q of PROBERS) this.#prober.set({ prober: q }, q === p ? 1 : 0);
   }
 
   result(ok: boolean): void { this.#checks.inc({ result: ok ? 'success' : 'failure' }); }

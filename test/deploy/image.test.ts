@@ -16,6 +16,9 @@ import { baseOf, inContext, ops, readDockerfile, stage } from './dockerfile.ts';
 const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; dev?: boolean }> };
 const BASE = `node:${lock.packages['node_modules/node']?.version ?? '(no node devDependency)'}-bookworm-slim`;
 const PACKAGES = ['conntrack', 'iproute2', 'ipset', 'iptables', 'ipvsadm', 'kmod', 'nftables'];
+/** The prober stage's: kube-ipvs-prober is compiled with them. */
+const BUILD_PACKAGES = ['gcc', 'libc6-dev'];
+const GCC = 'gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o kube-ipvs-prober src/native/prober.c';
 const APP = '/opt/kube-ipvs';
 const ENTRYPOINT = join(ROOT, 'image', 'kube-ipvs.sh');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -28,7 +31,10 @@ test('the Dockerfile: bookworm Node 24 stages, production dependencies only, kub
   const d = readDockerfile();
   assert.match(BASE, /^node:24\.\d+\.\d+-bookworm-slim$/, 'pinned to a full Node version, not a moving tag');
   assert.equal(d.args.get('NODE_IMAGE'), BASE);
-  assert.deepEqual(d.stages.map((s) => [s.name, baseOf(d, s)]), [['build', BASE], ['deps', BASE], [undefined, BASE]]);
+  assert.deepEqual(d.stages.map((s) => [s.name, baseOf(d, s)]), [['build', BASE], ['prober', BASE], ['deps', BASE], [undefined, BASE]]);
+  // kube-ipvs-prober: built as `make native` builds it, put where the compiled code looks (../../bin).
+  assert.ok(ops(stage(d, 'prober'), 'RUN').includes(GCC), 'the prober stage compiles with make native\'s flags');
+  assert.match(sh('make', ['-n', '-B', 'native'], { cwd: ROOT }).stdout, /^gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o bin\/kube-ipvs-prober src\/native\/prober\.c$/m);
   const build = stage(d, 'build');
   assert.ok(ops(build, 'RUN').includes('node_modules/.bin/tsc -p tsconfig.build.json'), 'dist/ is built by the project\'s build');
   assert.ok(ops(stage(d, 'deps'), 'RUN').some((r) => /^npm ci --omit=dev\b/.test(r)), 'the deps stage installs production dependencies only');
@@ -39,6 +45,7 @@ test('the Dockerfile: bookworm Node 24 stages, production dependencies only, kub
   assert.ok(copies.includes('--from=build /src/dist ./dist'), 'dist/ from the build stage');
   assert.ok(copies.includes('package.json ./'), 'package.json ("type": "module") beside dist/');
   assert.ok(copies.includes('image/kube-ipvs.sh /usr/local/bin/kube-ipvs'));
+  assert.ok(copies.includes('--from=prober /src/kube-ipvs-prober ./bin/kube-ipvs-prober'), 'the prober beside dist/');
   assert.deepEqual(ops(final, 'ENTRYPOINT'), ['["/usr/local/bin/kube-ipvs"]']);
   // What the entrypoint runs by default is where the build's output lands.
   assert.equal(pkg.bin['kube-ipvs'], 'dist/cli/main.js');
@@ -86,17 +93,21 @@ function notInBookworm(names: readonly string[]): string[] {
 test(`the Debian packages the image installs exist in bookworm (${BASE}'s release)`, () => {
   const os = readFileSync('/etc/os-release', 'utf8');
   assert.match(os, /^VERSION_CODENAME=bookworm$/m, 'this check asks apt on a Debian bookworm machine, the image\'s release');
-  const run = ops(stage(readDockerfile(), undefined), 'RUN').join(' ');
-  const m = /apt-get install -y --no-install-recommends ([a-z0-9 .+-]+?)(?: &&|$)/.exec(run);
-  assert.deepEqual(m?.[1]?.split(' ').sort(), PACKAGES);
-  let missing = notInBookworm(PACKAGES);
+  const installed = (name: string | undefined): string[] | undefined => {
+    const run = ops(stage(readDockerfile(), name), 'RUN').join(' ');
+    return /apt-get install -y --no-install-recommends ([a-z0-9 .+-]+?)(?: &&|$)/.exec(run)?.[1]?.split(' ').sort();
+  };
+  assert.deepEqual(installed(undefined), PACKAGES);
+  assert.deepEqual(installed('prober'), BUILD_PACKAGES);
+  const all = [...PACKAGES, ...BUILD_PACKAGES];
+  let missing = notInBookworm(all);
   if (missing.length > 0 && !aptUpdated) {
     // A fresh machine may have no package lists yet: fetch them once from Debian's archive.
     assert.equal(process.getuid?.(), 0, `apt has no bookworm entry for ${missing.join(' ')}; run \`apt-get update\` as root first`);
     aptUpdated = true;
     const u = sh('apt-get', ['update', '-q'], { stdio: ['ignore', 'pipe', 'pipe'] });
     assert.equal(u.status, 0, `apt-get update failed: ${u.stderr}`);
-    missing = notInBookworm(PACKAGES);
+    missing = notInBookworm(all);
   }
   assert.deepEqual(missing, [], 'packages not in Debian bookworm');
 });
@@ -127,6 +138,16 @@ test('the build output runs as the image runs it: production dependencies only, 
   const plan = sh(ENTRYPOINT, ['plan', '-f', join(ROOT, 'examples', 'cluster.yaml'), '--hostname-override', 'node-a', '--node-addresses', '192.168.1.10'], { env });
   assert.equal(plan.status, 0, plan.stderr);
   assert.match(plan.stdout, /^-A -t 10\.96\.0\.10:53 -s rr$/m);
+
+  // kube-ipvs-prober as the prober stage builds it and the image places it (./bin): the
+  // compiled code looks for it there, and it starts.
+  const gcc = sh('sh', ['-c', `mkdir -p ${app}/bin && cd ${ROOT} && ${GCC.replace('-o kube-ipvs-prober', `-o ${app}/bin/kube-ipvs-prober`)}`]);
+  assert.equal(gcc.status, 0, gcc.stderr);
+  const where = sh(process.execPath, ['--input-type=module', '-e', `console.log((await import('${join(app, 'dist', 'observe', 'native-prober.js')}')).PROBER_PATH)`], { cwd: app });
+  assert.equal(where.stdout.trim(), join(app, 'bin', 'kube-ipvs-prober'), where.stderr);
+  const ready = sh(join(app, 'bin', 'kube-ipvs-prober'), [], { input: '' });
+  assert.equal(ready.status, 0, ready.stderr);
+  assert.match(ready.stdout, /^ready \d+ \d+\n$/);
 });
 
 // --- the entrypoint's iptables backend choice, with fake tools first in PATH ---------------

@@ -1,6 +1,8 @@
 // The real `kube-ipvs` process (fake kernel, test API server) probing real local servers: an
 // endpoint whose server does not answer is taken out of rotation — what an operator sees is
-// the log line and the metrics — and comes back once its server answers.
+// the log line and the metrics — and comes back once its server answers. Twice: with
+// kube-ipvs-prober (the daemon's TCP prober: SYN probes), and with a prober path that does not
+// exist (the daemon says so once and probes in-process); the prober metric says which.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,6 +13,7 @@ import { waitUntil } from '../support/apiserver/client.ts';
 import { start } from '../support/apiserver/index.ts';
 import { tracked } from '../support/child.ts';
 import { freePort } from '../support/ports.ts';
+import { PROBER_PATH } from '../../src/observe/native-prober.ts';
 
 const main = join(import.meta.dirname, '..', 'support', 'fake-kernel-main.ts');
 
@@ -20,7 +23,8 @@ async function listen(host: string, port: number): Promise<Server> {
   return s;
 }
 
-test('an endpoint that stops answering is held at weight 0 (log line, metrics) and comes back when it answers', async (t) => {
+for (const prober of ['native', 'in-process'] as const) {
+test(`an endpoint that stops answering is held at weight 0 (log line, metrics) and comes back when it answers (${prober} prober)`, async (t) => {
   const api = await start();
   t.after(() => api.stop());
   const [healthz, metrics, backend] = [await freePort(), await freePort(), await freePort()];
@@ -34,7 +38,7 @@ test('an endpoint that stops answering is held at weight 0 (log line, metrics) a
   api.create(endpointSlice('default', 'web-1', 'web', ['127.0.0.7', '127.0.0.8']));
   const proc = spawn(process.execPath, [main, '--kubeconfig', api.kubeconfigPath, '--hostname-override=node-a',
     '--healthz-bind-address', `127.0.0.1:${healthz}`, '--metrics-bind-address', `127.0.0.1:${metrics}`, '--ipvs-sync-period', '1m0s'],
-  { stdio: ['ignore', 'ignore', 'pipe'] });
+  { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBE_IPVS_PROBER: prober === 'native' ? PROBER_PATH : '/nonexistent/kube-ipvs-prober' } });
   tracked(t, proc);
   let logs = '';
   proc.stderr.on('data', (c: Buffer) => { logs += c.toString(); });
@@ -62,5 +66,12 @@ test('an endpoint that stops answering is held at weight 0 (log line, metrics) a
   servers.push(await listen('127.0.0.8', backend));
   await waitUntil(() => logs.includes('back in rotation'), 'back in rotation', 20_000);
   assert.match(logs, /endpoint 127\.0\.0\.8 of Service default\/web passed 2 checks in a row; back in rotation/);
-  await scrapeUntil(/^kubeipvs_health_check_endpoints_down 0$/m, 'endpoints_down 0');
+  const last = await scrapeUntil(/^kubeipvs_health_check_endpoints_down 0$/m, 'endpoints_down 0');
+  const other = prober === 'native' ? 'in-process' : 'native';
+  assert.equal(metric(last, new RegExp(`^kubeipvs_health_check_prober\\{prober="${prober}"\\} (\\d+)$`, 'm')), 1, `${prober} in use`);
+  assert.equal(metric(last, new RegExp(`^kubeipvs_health_check_prober\\{prober="${other}"\\} (\\d+)$`, 'm')), 0);
+  const said = logs.split('\n').filter((l) => l.includes('kube-ipvs-prober'));
+  assert.equal(said.length, 1, said.join('\n'));
+  assert.match(said[0]!, prober === 'native' ? /TCP probes by kube-ipvs-prober/ : /kube-ipvs-prober not found.*TCP probes run in-process/);
 });
+}

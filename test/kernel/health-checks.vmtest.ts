@@ -2,7 +2,8 @@
 // dropped (iptables in its network namespace) while Kubernetes still calls it ready. With the
 // annotation it is out of rotation (weight 0) within interval × failures plus a sync, and no
 // request fails after that; without it, requests keep failing for the whole window. Once its
-// packets flow again it comes back.
+// packets flow again it comes back. The HTTP check runs in-process; the TCP check of a third
+// Service runs in kube-ipvs-prober (SYN probes on a raw socket), which the daemon must be using.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestApiServer } from '../support/apiserver/index.ts';
@@ -15,6 +16,7 @@ let backends: Backend[] = [];
 
 const CHECKED = '10.96.0.80';
 const UNCHECKED = '10.96.0.81';
+const TCP_CHECKED = '10.96.0.82';
 const dropIn = (n: number): string[] => ['netns', 'exec', `be${n}`, 'iptables', '-w', '5', '-I', 'INPUT', '-p', 'tcp', '--dport', '8080', '-j', 'DROP'];
 const flowIn = (n: number): string[] => ['netns', 'exec', `be${n}`, 'iptables', '-w', '5', '-D', 'INPUT', '-p', 'tcp', '--dport', '8080', '-j', 'DROP'];
 
@@ -27,6 +29,8 @@ before(async () => {
     api.create(slice('checked', [be(31), be(32)]));
     api.create(svc('unchecked', UNCHECKED));
     api.create(slice('unchecked', [be(31), be(32)]));
+    api.create(svc('tcp-checked', TCP_CHECKED, {}, { annotations: { 'ipvs.kube-ipvs.io/health-check': 'tcp' } }));
+    api.create(slice('tcp-checked', [be(31), be(32)]));
     daemon = new KubeIpvs(api, ['--ipvs-sync-period=30s', '--ipvs-min-sync-period=1s']);
     daemon.start();
     backends = await Promise.all([31, 32].map(startBackendOnce));
@@ -57,6 +61,11 @@ test('a backend that stops answering while ready is out of rotation within inter
   // Both in rotation and answering, both Services.
   await waitFor(() => weights(CHECKED), (w) => w.length === 2, 'the checked Service programmed', 30_000);
   assert.deepEqual(weights(CHECKED), [`${be(31)}:8080 1`, `${be(32)}:8080 1`]);
+  assert.deepEqual(weights(TCP_CHECKED), [`${be(31)}:8080 1`, `${be(32)}:8080 1`]);
+  // TCP checks by kube-ipvs-prober (built by make e2e on the host; the VM runs the host's files).
+  await waitFor(() => metric('kubeipvs_health_check_prober', { prober: 'native' }), (n) => n === 1, 'kube-ipvs-prober in use', 30_000);
+  assert.match(daemon.logs, /health checks: TCP probes by kube-ipvs-prober/);
+  assert.doesNotMatch(daemon.logs, /TCP probes run in-process/);
   await waitFor(() => metric('kubeipvs_health_checks_total', { result: 'success' }), (n) => n >= 4, 'health checks passing', 30_000);
   assert.deepEqual(new Set(await requests(CHECKED, 4)), new Set(['be31', 'be32']));
 
@@ -73,7 +82,14 @@ test('a backend that stops answering while ready is out of rotation within inter
   t.diagnostic(`packets dropped → weight 0: ${outMs} ms (interval 1s × 3 failures; full sync mean ${Math.round(syncMs)} ms; bound ${bound} ms)`);
   assert.ok(outMs < bound, `within interval × failures + a sync (${outMs} ms, bound ${bound} ms)`);
   assert.match(daemon.logs, /endpoint 10\.244\.32\.5 of Service e2e\/checked failed 3 checks in a row; out of rotation/);
-  assert.equal(await metric('kubeipvs_health_check_endpoints_down'), 1);
+  // The TCP check (kube-ipvs-prober: its SYNs dropped, each fails at its timeout) within the same bound.
+  await waitFor(() => weights(TCP_CHECKED), (w) => w.includes(`${be(32)}:8080 0`), 'be32 at weight 0 (tcp)', 30_000, 100);
+  const tcpOutMs = Date.now() - dropped;
+  t.diagnostic(`packets dropped → weight 0 by the TCP check (kube-ipvs-prober): ${tcpOutMs} ms`);
+  assert.ok(tcpOutMs < bound, `tcp: within interval × failures + a sync (${tcpOutMs} ms, bound ${bound} ms)`);
+  assert.deepEqual(weights(TCP_CHECKED), [`${be(31)}:8080 1`, `${be(32)}:8080 0`]);
+  assert.match(daemon.logs, /endpoint 10\.244\.32\.5 of Service e2e\/tcp-checked failed 3 checks in a row; out of rotation/);
+  await waitFor(() => metric('kubeipvs_health_check_endpoints_down'), (n) => n === 2, 'both held down', 30_000);
 
   // From here on, no request to the checked Service fails; the unchecked one keeps failing.
   const [checked, unchecked] = [await requests(CHECKED, 8), await requests(UNCHECKED, 6)];
@@ -86,6 +102,7 @@ test('a backend that stops answering while ready is out of rotation within inter
   sh('ip', ...flowIn(32));
   const restored = Date.now();
   await waitFor(() => weights(CHECKED), (w) => w.includes(`${be(32)}:8080 1`), 'be32 back at weight 1', 30_000, 100);
+  await waitFor(() => weights(TCP_CHECKED), (w) => w.includes(`${be(32)}:8080 1`), 'be32 back at weight 1 (tcp)', 30_000, 100);
   t.diagnostic(`packets flowing → weight 1: ${Date.now() - restored} ms (2 successes + a sync)`);
   assert.match(daemon.logs, /endpoint 10\.244\.32\.5 of Service e2e\/checked passed 2 checks in a row; back in rotation/);
   assert.deepEqual(new Set(await requests(CHECKED, 4)), new Set(['be31', 'be32']));

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# apt-install.sh PACKAGE COMMAND...: installs Debian's PACKAGE when one of its COMMANDs is
-# missing (as root, or through sudo), for the tests that run the real tool. Nothing when all are
+# apt-install.sh PACKAGE COMMAND...: installs Debian's PACKAGE when one of its COMMANDs (or
+# files, given as an absolute path: /usr/include/stdio.h) is missing (as root, or through sudo), for the tests that run the real tool. Nothing when all are
 # there. The one place the test set-up scripts install a Debian package from.
 set -euo pipefail
 pkg=$1
@@ -8,7 +8,10 @@ shift
 say() { echo "apt-install: $*" >&2; }
 missing=0
 for c in "$@"; do
-  command -v "$c" >/dev/null || [ -x "/usr/sbin/$c" ] || missing=1
+  case $c in
+    /*) [ -e "$c" ] || missing=1 ;;
+    *) command -v "$c" >/dev/null || [ -x "/usr/sbin/$c" ] || missing=1 ;;
+  esac
 done
 [ "$missing" = 0 ] && exit 0
 SUDO=()

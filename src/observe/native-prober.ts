@@ -1,0 +1,248 @@
+// TCP health checks through kube-ipvs-prober (src/native/prober.c): half-open SYN probes from
+// one long-lived helper process that also keeps their schedule, so node's share of a probe is
+// one result line (README, "Active health checks", for the cost). The checker
+// (health-checker.ts) hands a TCP target over once and keeps the thresholds: the results come
+// back here and go to it.
+//
+// Never a wrong "down" because of the helper: until it is ready, while it restarts, and when
+// it cannot run at all (not built, or raw sockets refused: no CAP_NET_RAW), the checker probes
+// in-process as before; when the helper ends, its targets go back to in-process probes
+// (`lost`) and what it had in flight counts for nothing.
+import { join } from 'node:path';
+import { startHelper, type Helper, type HelperExit } from '../apply/exec.ts';
+import type { Ip } from '../compute/net/ip.ts';
+import type { Log } from '../log.ts';
+import type { Clock } from '../sync/clock.ts';
+import { restartDelayMs } from './backoff.ts';
+
+/** Where `make native` and the image put the helper, relative to src/observe or dist/observe. */
+export const PROBER_PATH = join(import.meta.dirname, '..', '..', 'bin', 'kube-ipvs-prober');
+/** The helper's exit code when the kernel refuses it raw sockets. */
+const EXIT_NO_PERMISSION = 77;
+/** Target ids are the helper's table slots: [0, 65536). */
+const MAX_TARGETS = 65_536;
+/** A helper that lived this long restarts at the first backoff step again. */
+const STABLE_MS = 60_000;
+/** Silence this long past every target's interval + timeout means it is stuck: replaced. */
+const STUCK_MS = 5000;
+
+export type ProberInUse = 'native' | 'in-process';
+
+/** What the helper's results go to (the checker). */
+export interface ScheduleListener {
+  /** One probe's result for a target handed over with `add`. */
+  result(id: number, ok: boolean): void;
+  /** The helper is ready: targets may be handed over. */
+  ready(): void;
+  /** The helper ended: every target handed over is no longer probed by it. */
+  lost(): void;
+}
+
+export interface NativeTarget {
+  readonly ip: Ip;
+  readonly port: number;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+}
+
+export interface NativeProberOptions {
+  readonly log: Log;
+  readonly clock: Clock;
+  /** The helper binary (default PROBER_PATH). */
+  readonly path?: string;
+  readonly random?: () => number;
+  /** The prober TCP checks use changed (metrics). */
+  readonly inUse?: (p: ProberInUse) => void;
+}
+
+// Result words, told apart by their first letter: ok | refused | timeout | unreachable.
+const OK = 'o'.charCodeAt(0);
+const NL = 10;
+const SPACE = 32;
+
+export class NativeProber {
+  readonly #o: NativeProberOptions;
+  readonly #path: string;
+  #listener: ScheduleListener | undefined;
+  #helper: Helper | undefined;
+  #ready = false;
+  #stopped = false;
+  #unavailable = false;
+  #attempt = 0;
+  #startedAt = 0;
+  #restartTimer: unknown;
+  #watchdog: unknown;
+  #lastOutput = 0;
+  #slowest = 0;
+  /** Free ids; an id removed returns here only once the helper confirmed it (`d <id>`). */
+  #free: number[] = [];
+  #inUse = 0;
+  #batch = '';
+  #text = '';
+  #settledWaiters: (() => void)[] = [];
+
+  constructor(o: NativeProberOptions) {
+    this.#o = o;
+    this.#path = o.path ?? PROBER_PATH;
+  }
+
+  listen(l: ScheduleListener): void { this.#listener = l; }
+
+  /** Which prober TCP checks use now. */
+  get inUse(): ProberInUse { return this.#ready ? 'native' : 'in-process'; }
+
+  get ready(): boolean { return this.#ready; }
+
+  /** Targets the helper probes now. */
+  get targets(): number { return this.#inUse; }
+
+  /** The helper's process id while it runs (the benchmark reads its CPU time). */
+  get pid(): number | undefined { return this.#helper?.pid; }
+
+  /** Starts the helper; resolves once it is ready or TCP checks stay in-process. */
+  start(): Promise<void> {
+    if (this.#helper === undefined && !this.#stopped && !this.#unavailable) this.#launch();
+    return this.settled();
+  }
+
+  /** Resolves when the helper is ready or will not be (for a test's or the benchmark's wait). */
+  settled(): Promise<void> {
+    if (this.#ready || this.#unavailable || this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => { this.#settledWaiters.push(resolve); });
+  }
+
+  /** Hands a target over: its id, or undefined when the helper is not ready or full. */
+  add(t: NativeTarget): number | undefined {
+    if (!this.#ready) return undefined;
+    const id = this.#free.pop();
+    if (id === undefined) return undefined;
+    if (this.#inUse++ === 0) this.#lastOutput = this.#o.clock.now();
+    this.#slowest = Math.max(this.#slowest, t.intervalMs + t.timeoutMs);
+    this.#send(`a ${id} ${t.ip.text} ${t.port} ${t.intervalMs} ${t.timeoutMs}\n`);
+    return id;
+  }
+
+  /** Stops probing a target; no result names its id after this call. */
+  remove(id: number): void {
+    if (!this.#ready) return;
+    this.#inUse--;
+    this.#send(`d ${id}\n`);
+  }
+
+  /** Ends the helper for good. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#restartTimer !== undefined) this.#o.clock.clearTimer(this.#restartTimer);
+    if (this.#watchdog !== undefined) this.#o.clock.clearTimer(this.#watchdog);
+    this.#watchdog = undefined;
+    this.#helper?.kill();
+    this.#settle();
+  }
+
+  #send(line: string): void {
+    if (this.#batch === '') queueMicrotask(() => { this.#flush(); });
+    this.#batch += line;
+  }
+
+  #flush(): void {
+    const b = this.#batch;
+    this.#batch = '';
+    if (b !== '') this.#helper?.write(b);
+  }
+
+  #launch(): void {
+    this.#startedAt = this.#o.clock.now();
+    this.#text = '';
+    const helper = startHelper([this.#path], (c) => { this.#output(c); });
+    this.#helper = helper;
+    void helper.ended.then((e) => { this.#ended(helper, e); });
+  }
+
+  /** Result lines are most of the traffic: parsed in place, no string per line. */
+  #output(chunk: string): void {
+    this.#lastOutput = this.#o.clock.now();
+    const text = this.#text === '' ? chunk : this.#text + chunk;
+    let i = 0;
+    while (i < text.length) {
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      if (text.charCodeAt(i) === 114 /* r */ && text.charCodeAt(i + 1) === SPACE) {
+        let id = 0;
+        let j = i + 2;
+        for (let c = text.charCodeAt(j); c !== SPACE && c !== NL; c = text.charCodeAt(++j)) id = id * 10 + c - 48;
+        if (this.#ready) this.#listener?.result(id, text.charCodeAt(j + 1) === OK);
+      } else {
+        this.#line(text.slice(i, nl));
+      }
+      i = nl + 1;
+    }
+    this.#text = text.slice(i);
+  }
+
+  #line(line: string): void {
+    if (line.startsWith('d ')) {
+      this.#free.push(Number(line.slice(2)));
+    } else if (line.startsWith('ready ')) {
+      this.#ready = true;
+      this.#free = Array.from({ length: MAX_TARGETS }, (_, i) => MAX_TARGETS - 1 - i);
+      this.#inUse = 0;
+      this.#slowest = 0;
+      this.#o.log.info({ prober: 'native', pid: this.#helper?.pid, path: this.#path }, 'health checks: TCP probes by kube-ipvs-prober (half-open SYN probes on a raw socket)');
+      this.#o.inUse?.('native');
+      this.#watchdog ??= this.#o.clock.setTimer(() => { this.#watch(); }, 1000);
+      this.#settle();
+      this.#listener?.ready();
+    } else if (line !== '') {
+      this.#o.log.error({ prober: 'native', line }, 'health checks: kube-ipvs-prober refused a request');
+    }
+  }
+
+  #ended(helper: Helper, e: HelperExit): void {
+    if (helper !== this.#helper) return;
+    const wasReady = this.#ready;
+    this.#helper = undefined;
+    this.#ready = false;
+    this.#batch = '';
+    this.#free = [];
+    this.#inUse = 0;
+    if (wasReady) {
+      this.#o.inUse?.('in-process');
+      this.#listener?.lost();
+    }
+    if (this.#stopped) return;
+    const reason = e.error?.message ?? (e.stderr.trim() || `exit ${e.exitCode ?? e.signal ?? '?'}`);
+    if (e.error !== undefined || (!wasReady && e.exitCode === EXIT_NO_PERMISSION)) {
+      this.#unavailable = true;
+      const why = e.exitCode === EXIT_NO_PERMISSION ? 'raw sockets refused (needs CAP_NET_RAW)' : 'not found (make native builds it)';
+      this.#o.log.warn({ prober: 'in-process', path: this.#path, reason }, `health checks: kube-ipvs-prober ${why}; TCP probes run in-process (about 5x the CPU per probe)`);
+      this.#settle();
+      return;
+    }
+    if (this.#o.clock.now() - this.#startedAt >= STABLE_MS) this.#attempt = 0;
+    const delay = restartDelayMs(this.#attempt++, this.#o.random);
+    this.#o.log.warn({ prober: 'in-process', reason, restartInMs: delay }, 'health checks: kube-ipvs-prober ended; TCP probes run in-process until it is back');
+    this.#restartTimer = this.#o.clock.setTimer(() => {
+      this.#restartTimer = undefined;
+      if (!this.#stopped) this.#launch();
+    }, delay);
+  }
+
+  /** Once a second while it runs: a helper that stopped answering is replaced. */
+  #watch(): void {
+    this.#watchdog = undefined;
+    if (this.#stopped || this.#helper === undefined || !this.#ready) return;
+    const silentMs = this.#o.clock.now() - this.#lastOutput;
+    if (this.#inUse > 0 && silentMs > this.#slowest + STUCK_MS) {
+      this.#o.log.warn({ prober: 'native', pid: this.#helper.pid, silentMs }, 'health checks: kube-ipvs-prober stopped answering; restarting it');
+      this.#helper.kill();
+      return;
+    }
+    this.#watchdog = this.#o.clock.setTimer(() => { this.#watch(); }, 1000);
+  }
+
+  #settle(): void {
+    const w = this.#settledWaiters;
+    this.#settledWaiters = [];
+    for (const f of w) f();
+  }
+}

@@ -1,0 +1,163 @@
+// The checker with kube-ipvs-prober (the real binary, `make native`) and real time, against real
+// listeners on 127.0.0.x: the helper takes the TCP targets over (the listener never accepts a
+// connection: SYN probes, not connects), thresholds still hold an endpoint down and bring it
+// back; a helper that dies is restarted and takes nothing down meanwhile; a helper that is
+// missing, or refused raw sockets, leaves the checks in-process and says so once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HEALTH_CHECK_DEFAULTS, type ServiceProbes } from '../../src/compute/model/health-check.ts';
+import { parseIp, type Ip } from '../../src/compute/net/ip.ts';
+import { silentLog, type Log } from '../../src/log.ts';
+import { HealthChecker, type HealthTransition } from '../../src/observe/health-checker.ts';
+import { NativeProber, PROBER_PATH, type ProberInUse } from '../../src/observe/native-prober.ts';
+import { systemClock } from '../../src/sync/clock.ts';
+
+const ip = (s: string): Ip => parseIp(s) ?? assert.fail(s);
+
+interface Listener { server: Server; port: number; accepted: number }
+
+async function listen(host: string, port = 0): Promise<Listener> {
+  const l: Listener = { server: createServer((c) => { l.accepted++; c.on('error', () => undefined); c.destroy(); }), port: 0, accepted: 0 };
+  await new Promise<void>((resolve) => { l.server.listen(port, host, resolve); });
+  l.port = (l.server.address() as AddressInfo).port;
+  return l;
+}
+const close = (l: Listener): Promise<void> => new Promise((resolve) => { l.server.close(() => { resolve(); }); });
+
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<number> {
+  const started = Date.now();
+  while (!cond()) {
+    if (Date.now() - started > ms) assert.fail(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return Date.now() - started;
+}
+
+function setup(o: { path?: string; failureThreshold?: number } = {}) {
+  const logs: string[] = [];
+  const log: Log = { ...silentLog, info: (_o, m) => { logs.push(m); }, warn: (_o, m) => { logs.push(m); }, error: (_o, m) => { logs.push(m); } };
+  const results: boolean[] = [];
+  const transitions: HealthTransition[] = [];
+  const inUse: ProberInUse[] = [];
+  // random 0: the restart backoff's shortest step (250 ms).
+  const native = new NativeProber({ clock: systemClock, log, random: () => 0, inUse: (p) => { inUse.push(p); }, ...(o.path === undefined ? {} : { path: o.path }) });
+  const checker = new HealthChecker({
+    clock: systemClock, log, changed: () => undefined, native,
+    result: (ok) => { results.push(ok); }, transition: (t) => { transitions.push(t); },
+  });
+  const spec = { kind: 'tcp' as const, ...HEALTH_CHECK_DEFAULTS, intervalMs: 100, timeoutMs: 300, failureThreshold: o.failureThreshold ?? 3 };
+  const target = (host: string, port: number): ServiceProbes => ({ spec, targets: new Map([[host, { ip: ip(host), port }]]) });
+  return { native, checker, logs, results, transitions, inUse, target };
+}
+
+test('kube-ipvs-prober takes the TCP checks over: results by SYN probes (nothing accepted), down after 3 failures, back after 2', async (t) => {
+  const host = '127.0.0.6';
+  let srv = await listen(host);
+  const port = srv.port;
+  const s = setup();
+  t.after(async () => { s.checker.stop(); s.native.stop(); await close(srv); });
+  await s.native.start();
+  assert.equal(s.native.inUse, 'native');
+  assert.deepEqual(s.inUse, ['native']);
+  assert.ok(s.logs.includes('health checks: TCP probes by kube-ipvs-prober (half-open SYN probes on a raw socket)'));
+  s.checker.setTargets('shop/web', s.target(host, port));
+  await until(() => s.results.length >= 5, '5 probes');
+  assert.ok(s.results.every(Boolean));
+  assert.equal(s.native.targets, 1, 'the helper has the target');
+  assert.equal(srv.accepted, 0, 'half-open probes: the listener never accepted a connection (an in-process probe connects)');
+
+  await close(srv);
+  const out = await until(() => s.checker.down('shop/web')?.has(host) === true, 'held down');
+  assert.ok(out >= 190, `three failures take at least two intervals (${out} ms)`);
+  srv = await listen(host, port);
+  await until(() => s.checker.down('shop/web') === undefined, 'back');
+  assert.deepEqual(s.transitions.map((x) => x.down), [true, false]);
+
+  // The Service loses its check: the helper lets the target go.
+  s.checker.setTargets('shop/web', undefined);
+  await until(() => s.native.targets === 0, 'removed from the helper');
+  const n = s.results.length;
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(s.results.length, n, 'no result after the target was removed');
+});
+
+test('a helper that dies is restarted; meanwhile checks run in-process, and no endpoint is marked down by its death', async (t) => {
+  const host = '127.0.0.7';
+  const srv = await listen(host);
+  // One failure would take it out: any probe its death turned into a failure would show.
+  const s = setup({ failureThreshold: 1 });
+  t.after(async () => { s.checker.stop(); s.native.stop(); await close(srv); });
+  await s.native.start();
+  s.checker.setTargets('shop/web', s.target(host, srv.port));
+  await until(() => s.results.length >= 3, 'probes by the helper');
+  for (let round = 0; round < 3; round++) {
+    const pid = s.native.pid ?? assert.fail('no helper');
+    process.kill(pid, 'SIGKILL');
+    await until(() => s.native.inUse === 'in-process', 'the death seen');
+    const accepted = srv.accepted;
+    await until(() => srv.accepted > accepted, 'an in-process probe while it is down');
+    await until(() => s.native.inUse === 'native' && s.native.pid !== pid, 'restarted', 5000);
+    await until(() => s.native.targets === 1, 'the target handed over again');
+  }
+  const n = s.results.length;
+  await until(() => s.results.length >= n + 3, 'probes by the new helper');
+  assert.ok(s.results.every(Boolean), `every probe passed: ${s.results.filter((r) => !r).length} failed`);
+  assert.deepEqual(s.transitions, [], 'nothing taken out of rotation');
+  assert.deepEqual(s.inUse, ['native', 'in-process', 'native', 'in-process', 'native', 'in-process', 'native']);
+  assert.equal(s.logs.filter((l) => l.startsWith('health checks: kube-ipvs-prober ended; TCP probes run in-process until it is back')).length, 3);
+});
+
+test('a helper that stops answering is replaced', async (t) => {
+  const host = '127.0.0.8';
+  const srv = await listen(host);
+  const s = setup();
+  t.after(async () => { s.checker.stop(); s.native.stop(); await close(srv); });
+  await s.native.start();
+  s.checker.setTargets('shop/web', s.target(host, srv.port));
+  await until(() => s.results.length >= 2, 'probes by the helper');
+  const pid = s.native.pid ?? assert.fail('no helper');
+  process.kill(pid, 'SIGSTOP');
+  // Silent past interval + timeout + 5 s: killed, restarted.
+  await until(() => s.native.pid !== pid && s.native.inUse === 'native', 'replaced', 10_000);
+  assert.ok(s.logs.includes('health checks: kube-ipvs-prober stopped answering; restarting it'));
+  assert.deepEqual(s.transitions, []);
+});
+
+test('no helper binary: TCP checks stay in-process, said once', async (t) => {
+  const host = '127.0.0.9';
+  const srv = await listen(host);
+  const s = setup({ path: join(tmpdir(), 'no-such-dir', 'kube-ipvs-prober') });
+  t.after(async () => { s.checker.stop(); s.native.stop(); await close(srv); });
+  await s.native.start();
+  assert.equal(s.native.inUse, 'in-process');
+  s.checker.setTargets('shop/web', s.target(host, srv.port));
+  await until(() => s.results.length >= 3, 'in-process probes');
+  assert.ok(s.results.every(Boolean));
+  assert.ok(srv.accepted >= 3, 'connections: the in-process prober');
+  const said = s.logs.filter((l) => l.includes('kube-ipvs-prober'));
+  assert.deepEqual(said, ['health checks: kube-ipvs-prober not found (make native builds it); TCP probes run in-process (about 5x the CPU per probe)']);
+  assert.deepEqual(s.inUse, []);
+});
+
+test('raw sockets refused (no CAP_NET_RAW): TCP checks stay in-process, said once, no restart loop', async (t) => {
+  const host = '127.0.0.10';
+  const srv = await listen(host);
+  const dir = mkdtempSync(join(tmpdir(), 'prober-'));
+  const wrapper = join(dir, 'kube-ipvs-prober');
+  writeFileSync(wrapper, `#!/bin/sh\nexec setpriv --bounding-set=-net_raw ${PROBER_PATH}\n`);
+  chmodSync(wrapper, 0o755);
+  const s = setup({ path: wrapper });
+  t.after(async () => { s.checker.stop(); s.native.stop(); await close(srv); });
+  await s.native.start();
+  assert.equal(s.native.inUse, 'in-process');
+  s.checker.setTargets('shop/web', s.target(host, srv.port));
+  await until(() => s.results.length >= 3, 'in-process probes');
+  await new Promise((r) => setTimeout(r, 600));
+  assert.ok(s.results.every(Boolean));
+  assert.equal(s.native.pid, undefined, 'not started again');
+  assert.deepEqual(s.logs.filter((l) => l.includes('kube-ipvs-prober')), ['health checks: kube-ipvs-prober raw sockets refused (needs CAP_NET_RAW); TCP probes run in-process (about 5x the CPU per probe)']);
+});
