@@ -47,7 +47,7 @@ function setup(o: { path?: string; failureThreshold?: number } = {}) {
   const native = new NativeProber({ clock: systemClock, log, random: () => 0, inUse: (p) => { inUse.push(p); }, ...(o.path === undefined ? {} : { path: o.path }) });
   const checker = new HealthChecker({
     clock: systemClock, log, changed: () => undefined, native,
-    result: (ok) => { results.push(ok); }, transition: (t) => { transitions.push(t); },
+    result: (ok, n) => { for (let i = 0; i < n; i++) results.push(ok); }, transition: (t) => { transitions.push(t); },
   });
   const spec = { kind: 'tcp' as const, ...HEALTH_CHECK_DEFAULTS, intervalMs: 100, timeoutMs: 300, failureThreshold: o.failureThreshold ?? 3 };
   const target = (host: string, port: number): ServiceProbes => ({ spec, targets: new Map([[host, { ip: ip(host), port }]]) });
@@ -160,4 +160,50 @@ test('raw sockets refused (no CAP_NET_RAW): TCP checks stay in-process, said onc
   assert.ok(s.results.every(Boolean));
   assert.equal(s.native.pid, undefined, 'not started again');
   assert.deepEqual(s.logs.filter((l) => l.includes('kube-ipvs-prober')), ['health checks: kube-ipvs-prober raw sockets refused (needs CAP_NET_RAW); TCP probes run in-process (about 5x the CPU per probe)']);
+});
+
+test('oks past the success threshold are only counted: the checker\'s transitions and checks-by-result count stay those of every probe reported', async (t) => {
+  const host = '127.0.0.11';
+  let srv = await listen(host);
+  const port = srv.port;
+  const s = setup();
+  // What the helper reports one by one (each one a line node parses and a checker update).
+  let lines = 0;
+  const listen0 = s.native.listen.bind(s.native);
+  s.native.listen = (l) => { listen0({ ...l, result: (id, ok) => { lines++; l.result(id, ok); } }); };
+  const checker = new HealthChecker({ clock: systemClock, log: silentLog, changed: () => undefined, native: s.native, result: (ok, n) => { for (let i = 0; i < n; i++) s.results.push(ok); }, transition: (x) => { s.transitions.push(x); } });
+  t.after(async () => { checker.stop(); s.checker.stop(); s.native.stop(); await close(srv); });
+  await s.native.start();
+  checker.setTargets('shop/web', s.target(host, port));
+  await until(() => s.results.length >= 3, 'probes by the helper');
+  const [n0, l0, t0] = [s.results.length, lines, Date.now()];
+  await new Promise((r) => setTimeout(r, 1000));
+  const probes = s.results.length - n0;
+  assert.ok(probes >= 8 && probes <= 11, `every probe of 1 s at 100 ms counted: ${probes} in ${Date.now() - t0} ms`);
+  assert.equal(lines - l0, 0, 'an endpoint up for a while: no result line of its own');
+  assert.ok(s.results.every(Boolean));
+
+  // Failures short of the threshold (1 or 2), an ok, three times: the ok after them is
+  // reported and resets the count, so these failures (3 or more in all) never take it down.
+  for (let round = 0; round < 3; round++) {
+    await close(srv);
+    await until(() => s.results.includes(false) && !s.results.at(-1)!, 'a failure');
+    srv = await listen(host, port);
+    await until(() => s.results.at(-1) === true, 'an ok again');
+    await new Promise((r) => setTimeout(r, 350));
+  }
+  assert.equal(s.transitions.length, 0, 'never held down');
+  assert.equal(checker.down('shop/web'), undefined);
+
+  // Down after 3 failures, back after 2 oks, as before.
+  await close(srv);
+  await until(() => checker.down('shop/web')?.has(host) === true, 'held down');
+  srv = await listen(host, port);
+  await until(() => checker.down('shop/web') === undefined, 'back');
+  assert.deepEqual(s.transitions.map((x) => x.down), [true, false]);
+  const failed = s.results.filter((r) => !r).length;
+  const [n1, t1] = [s.results.length, Date.now()];
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.ok(s.results.length - n1 >= 8, `oks still counted once up again: ${s.results.length - n1} in ${Date.now() - t1} ms`);
+  assert.equal(s.results.filter((r) => !r).length, failed);
 });
