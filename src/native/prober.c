@@ -21,7 +21,7 @@
  *
  * And in the steady state not even that: an ok that follows `rise` oks in a row changes nothing
  * in the daemon's checker (the endpoint is up, or came up at the rise-th, and its failure count
- * is already 0), so it is only counted here and reported as one total per flush ("n <count>",
+ * is already 0), so it is only counted here and reported as one total now and then ("n <count>",
  * for the checks-by-result metric). Every failure is reported, and so is every ok until the
  * streak reaches rise: a down endpoint sees the successThreshold oks it needs, and an endpoint
  * with a few failures sees the ok that resets them. The thresholds themselves stay in the daemon.
@@ -37,8 +37,8 @@
  *                                             line no result names the id: it may be reused)
  *   stdout:        "r <id> ok|refused|timeout|unreachable"   one per probe, except an ok
  *                                             when the target's oks in a row already reached rise
- *                  "n <count>"                 oks not reported since the last "n" (one line per
- *                                             flush at most, none when there were none)
+ *                  "n <count>"                 oks not reported since the last "n": with other
+ *                                             output, else once a second (none when none)
  *                  "e <why>: <the line>"      a malformed line; nothing else is affected
  * Exit: 0 when stdin closes; 77 when raw sockets are refused (no CAP_NET_RAW); 1 otherwise.
  */
@@ -69,6 +69,7 @@
                     * wake-up, one sendmmsg and one write for all of a tick (as the daemon's
                     * in-process schedule, which used 10 ms slots) */
 #define SRC_TTL_MS 10000
+#define QUIET_MS 1000 /* the oks only counted: reported within about this long, or with other output */
 #define SYN_LEN 24                   /* TCP header + the MSS option */
 
 struct target {
@@ -489,9 +490,14 @@ static void read_answers(int fd, int family, uint64_t now) {
 	}
 }
 
-/* The oks only counted since the last time, as one line (the daemon's metric stays exact). */
-static void emit_quiet_oks(void) {
+/* The oks only counted since the last time, as one line (the daemon's metric stays exact); at
+ * most every QUIET_MS, or with the tick's other output: a line per tick alone would wake the
+ * daemon 100 times a second for nothing but a counter. */
+static uint64_t quiet_at;
+static void emit_quiet_oks(uint64_t now, int now_anyway) {
 	if (quiet_oks == 0) return;
+	if (!now_anyway && out_n == 0 && now - quiet_at < QUIET_MS) return;
+	quiet_at = now;
 	emit("n %llu\n", (unsigned long long)quiet_oks);
 	quiet_oks = 0;
 }
@@ -613,7 +619,7 @@ int main(int argc, char **argv) {
 		int r = poll(&in_fd, 1, (int)wait);
 		if (r < 0 && errno != EINTR) fail("poll");
 		if (r > 0 && !read_requests()) {
-			emit_quiet_oks();
+			emit_quiet_oks(now_ms(), 1);
 			flush_out();
 			return 0;
 		}
@@ -623,7 +629,7 @@ int main(int argc, char **argv) {
 			if (raw4 >= 0) read_answers(raw4, 4, now);
 			if (raw6 >= 0) read_answers(raw6, 6, now);
 			run_due(now);
-			emit_quiet_oks();
+			emit_quiet_oks(now, 0);
 			flush_out();
 		}
 	}

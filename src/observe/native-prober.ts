@@ -4,7 +4,7 @@
 // (health-checker.ts) hands a TCP target over once and keeps the thresholds: the results come
 // back here and go to it. In the steady state there is no line per probe at all: the helper
 // reports an endpoint's oks only until `rise` (its success threshold) in a row, since later
-// ones change nothing in the checker, and counts the rest as one "n <count>" line per flush.
+// ones change nothing in the checker, and counts the rest: one "n <count>" line at most a second.
 //
 // Never a wrong "down" because of the helper: until it is ready, while it restarts, and when
 // it cannot run at all (not built, or raw sockets refused: no CAP_NET_RAW), the checker probes
