@@ -70,7 +70,7 @@ async function measure(mode: Mode, endpoints: number, seconds: number): Promise<
   const native = mode === 'native' ? new NativeProber({ clock: systemClock, log: silentLog }) : undefined;
   const checker = new HealthChecker({
     clock: systemClock, log: silentLog, changed: () => undefined,
-    result: (r) => { if (r) ok++; else failed++; },
+    result: (r, n) => { if (r) ok += n; else failed += n; },
     ...(mode === 'none' ? { probe: () => Promise.resolve(true) } : {}),
     ...(native === undefined ? {} : { native }),
   });

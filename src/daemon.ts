@@ -51,8 +51,8 @@ export interface DaemonSettings {
 export interface DaemonHooks extends ProxierHooks {
   /** A change was observed and a sync requested (healthz "queued"). */
   queued(): void;
-  /** An active health-check probe's result (metrics). */
-  healthResult?(ok: boolean): void;
+  /** Active health-check probes' results, `count` of them (metrics). */
+  healthResult?(ok: boolean, count: number): void;
   /** An endpoint taken out of rotation by its checks, or back (metrics). */
   healthTransition?(t: HealthTransition): void;
   /** The prober TCP health checks use now (metrics). */
@@ -118,7 +118,7 @@ export class Daemon {
         hooks.queued();
         if (this.#listed) this.#runner.run();
       },
-      result: (ok) => { hooks.healthResult?.(ok); },
+      result: (ok, count) => { hooks.healthResult?.(ok, count); },
       transition: (t) => { hooks.healthTransition?.(t); },
     });
     this.proxier = new Proxier({

@@ -182,7 +182,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
         recordQueued(metrics, families, Date.now());
         recordChanges();
       },
-      healthResult: (ok) => { healthChecks.result(ok); },
+      healthResult: (ok, count) => { healthChecks.result(ok, count); },
       healthProber: (p) => { healthChecks.prober(p); },
       healthTransition: (t) => { healthChecks.transition(t); },
       invalid: (w) => { log.warn({ kind: w.kind, object: w.object, field: w.field }, formatWarning(w)); },

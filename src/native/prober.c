@@ -19,15 +19,26 @@
  * The schedule is here too (the daemon hands over each target once, not each probe): node's
  * share per probe is then one result line, not a timer, a promise and a request line.
  *
+ * And in the steady state not even that: an ok that follows `rise` oks in a row changes nothing
+ * in the daemon's checker (the endpoint is up, or came up at the rise-th, and its failure count
+ * is already 0), so it is only counted here and reported as one total now and then ("n <count>",
+ * for the checks-by-result metric). Every failure is reported, and so is every ok until the
+ * streak reaches rise: a down endpoint sees the successThreshold oks it needs, and an endpoint
+ * with a few failures sees the ok that resets them. The thresholds themselves stay in the daemon.
+ *
  * Protocol (lines of ASCII; the daemon batches many per write, this process answers in
  * batches at most every FLUSH_MS):
  *   stdout, once:  "ready <port4> <port6>"    raw sockets open, requests accepted
- *   stdin:         "a <id> <ip> <port> <interval_ms> <timeout_ms>"   probe this target from
- *                  now on (first at a random point of the interval, then every interval
+ *   stdin:         "a <id> <ip> <port> <interval_ms> <timeout_ms> <rise>"   probe this target
+ *                  from now on (first at a random point of the interval, then every interval
  *                  +-5 %); id in [0, 65535], chosen by the daemon; an id in use is replaced
+ *                  (its ok streak starts over); rise in [1, 65535]: the oks in a row reported
  *                  "d <id>"                    stop probing it; answered "d <id>" (after that
  *                                             line no result names the id: it may be reused)
- *   stdout:        "r <id> ok|refused|timeout|unreachable"   one per probe
+ *   stdout:        "r <id> ok|refused|timeout|unreachable"   one per probe, except an ok
+ *                                             when the target's oks in a row already reached rise
+ *                  "n <count>"                 oks not reported since the last "n": with other
+ *                                             output, else once a second (none when none)
  *                  "e <why>: <the line>"      a malformed line; nothing else is affected
  * Exit: 0 when stdin closes; 77 when raw sockets are refused (no CAP_NET_RAW); 1 otherwise.
  */
@@ -58,6 +69,7 @@
                     * wake-up, one sendmmsg and one write for all of a tick (as the daemon's
                     * in-process schedule, which used 10 ms slots) */
 #define SRC_TTL_MS 10000
+#define QUIET_MS 1000 /* the oks only counted: reported within about this long, or with other output */
 #define SYN_LEN 24                   /* TCP header + the MSS option */
 
 struct target {
@@ -67,6 +79,8 @@ struct target {
 	uint16_t port;    /* network order */
 	uint8_t addr[16]; /* 4 bytes for IPv4 */
 	uint32_t interval, timeout;
+	uint16_t rise;    /* oks in a row to report; later ones are only counted */
+	uint16_t streak;  /* oks in a row so far, up to rise */
 	int heap_pos;
 	uint64_t sent;
 	uint32_t src;       /* IPv4: the source address the route gives (the checksum covers it) */
@@ -90,6 +104,7 @@ static uint16_t port4, port6; /* the reserved source ports, host order */
 /* ---- output: results are collected and written once per loop turn ---- */
 static char out[1 << 17];
 static size_t out_n;
+static uint64_t quiet_oks; /* oks not reported since the last "n" line */
 
 static void flush_out(void) {
 	size_t done = 0;
@@ -175,10 +190,21 @@ static uint32_t rnd(uint32_t n) {
 	return n == 0 ? 0 : (uint32_t)(rng % n);
 }
 
-/* A probe ended: report it; the next one starts an interval (+-5 %) after this one did. */
+/* A probe ended: report it (an ok past the target's rise only counted); the next one starts
+ * an interval (+-5 %) after this one did. */
 static void finish(uint32_t id, const char *result, uint64_t now) {
 	struct target *t = &targets[id];
-	if (result != NULL) emit("r %u %s\n", id, result);
+	if (result == NULL) {
+		/* nothing known of the endpoint: its streak stays */
+	} else if (strcmp(result, "ok") != 0) {
+		t->streak = 0;
+		emit("r %u %s\n", id, result);
+	} else if (t->streak < t->rise) {
+		t->streak++;
+		emit("r %u ok\n", id);
+	} else {
+		quiet_oks++;
+	}
 	inflight_n -= t->inflight;
 	t->inflight = 0;
 	t->gen++;
@@ -336,7 +362,7 @@ static void reject(const char *why, const char *line, size_t len) {
 }
 
 static void add_target(char **f, const char *line, size_t len, uint64_t now) {
-	uint32_t id, port, interval, timeout;
+	uint32_t id, port, interval, timeout, rise;
 	uint8_t addr[16];
 	int family;
 	if (parse_u32(f[1], MAX_TARGETS - 1, &id) < 0) { reject("bad id", line, len); return; }
@@ -346,6 +372,7 @@ static void add_target(char **f, const char *line, size_t len, uint64_t now) {
 	if (parse_u32(f[3], 65535, &port) < 0 || port == 0) { reject("bad port", line, len); return; }
 	if (parse_u32(f[4], MAX_MS, &interval) < 0 || interval == 0) { reject("bad interval", line, len); return; }
 	if (parse_u32(f[5], MAX_MS, &timeout) < 0 || timeout == 0) { reject("bad timeout", line, len); return; }
+	if (parse_u32(f[6], 65535, &rise) < 0 || rise == 0) { reject("bad rise", line, len); return; }
 	struct target *t = &targets[id];
 	if (t->family != 0) heap_remove(id); /* replaced */
 	inflight_n -= t->inflight;
@@ -358,6 +385,8 @@ static void add_target(char **f, const char *line, size_t len, uint64_t now) {
 	memcpy(t->addr, addr, family == 4 ? 4 : 16);
 	t->interval = interval;
 	t->timeout = timeout;
+	t->rise = (uint16_t)rise;
+	t->streak = 0;
 	/* The first probe at a random point of the interval: targets added together spread. */
 	heap_push(id, now + rnd(interval));
 }
@@ -366,10 +395,10 @@ static void request(char *line, size_t len, uint64_t now) {
 	char copy[MAX_LINE + 1];
 	memcpy(copy, line, len);
 	copy[len] = 0;
-	char *f[7];
+	char *f[8];
 	int nf = 0;
-	for (char *s = copy, *tok; nf < 7 && (tok = strsep(&s, " ")) != NULL;) f[nf++] = tok;
-	if (nf == 6 && strcmp(f[0], "a") == 0) {
+	for (char *s = copy, *tok; nf < 8 && (tok = strsep(&s, " ")) != NULL;) f[nf++] = tok;
+	if (nf == 7 && strcmp(f[0], "a") == 0) {
 		add_target(f, line, len, now);
 	} else if (nf == 2 && strcmp(f[0], "d") == 0) {
 		uint32_t id;
@@ -382,7 +411,7 @@ static void request(char *line, size_t len, uint64_t now) {
 		t->gen++;
 		emit("d %u\n", id);
 	} else {
-		reject("expected \"a <id> <ip> <port> <interval_ms> <timeout_ms>\" or \"d <id>\"", line, len);
+		reject("expected \"a <id> <ip> <port> <interval_ms> <timeout_ms> <rise>\" or \"d <id>\"", line, len);
 	}
 }
 
@@ -459,6 +488,18 @@ static void read_answers(int fd, int family, uint64_t now) {
 		}
 		if (n < BATCH) return;
 	}
+}
+
+/* The oks only counted since the last time, as one line (the daemon's metric stays exact); at
+ * most every QUIET_MS, or with the tick's other output: a line per tick alone would wake the
+ * daemon 100 times a second for nothing but a counter. */
+static uint64_t quiet_at;
+static void emit_quiet_oks(uint64_t now, int now_anyway) {
+	if (quiet_oks == 0) return;
+	if (!now_anyway && out_n == 0 && now - quiet_at < QUIET_MS) return;
+	quiet_at = now;
+	emit("n %llu\n", (unsigned long long)quiet_oks);
+	quiet_oks = 0;
 }
 
 /* The first tick (a multiple of TICK_MS) after `ms`. */
@@ -578,6 +619,7 @@ int main(int argc, char **argv) {
 		int r = poll(&in_fd, 1, (int)wait);
 		if (r < 0 && errno != EINTR) fail("poll");
 		if (r > 0 && !read_requests()) {
+			emit_quiet_oks(now_ms(), 1);
 			flush_out();
 			return 0;
 		}
@@ -587,6 +629,7 @@ int main(int argc, char **argv) {
 			if (raw4 >= 0) read_answers(raw4, 4, now);
 			if (raw6 >= 0) read_answers(raw6, 6, now);
 			run_due(now);
+			emit_quiet_oks(now, 0);
 			flush_out();
 		}
 	}

@@ -42,8 +42,8 @@ export interface HealthCheckerOptions {
   readonly maxInFlight?: number;
   /** In [0, 1); Math.random unless a test fixes it. */
   readonly random?: () => number;
-  /** Every probe's result (metrics). */
-  readonly result?: (ok: boolean) => void;
+  /** Probes' results (metrics): `count` of them, all ok or all failed. */
+  readonly result?: (ok: boolean, count: number) => void;
   /** An endpoint went out of rotation or came back (metrics; it is logged here). */
   readonly transition?: (t: HealthTransition) => void;
 }
@@ -97,6 +97,9 @@ export class HealthChecker {
         const t = this.#byNative.get(id);
         if (t !== undefined) this.#record(t, ok);
       },
+      // Oks after a target's successThreshold in a row: they change no count that matters (it
+      // is up, failures already 0), only the metric.
+      oks: (count) => { this.#o.result?.(true, count); },
       ready: () => { this.#toNative(); },
       lost: () => { this.#toInProcess(); },
     });
@@ -109,7 +112,7 @@ export class HealthChecker {
 
   #handOver(t: Target): boolean {
     if (t.spec.kind !== 'tcp' || t.removed || t.nativeId !== undefined) return false;
-    const id = this.#o.native?.add({ ip: t.target.ip, port: t.target.port, intervalMs: t.spec.intervalMs, timeoutMs: t.spec.timeoutMs });
+    const id = this.#o.native?.add({ ip: t.target.ip, port: t.target.port, intervalMs: t.spec.intervalMs, timeoutMs: t.spec.timeoutMs, rise: t.spec.successThreshold });
     if (id === undefined) return false;
     t.nativeId = id;
     this.#byNative.set(id, t);
@@ -266,7 +269,7 @@ export class HealthChecker {
   }
 
   #record(t: Target, ok: boolean): void {
-    this.#o.result?.(ok);
+    this.#o.result?.(ok, 1);
     if (ok) {
       t.failures = 0;
       t.successes++;

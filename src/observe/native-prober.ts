@@ -1,8 +1,10 @@
 // TCP health checks through kube-ipvs-prober (src/native/prober.c): half-open SYN probes from
 // one long-lived helper process that also keeps their schedule, so node's share of a probe is
-// one result line (README, "Active health checks", for the cost). The checker
+// at most one result line (README, "Active health checks", for the cost). The checker
 // (health-checker.ts) hands a TCP target over once and keeps the thresholds: the results come
-// back here and go to it.
+// back here and go to it. In the steady state there is no line per probe at all: the helper
+// reports an endpoint's oks only until `rise` (its success threshold) in a row, since later
+// ones change nothing in the checker, and counts the rest: one "n <count>" line at most a second.
 //
 // Never a wrong "down" because of the helper: until it is ready, while it restarts, and when
 // it cannot run at all (not built, or raw sockets refused: no CAP_NET_RAW), the checker probes
@@ -30,8 +32,13 @@ export type ProberInUse = 'native' | 'in-process';
 
 /** What the helper's results go to (the checker). */
 export interface ScheduleListener {
-  /** One probe's result for a target handed over with `add`. */
+  /**
+   * One probe's result for a target handed over with `add`: every failure, and the oks until
+   * `rise` in a row (the oks after those are only counted, in `oks`).
+   */
   result(id: number, ok: boolean): void;
+  /** Oks the helper did not report one by one (each after its target's `rise` oks in a row). */
+  oks(count: number): void;
   /** The helper is ready: targets may be handed over. */
   ready(): void;
   /** The helper ended: every target handed over is no longer probed by it. */
@@ -43,6 +50,8 @@ export interface NativeTarget {
   readonly port: number;
   readonly intervalMs: number;
   readonly timeoutMs: number;
+  /** Oks in a row to report one by one (the success threshold); later ones only count. */
+  readonly rise: number;
 }
 
 export interface NativeProberOptions {
@@ -57,6 +66,10 @@ export interface NativeProberOptions {
 
 // Result words, told apart by their first letter: ok | refused | timeout | unreachable.
 const OK = 'o'.charCodeAt(0);
+const R = 'r'.charCodeAt(0);
+const N = 'n'.charCodeAt(0);
+/** The helper's bound of `rise` (it keeps it in 16 bits). */
+const MAX_RISE = 65_535;
 const NL = 10;
 const SPACE = 32;
 
@@ -118,7 +131,7 @@ export class NativeProber {
     if (id === undefined) return undefined;
     if (this.#inUse++ === 0) this.#lastOutput = this.#o.clock.now();
     this.#slowest = Math.max(this.#slowest, t.intervalMs + t.timeoutMs);
-    this.#send(`a ${id} ${t.ip.text} ${t.port} ${t.intervalMs} ${t.timeoutMs}\n`);
+    this.#send(`a ${id} ${t.ip.text} ${t.port} ${t.intervalMs} ${t.timeoutMs} ${Math.min(Math.max(1, t.rise), MAX_RISE)}\n`);
     return id;
   }
 
@@ -166,11 +179,18 @@ export class NativeProber {
     while (i < text.length) {
       const nl = text.indexOf('\n', i);
       if (nl < 0) break;
-      if (text.charCodeAt(i) === 114 /* r */ && text.charCodeAt(i + 1) === SPACE) {
-        let id = 0;
+      const first = text.charCodeAt(i);
+      if ((first === R || first === N) && text.charCodeAt(i + 1) === SPACE) {
+        let n = 0;
         let j = i + 2;
-        for (let c = text.charCodeAt(j); c !== SPACE && c !== NL; c = text.charCodeAt(++j)) id = id * 10 + c - 48;
-        if (this.#ready) this.#listener?.result(id, text.charCodeAt(j + 1) === OK);
+        for (let c = text.charCodeAt(j); c !== SPACE && c !== NL; c = text.charCodeAt(++j)) n = n * 10 + c - 48;
+        if (!this.#ready) {
+          // results of a helper not (yet) in use count for nothing
+        } else if (first === R) {
+          this.#listener?.result(n, text.charCodeAt(j + 1) === OK);
+        } else {
+          this.#listener?.oks(n);
+        }
       } else {
         this.#line(text.slice(i, nl));
       }

@@ -35,7 +35,7 @@ export class HealthCheckMetrics {
     for (const q of PROBERS) this.#prober.set({ prober: q }, q === p ? 1 : 0);
   }
 
-  result(ok: boolean): void { this.#checks.inc({ result: ok ? 'success' : 'failure' }); }
+  result(ok: boolean, count = 1): void { this.#checks.inc({ result: ok ? 'success' : 'failure' }, count); }
 
   transition(t: HealthTransition): void {
     if (t.down && t.firstFailureAt !== undefined) this.#pending.push(t.firstFailureAt);

@@ -47,7 +47,7 @@ function setup(o: { path?: string; failureThreshold?: number } = {}) {
   const native = new NativeProber({ clock: systemClock, log, random: () => 0, inUse: (p) => { inUse.push(p); }, ...(o.path === undefined ? {} : { path: o.path }) });
   const checker = new HealthChecker({
     clock: systemClock, log, changed: () => undefined, native,
-    result: (ok) => { results.push(ok); }, transition: (t) => { transitions.push(t); },
+    result: (ok, n) => { for (let i = 0; i < n; i++) results.push(ok); }, transition: (t) => { transitions.push(t); },
   });
   const spec = { kind: 'tcp' as const, ...HEALTH_CHECK_DEFAULTS, intervalMs: 100, timeoutMs: 300, failureThreshold: o.failureThreshold ?? 3 };
   const target = (host: string, port: number): ServiceProbes => ({ spec, targets: new Map([[host, { ip: ip(host), port }]]) });
@@ -160,4 +160,57 @@ test('raw sockets refused (no CAP_NET_RAW): TCP checks stay in-process, said onc
   assert.ok(s.results.every(Boolean));
   assert.equal(s.native.pid, undefined, 'not started again');
   assert.deepEqual(s.logs.filter((l) => l.includes('kube-ipvs-prober')), ['health checks: kube-ipvs-prober raw sockets refused (needs CAP_NET_RAW); TCP probes run in-process (about 5x the CPU per probe)']);
+});
+
+test('oks past the success threshold are only counted: the checker\'s transitions and checks-by-result count stay those of every probe reported', async (t) => {
+  const host = '127.0.0.11';
+  let srv = await listen(host);
+  const port = srv.port;
+  const s = setup();
+  // What the helper reports one by one (each one a line node parses and a checker update).
+  let lines = 0;
+  const listen0 = s.native.listen.bind(s.native);
+  s.native.listen = (l) => { listen0({ ...l, result: (id, ok) => { lines++; l.result(id, ok); } }); };
+  const checker = new HealthChecker({ clock: systemClock, log: silentLog, changed: () => undefined, native: s.native, result: (ok, n) => { for (let i = 0; i < n; i++) s.results.push(ok); }, transition: (x) => { s.transitions.push(x); } });
+  t.after(async () => { checker.stop(); s.checker.stop(); s.native.stop(); await close(srv); });
+  await s.native.start();
+  const t0 = Date.now();
+  checker.setTargets('shop/web', s.target(host, port));
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(lines, 2, 'an endpoint up for a while: a result line for each of its first 2 oks (the success threshold) only');
+  // A failure comes with the oks counted till then: every probe until the close is counted.
+  await close(srv);
+  const closed = Date.now();
+  await until(() => s.results.includes(false), 'a failure');
+  const probes = s.results.indexOf(false);
+  assert.ok(probes >= 11 && probes <= (closed - t0) / 95 + 1, `every probe of ${closed - t0} ms at 100 ms counted: ${probes}`);
+  srv = await listen(host, port);
+  await until(() => s.results.at(-1) === true, 'an ok again');
+  await new Promise((r) => setTimeout(r, 350));
+
+  // Failures short of the threshold (1 or 2), an ok, three times (the first above): the ok
+  // after them is reported and resets the count, so these failures (3 or more in all) never
+  // take it down.
+  for (let round = 1; round < 3; round++) {
+    await close(srv);
+    await until(() => s.results.includes(false) && !s.results.at(-1)!, 'a failure');
+    srv = await listen(host, port);
+    await until(() => s.results.at(-1) === true, 'an ok again');
+    await new Promise((r) => setTimeout(r, 350));
+  }
+  assert.equal(s.transitions.length, 0, 'never held down');
+  assert.equal(checker.down('shop/web'), undefined);
+
+  // Down after 3 failures, back after 2 oks, as before.
+  await close(srv);
+  await until(() => checker.down('shop/web')?.has(host) === true, 'held down');
+  srv = await listen(host, port);
+  await until(() => checker.down('shop/web') === undefined, 'back');
+  assert.deepEqual(s.transitions.map((x) => x.down), [true, false]);
+  const failed = s.results.filter((r) => !r).length;
+  const n1 = s.results.length;
+  // Counted oks come at least once a second.
+  const took = await until(() => s.results.length - n1 >= 10, 'oks still counted once up again', 3000);
+  assert.ok(took >= 900, `10 probes at 100 ms take ~1 s: ${took} ms`);
+  assert.equal(s.results.filter((r) => !r).length, failed);
 });
