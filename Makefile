@@ -1,7 +1,7 @@
 # kube-ipvs — the two commands a person needs are `make demo` and `make test`.
 # Both set themselves up on a fresh machine: npm packages (including a Node 24 binary,
-# the `node` devDependency, so an older system Node is fine) and, for the real-kernel
-# tests, Debian packages for the QEMU VM.
+# the `node` devDependency, so an older system Node is fine), gcc for the health-check
+# prober (make native) and, for the real-kernel tests, Debian packages for the QEMU VM.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
