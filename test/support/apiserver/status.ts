@@ -51,7 +51,10 @@ export function tooOld(requested: number, oldest: number): ApiError {
 }
 
 export function sendJson(res: ServerResponse, code: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  sendJsonText(res, code, JSON.stringify(body));
+}
+
+export function sendJsonText(res: ServerResponse, code: number, text: string): void {
   res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
