@@ -29,21 +29,25 @@ function withoutTypeMeta(o: KubeObject): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'kind' && k !== 'apiVersion'));
 }
 
-// Each stored object's JSON as a list item, made once: the store never changes an object it
-// holds (a write stores a new one), so its text can be kept, as kube-apiserver's watch cache
-// keeps objects encoded. Serialising 50,000 objects again for every page was the bench's API
-// server spending CPU on the daemon's two cores that a real one spends on its own machine.
-const itemText = new WeakMap<KubeObject, string>();
-function textOf(o: KubeObject): string {
-  let t = itemText.get(o);
-  if (t === undefined) itemText.set(o, (t = JSON.stringify(withoutTypeMeta(o))));
-  return t;
+// Each stored object's JSON as a list item, UTF-8 encoded once: the store never changes an
+// object it holds (a write stores a new one), so its bytes can be kept, as kube-apiserver's
+// watch cache keeps objects encoded. Serialising and encoding every object again for every page
+// was the bench's API server spending CPU on the daemon's two cores that a real one spends on
+// machines of its own.
+const itemBytes = new WeakMap<KubeObject, Buffer>();
+function bytesOf(o: KubeObject): Buffer {
+  let b = itemBytes.get(o);
+  if (b === undefined) itemBytes.set(o, (b = Buffer.from(JSON.stringify(withoutTypeMeta(o)))));
+  return b;
 }
 
-/** Encodes every object's list-item text ahead of the LISTs (a benchmark's watch cache, warm). */
+/** Encodes every object's list-item bytes ahead of the LISTs (a benchmark's watch cache, warm). */
 export function encodeListItems(objects: Iterable<KubeObject>): void {
-  for (const o of objects) textOf(o);
+  for (const o of objects) bytesOf(o);
 }
+
+const COMMA = Buffer.from(',');
+const CLOSE = Buffer.from(']}');
 
 /** The first index in `sorted` (key order) whose key is not below `after`: a page starts there. */
 function firstAtOrAfter(sorted: readonly KubeObject[], after: string): number {
@@ -57,8 +61,8 @@ function firstAtOrAfter(sorted: readonly KubeObject[], after: string): number {
   return lo;
 }
 
-/** A LIST answer's JSON text: the page's items and, when more follow, a continue token. */
-export function listText(store: Store, route: Route, query: URLSearchParams): string {
+/** A LIST answer's JSON (UTF-8): the page's items and, when more follow, a continue token. */
+export function listBytes(store: Store, route: Route, query: URLSearchParams): Buffer {
   const r = route.resource;
   const matches = requestMatcher(route.namespace, query);
   const limit = Number.parseInt(query.get('limit') ?? '', 10);
@@ -103,5 +107,11 @@ export function listText(store: Store, route: Route, query: URLSearchParams): st
     ...(more && !selective ? { remainingItemCount: remaining } : {}),
   };
   const head = JSON.stringify({ kind: `${r.kind}List`, apiVersion: apiVersionOf(r), metadata });
-  return `${head.slice(0, -1)},"items":[${page.map(textOf).join(',')}]}`;
+  const parts: Buffer[] = [Buffer.from(`${head.slice(0, -1)},"items":[`)];
+  for (const [i, o] of page.entries()) {
+    if (i > 0) parts.push(COMMA);
+    parts.push(bytesOf(o));
+  }
+  parts.push(CLOSE);
+  return Buffer.concat(parts);
 }

@@ -51,12 +51,12 @@ export function tooOld(requested: number, oldest: number): ApiError {
 }
 
 export function sendJson(res: ServerResponse, code: number, body: unknown): void {
-  sendJsonText(res, code, JSON.stringify(body));
+  sendJsonBytes(res, code, Buffer.from(JSON.stringify(body)));
 }
 
-export function sendJsonText(res: ServerResponse, code: number, text: string): void {
-  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+export function sendJsonBytes(res: ServerResponse, code: number, bytes: Buffer): void {
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': bytes.length });
+  res.end(bytes);
 }
 
 export function sendError(res: ServerResponse, err: ApiError): void {
