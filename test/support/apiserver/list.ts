@@ -61,8 +61,13 @@ function firstAtOrAfter(sorted: readonly KubeObject[], after: string): number {
   return lo;
 }
 
-/** A LIST answer's JSON (UTF-8): the page's items and, when more follow, a continue token. */
-export function listBytes(store: Store, route: Route, query: URLSearchParams): Buffer {
+/**
+ * A LIST answer's JSON (UTF-8) as the pieces to write one after the other: the page's items and,
+ * when more follow, a continue token. Not concatenated: a fresh 2 MB Buffer per page counts as
+ * external memory to V8, which answers with full collections of this process's whole heap
+ * (seconds per list at 50,000 objects).
+ */
+export function listBytes(store: Store, route: Route, query: URLSearchParams): Buffer[] {
   const r = route.resource;
   const matches = requestMatcher(route.namespace, query);
   const limit = Number.parseInt(query.get('limit') ?? '', 10);
@@ -113,5 +118,5 @@ export function listBytes(store: Store, route: Route, query: URLSearchParams): B
     parts.push(bytesOf(o));
   }
   parts.push(CLOSE);
-  return Buffer.concat(parts);
+  return parts;
 }
