@@ -11,10 +11,11 @@
 // JSON.parse, and so is the rest of the answer (`skeleton`: the list with an empty items array).
 // UTF-8 continuation bytes are never ASCII, so scanning bytes is safe with any text.
 //
-// An item's `metadata.managedFields` is handed on empty (`[]`): nothing in kube-ipvs reads it,
-// and it is a fifth of a realistic Service and EndpointSlice's bytes (2 in 5 of a Service's),
-// parsed into a tree of small objects only to be dropped by the decoder. Its brackets are still
-// scanned (balanced), its content is neither parsed nor checked.
+// An item's `metadata.managedFields` is handed on empty (`[]`), and so is each endpoint's
+// `targetRef` in an EndpointSlice's `endpoints` (`{}`): nothing in kube-ipvs reads them, and they
+// are two fifths of a realistic EndpointSlice's bytes and of a Service's, parsed into trees of
+// small objects only to be dropped by the decoder. Their brackets are still scanned (balanced),
+// their content is neither parsed nor checked.
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -27,9 +28,11 @@ const COLON = 0x3a;
 const ITEMS = Buffer.from('"items"');
 const METADATA = Buffer.from('"metadata"');
 const MANAGED_FIELDS = Buffer.from('"managedFields"');
+const ENDPOINTS = Buffer.from('"endpoints"');
+const TARGET_REF = Buffer.from('"targetRef"');
 
 /** Where a key the scanner looks for stands: just read, or followed by its ':'. */
-const KEY = { none: 0, metadata: 1, metadataColon: 2, managed: 3, managedColon: 4 } as const;
+const KEY = { none: 0, metadata: 1, metadataColon: 2, managed: 3, managedColon: 4, endpoints: 5, endpointsColon: 6, targetRef: 7, targetRefColon: 8 } as const;
 
 export class ListSyntaxError extends Error {
   readonly code = 'LIST_SYNTAX';
@@ -56,10 +59,14 @@ export class ListItems {
   #inString = false;
   /** Start of the last string at depth 1, 3 or 4 (a key, when an array or object follows it). */
   #lastString = -1;
-  /** An item's `metadata` or its `managedFields` key, just read (KEY). */
+  /** An item's `metadata` or `endpoints` key, or in them `managedFields` or `targetRef`, just read (KEY). */
   #key: number = KEY.none;
   /** Inside an item's metadata object (depth 4). */
   #inMetadata = false;
+  /** Inside an item's endpoints array (depth 4; its elements at depth 5). */
+  #inEndpoints = false;
+  /** The depth of the bracket whose content is being left out. */
+  #skipDepth = 0;
   /** Start in #buf of the managedFields array's content being left out, or -1. */
   #skipFrom = -1;
   /** [from, to) pairs in #buf left out of the current item. */
@@ -118,8 +125,9 @@ export class ListItems {
         this.#inString = false;
         const d = this.#depth;
         if (d === 1) this.#lastStringIsItems = this.#is(ITEMS, i + 1);
-        else if (d === 3 && this.#inItems) this.#key = this.#is(METADATA, i + 1) ? KEY.metadata : KEY.none;
+        else if (d === 3 && this.#inItems) this.#key = this.#is(METADATA, i + 1) ? KEY.metadata : this.#is(ENDPOINTS, i + 1) ? KEY.endpoints : KEY.none;
         else if (d === 4 && this.#inMetadata) this.#key = this.#is(MANAGED_FIELDS, i + 1) ? KEY.managed : KEY.none;
+        else if (d === 5 && this.#inEndpoints) this.#key = this.#is(TARGET_REF, i + 1) ? KEY.targetRef : KEY.none;
         i++;
         continue;
       }
@@ -127,15 +135,15 @@ export class ListItems {
       if (c === QUOTE) {
         this.#inString = true;
         const d = this.#depth;
-        if (d === 1 || ((d === 3 || d === 4) && this.#inItems)) this.#lastString = i;
+        if (d === 1 || ((d === 3 || d === 4 || d === 5) && this.#inItems)) this.#lastString = i;
       } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
         this.#depth++;
         if (this.#key !== KEY.none) this.#open(c, i);
         if (c === OPEN_ARRAY && this.#depth === 2 && this.#lastStringIsItems && !this.#itemsDone) this.#enterItems(i);
       } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
         if (this.#inItems && this.#depth === 2) this.#leaveItems(i);
-        if (this.#depth === 5 && this.#skipFrom >= 0) { this.#cuts.push(this.#skipFrom, i); this.#skipFrom = -1; }
-        if (this.#depth === 4) this.#inMetadata = false;
+        if (this.#skipFrom >= 0 && this.#depth === this.#skipDepth) { this.#cuts.push(this.#skipFrom, i); this.#skipFrom = -1; }
+        if (this.#depth === 4) { this.#inMetadata = false; this.#inEndpoints = false; }
         this.#depth--;
         this.#key = KEY.none;
         if (this.#depth < 0) throw new ListSyntaxError('unbalanced brackets');
@@ -145,7 +153,7 @@ export class ListItems {
           this.#item(i, false);
           this.#start = i + 1;
         }
-      } else if (c === COLON && (this.#key === KEY.metadata || this.#key === KEY.managed)) {
+      } else if (c === COLON && (this.#key & 1) === 1) {
         this.#key++;
       }
       i++;
@@ -158,10 +166,15 @@ export class ListItems {
     return end - this.#lastString === key.length && this.#buf.compare(key, 0, key.length, this.#lastString, end) === 0;
   }
 
-  /** A bracket opened (depth already counted) right after `"metadata":` or `"managedFields":`. */
+  /** A bracket opened (depth already counted) right after one of the keys looked for and its ':'. */
   #open(c: number, i: number): void {
-    if (this.#key === KEY.metadataColon && c === OPEN_OBJECT && this.#depth === 4) this.#inMetadata = true;
-    else if (this.#key === KEY.managedColon && c === OPEN_ARRAY && this.#depth === 5) this.#skipFrom = i + 1;
+    const d = this.#depth;
+    if (this.#key === KEY.metadataColon && c === OPEN_OBJECT && d === 4) this.#inMetadata = true;
+    else if (this.#key === KEY.endpointsColon && c === OPEN_ARRAY && d === 4) this.#inEndpoints = true;
+    else if ((this.#key === KEY.managedColon && c === OPEN_ARRAY && d === 5) || (this.#key === KEY.targetRefColon && c === OPEN_OBJECT && d === 6)) {
+      this.#skipFrom = i + 1;
+      this.#skipDepth = d;
+    }
     this.#key = KEY.none;
   }
 
