@@ -34,11 +34,44 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const pct = (xs: readonly number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
 
 /** The daemon's RSS, peak RSS (kernel's VmHWM) and CPU time (user+system) from /proc. */
-function proc(pid: number): { rss: number; peak: number; cpuMs: number } {
+function proc(pid: number): { rss: number; peak: number; cpuMs: number; rssAnon: number; rssFile: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return { rss: kb('VmRSS'), peak: kb('VmHWM'), cpuMs: (Number(stat[11]) + Number(stat[12])) * 10 };
+  // RssFile: pages of mapped files (the node binary's code and data, shared libraries); RssAnon:
+  // the process's own memory (V8's heap, malloc, buffers).
+  return { rss: kb('VmRSS'), peak: kb('VmHWM'), cpuMs: (Number(stat[11]) + Number(stat[12])) * 10, rssAnon: kb('RssAnon'), rssFile: kb('RssFile') };
+}
+
+interface StartSample { readonly at: number; readonly daemon: number; readonly kernel: number; readonly api: number }
+/** One phase of the start: its wall time and each process's CPU time in it (ms). */
+interface StartPhase { readonly phase: string; readonly wallMs: number; readonly daemonCpuMs: number; readonly kernelCpuMs: number; readonly apiServerCpuMs: number; readonly toolMs?: number }
+
+/** The samples' CPU times at `at`, linearly between the two samples around it. */
+function cpuAt(samples: readonly StartSample[], at: number): StartSample {
+  const i = samples.findIndex((s) => s.at >= at);
+  const b = samples[i < 0 ? samples.length - 1 : i];
+  const a = samples[Math.max(0, i - 1)];
+  if (a === undefined || b === undefined) return { at, daemon: NaN, kernel: NaN, api: NaN };
+  const f = b.at === a.at ? 1 : Math.min(1, Math.max(0, (at - a.at) / (b.at - a.at)));
+  const mix = (x: number, y: number): number => x + (y - x) * f;
+  return { at, daemon: mix(a.daemon, b.daemon), kernel: mix(a.kernel, b.kernel), api: mix(a.api, b.api) };
+}
+
+/** The start cut at the daemon's log marks, each phase with the CPU each process spent in it. */
+function splitStart(samples: readonly StartSample[], t0: number, marks: readonly (readonly [string, number])[], toolMs: number): StartPhase[] {
+  const out: StartPhase[] = [];
+  let from = t0;
+  let prev = samples[0] ?? { at: t0, daemon: 0, kernel: NaN, api: NaN };
+  for (const [phase, until] of marks) {
+    const cur = cpuAt(samples, until);
+    out.push({
+      phase, wallMs: until - from, daemonCpuMs: cur.daemon - prev.daemon, kernelCpuMs: cur.kernel - prev.kernel, apiServerCpuMs: cur.api - prev.api,
+      ...(phase === 'firstSync' ? { toolMs } : {}),
+    });
+    [from, prev] = [until, cur];
+  }
+  return out;
 }
 
 const metric = (text: string, name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
@@ -57,6 +90,10 @@ for (let i = 0; i < services; i++) {
   api.create(realisticSlice(i, 10, 42) as unknown as KubeObject);
 }
 const listBytes = JSON.stringify(api.list('Service')).length + JSON.stringify(api.list('EndpointSlice', 'discovery.k8s.io/v1')).length;
+// The objects encoded as the LISTs will serve them, before the daemon starts: a real API server
+// does its serving on machines of its own; here it shares the daemon's two cores (its CPU in the
+// start is reported per phase below, as apiServerCpuMs).
+api.prepareLists();
 
 const [healthz, metricsPort] = [await freePort(), await freePort()];
 const t0 = now();
@@ -81,11 +118,23 @@ process.on('exit', () => { daemon.kill('SIGKILL'); kernelProc.kill('SIGKILL'); w
 const pid = daemon.pid ?? 0;
 let peak = 0;
 const peakTimer = setInterval(() => { try { peak = Math.max(peak, proc(pid).peak); } catch { /* exited */ } }, 200);
+// Where the start's wall time goes: the CPU time of the daemon, of the fake kernel process and
+// of this process (the test API server serving the LISTs and watches) sampled every 25 ms, so
+// that each phase the daemon's log marks can be given the CPU each process spent in it.
+const cpuSamples: StartSample[] = [];
+const benchCpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+const sampleCpu = (): void => {
+  try { cpuSamples.push({ at: now(), daemon: proc(pid).cpuMs, kernel: proc(kernelProc.pid ?? 0).cpuMs, api: benchCpuMs() }); } catch { /* exited */ }
+};
+sampleCpu();
+const cpuTimer = setInterval(sampleCpu, 25);
 const deadline = Date.now() + 600_000;
 while (firstSyncAt === 0) {
   if (Date.now() > deadline || daemonState.exited) throw new Error(`no first sync: ${logs.slice(-2000)}`);
   await sleep(20);
 }
+sampleCpu();
+clearInterval(cpuTimer);
 const startMs = firstSyncAt - t0;
 // The daemon's CPU time (user + system, all threads) from process start to the first sync: less
 // sensitive than wall time to other work on a shared machine.
@@ -95,9 +144,19 @@ const startingMs = (logLines('starting')[0]?.time ?? NaN) - t0;
 const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
 const firstRuns = await kernel.log(0);
 const toolMsFirst = firstRuns.reduce((a, r) => a + (r.done - r.at), 0);
+const firstSyncLine = logLines('sync done')[0];
+const startPhases = splitStart(cpuSamples, t0, [
+  ['modules', t0 + startingMs], // Node, module loading, flags, servers: to the CLI's "starting"
+  ['lists', (firstSyncLine?.time ?? NaN) - (firstSyncLine?.durationMs ?? NaN)], // LISTs read and decoded, until the first sync begins
+  ['firstSync', firstSyncLine?.time ?? NaN], // render, kernel read, batches, the tools applying them
+  ['rest', firstSyncAt], // to the "first sync done" line as the bench saw it
+], toolMsFirst);
 await sleep(2000); // settle: GC after the first sync
 let m = await scrape();
-const afterFirst = { ...proc(pid), heap: metric(m, 'nodejs_heap_size_used_bytes'), metricsBytes: Buffer.byteLength(m) };
+/** RSS as its parts: V8's heap (committed), memory outside it V8 knows of (ArrayBuffers, external strings), file-backed pages. */
+const memoryParts = (text: string): { heap: number; heapTotal: number; external: number } =>
+  ({ heap: metric(text, 'nodejs_heap_size_used_bytes'), heapTotal: metric(text, 'nodejs_heap_size_total_bytes'), external: metric(text, 'nodejs_external_memory_bytes') });
+const afterFirst = { ...proc(pid), ...memoryParts(m), metricsBytes: Buffer.byteLength(m) };
 if (process.env.BENCH_DUMP_METRICS === '1') writeFileSync(join(dir, 'metrics-first-sync.txt'), m);
 if (process.env.BENCH_HEAP_SNAPSHOT === '1') { daemon.kill('SIGUSR2'); await sleep(30_000); }
 
@@ -158,7 +217,7 @@ const periodic = logLines('sync done').filter((l) => l.reason === 'periodic' && 
 const cheap = periodic.filter((l) => l.unchanged === true);
 const parsed = periodic.filter((l) => l.unchanged !== true);
 const avg = (xs: readonly { durationMs?: number }[]): number => xs.reduce((a, l) => a + (l.durationMs ?? 0), 0) / xs.length;
-const afterIdle = { ...proc(pid), heap: metric(m, 'nodejs_heap_size_used_bytes') };
+const afterIdle = { ...proc(pid), ...memoryParts(m) };
 const perHour: Record<string, number> = {};
 for (const r of api.requestLog.slice(reqBefore)) {
   const resource = /\/(services|endpointslices|nodes|events)\b/.exec(r.description)?.[1] ?? 'other';
@@ -174,10 +233,14 @@ await api.stop();
 
 process.stdout.write(`${JSON.stringify({
   services, endpoints: services * 10, apiListBytes: listBytes,
-  startToFirstSyncMs: startMs, startCpuMs, processStartToStartingMs: startingMs, firstSyncToolMs: toolMsFirst,
+  startToFirstSyncMs: startMs, startCpuMs, processStartToStartingMs: startingMs, firstSyncToolMs: toolMsFirst, startPhases,
   rssAfterFirstSyncBytes: afterFirst.rss, heapAfterFirstSyncBytes: afterFirst.heap,
   rssAfterIdleBytes: afterIdle.rss, heapAfterIdleBytes: afterIdle.heap, idleSeconds: idleS,
   peakRssBytes: Math.max(peak, afterIdle.peak),
+  // Where the RSS is: after the first sync and after idle, V8's heap total (committed), external
+  // (ArrayBuffers, external strings), the process's own pages (anon) and mapped files' (file).
+  rssParts: Object.fromEntries(([['afterFirstSync', afterFirst], ['afterIdle', afterIdle]] as const).map(([k, v]) =>
+    [k, { rssBytes: v.rss, rssAnonBytes: v.rssAnon, rssFileBytes: v.rssFile, heapTotalBytes: v.heapTotal, heapUsedBytes: v.heap, externalBytes: v.external }])),
   changeGapMs: CHANGE_GAP_MS, latencyP50Ms: pct(latency, 0.5), latencyP99Ms: pct(latency, 0.99), daemonLatencyP50Ms: pct(daemonLatency, 0.5), daemonLatencyP99Ms: pct(daemonLatency, 0.99), daemonLatenciesMs: daemonLatency.map((x) => Math.round(x * 10) / 10), changes: CHANGES,
   fullResyncs: resyncs, fullResyncWallMs: resyncs > 0 ? ((fullAfter.sum - fullBefore.sum) / resyncs) * 1000 : NaN,
   // Periodic resyncs in the idle window: parsed and diffed, or found unchanged by digest; wall ms each (tool time included).

@@ -55,6 +55,11 @@ Latency: EndpointSlice write at the API server → the batch with the new endpoi
     process.stdout.write(`${[n(size), `${ms(r.startToFirstSyncMs ?? NaN)} ms (CPU ${ms(r.startCpuMs ?? NaN)} ms)`, `${mib(r.rssAfterFirstSyncBytes)} / ${mib(r.rssAfterIdleBytes)}`, `${mib(r.heapAfterFirstSyncBytes)} / ${mib(r.heapAfterIdleBytes)}`, mib(r.peakRssBytes),
       `${ms(r.daemonLatencyP50Ms ?? NaN)} / ${ms(r.daemonLatencyP99Ms ?? NaN)} ms`, `${ms(r.fullResyncWallMs ?? NaN)} / ${ms(r.fullResyncCpuMsUpperBound ?? NaN)} ms`, `${ms((r.idleCpuMsPerMin ?? NaN) / 1000)} s (steady ${ms((r.steadyIdleCpuMsPerMin ?? NaN) / 1000)} s)`,
       `${((r.metricsBytes ?? 0) / 1000).toFixed(0)} KB`, reqs === '' ? 'none' : reqs].join(' | ')}\n`);
+    const parts = (r.rssParts ?? {}) as unknown as Record<string, Record<string, number>>;
+    process.stdout.write(`  RSS: ${Object.entries(parts).map(([k, v]) => `${k} ${mib(v.rssBytes)} = anon ${mib(v.rssAnonBytes)} + file ${mib(v.rssFileBytes)} (V8 heap total ${mib(v.heapTotalBytes)}, used ${mib(v.heapUsedBytes)}, external ${mib(v.externalBytes)})`).join('; ')}\n`);
+    // Where the start's wall time went, per phase the daemon's log marks (bench/realistic.ts).
+    const phases = (r.startPhases ?? []) as unknown as { phase: string; wallMs: number; daemonCpuMs: number; kernelCpuMs: number; apiServerCpuMs: number; toolMs?: number }[];
+    process.stdout.write(`  start: ${phases.map((p) => `${p.phase} ${ms(p.wallMs)} ms wall (daemon CPU ${ms(p.daemonCpuMs)}, API server CPU ${ms(p.apiServerCpuMs)}, fake kernel CPU ${ms(p.kernelCpuMs)}${p.toolMs === undefined ? '' : `, in tools ${ms(p.toolMs)}`})`).join('; ')}\n`);
   }
   process.stdout.write('\nCompute only (synthetic objects handed straight to the cluster state; no API server, informers or metrics):\n');
 }

@@ -10,6 +10,12 @@
 // Only the structure is scanned (strings, brackets, commas): each item is then checked by
 // JSON.parse, and so is the rest of the answer (`skeleton`: the list with an empty items array).
 // UTF-8 continuation bytes are never ASCII, so scanning bytes is safe with any text.
+//
+// An item's `metadata.managedFields` is handed on empty (`[]`), and so is each endpoint's
+// `targetRef` in an EndpointSlice's `endpoints` (`{}`): nothing in kube-ipvs reads them, and they
+// are two fifths of a realistic EndpointSlice's bytes and of a Service's, parsed into trees of
+// small objects only to be dropped by the decoder. Their brackets are still scanned (balanced),
+// their content is neither parsed nor checked.
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -18,7 +24,15 @@ const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
+const COLON = 0x3a;
 const ITEMS = Buffer.from('"items"');
+const METADATA = Buffer.from('"metadata"');
+const MANAGED_FIELDS = Buffer.from('"managedFields"');
+const ENDPOINTS = Buffer.from('"endpoints"');
+const TARGET_REF = Buffer.from('"targetRef"');
+
+/** Where a key the scanner looks for stands: just read, or followed by its ':'. */
+const KEY = { none: 0, metadata: 1, metadataColon: 2, managed: 3, managedColon: 4, endpoints: 5, endpointsColon: 6, targetRef: 7, targetRefColon: 8 } as const;
 
 export class ListSyntaxError extends Error {
   readonly code = 'LIST_SYNTAX';
@@ -43,8 +57,20 @@ export class ListItems {
   #start = 0;
   #depth = 0;
   #inString = false;
-  /** Start of the last string at depth 1 (a key, when an array follows it). */
+  /** Start of the last string at depth 1, 3 or 4 (a key, when an array or object follows it). */
   #lastString = -1;
+  /** An item's `metadata` or `endpoints` key, or in them `managedFields` or `targetRef`, just read (KEY). */
+  #key: number = KEY.none;
+  /** Inside an item's metadata object (depth 4). */
+  #inMetadata = false;
+  /** Inside an item's endpoints array (depth 4; its elements at depth 5). */
+  #inEndpoints = false;
+  /** The depth of the bracket whose content is being left out. */
+  #skipDepth = 0;
+  /** Start in #buf of the managedFields array's content being left out, or -1. */
+  #skipFrom = -1;
+  /** [from, to) pairs in #buf left out of the current item. */
+  #cuts: number[] = [];
   #lastStringIsItems = false;
   /** Inside the items array (depth 2 is its elements' level). */
   #inItems = false;
@@ -64,6 +90,8 @@ export class ListItems {
     this.#buf = rest.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([rest, chunk]);
     this.#pos -= this.#start;
     if (this.#lastString >= 0) this.#lastString -= this.#start;
+    if (this.#skipFrom >= 0) this.#skipFrom -= this.#start;
+    for (let k = 0; k < this.#cuts.length; k++) this.#cuts[k] = (this.#cuts[k] ?? 0) - this.#start;
     this.#start = 0;
     this.#scan();
   }
@@ -95,28 +123,59 @@ export class ListItems {
         }
         if (i >= n) break;
         this.#inString = false;
-        if (this.#depth === 1) this.#lastStringIsItems = i + 1 - this.#lastString === ITEMS.length && b.compare(ITEMS, 0, ITEMS.length, this.#lastString, i + 1) === 0;
+        const d = this.#depth;
+        if (d === 1) this.#lastStringIsItems = this.#is(ITEMS, i + 1);
+        else if (d === 3 && this.#inItems) this.#key = this.#is(METADATA, i + 1) ? KEY.metadata : this.#is(ENDPOINTS, i + 1) ? KEY.endpoints : KEY.none;
+        else if (d === 4 && this.#inMetadata) this.#key = this.#is(MANAGED_FIELDS, i + 1) ? KEY.managed : KEY.none;
+        else if (d === 5 && this.#inEndpoints) this.#key = this.#is(TARGET_REF, i + 1) ? KEY.targetRef : KEY.none;
         i++;
         continue;
       }
       const c = b[i] ?? 0;
       if (c === QUOTE) {
         this.#inString = true;
-        if (this.#depth === 1) this.#lastString = i;
+        const d = this.#depth;
+        if (d === 1 || ((d === 3 || d === 4 || d === 5) && this.#inItems)) this.#lastString = i;
       } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
         this.#depth++;
+        if (this.#key !== KEY.none) this.#open(c, i);
         if (c === OPEN_ARRAY && this.#depth === 2 && this.#lastStringIsItems && !this.#itemsDone) this.#enterItems(i);
       } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
         if (this.#inItems && this.#depth === 2) this.#leaveItems(i);
+        if (this.#skipFrom >= 0 && this.#depth === this.#skipDepth) { this.#cuts.push(this.#skipFrom, i); this.#skipFrom = -1; }
+        if (this.#depth === 4) { this.#inMetadata = false; this.#inEndpoints = false; }
         this.#depth--;
+        this.#key = KEY.none;
         if (this.#depth < 0) throw new ListSyntaxError('unbalanced brackets');
-      } else if (c === COMMA && this.#inItems && this.#depth === 2) {
-        this.#item(i, false);
-        this.#start = i + 1;
+      } else if (c === COMMA) {
+        this.#key = KEY.none;
+        if (this.#inItems && this.#depth === 2) {
+          this.#item(i, false);
+          this.#start = i + 1;
+        }
+      } else if (c === COLON && (this.#key & 1) === 1) {
+        this.#key++;
       }
       i++;
     }
     this.#pos = i;
+  }
+
+  /** Whether the string ending before `end` (started at #lastString) is `key`, quotes included. */
+  #is(key: Buffer, end: number): boolean {
+    return end - this.#lastString === key.length && this.#buf.compare(key, 0, key.length, this.#lastString, end) === 0;
+  }
+
+  /** A bracket opened (depth already counted) right after one of the keys looked for and its ':'. */
+  #open(c: number, i: number): void {
+    const d = this.#depth;
+    if (this.#key === KEY.metadataColon && c === OPEN_OBJECT && d === 4) this.#inMetadata = true;
+    else if (this.#key === KEY.endpointsColon && c === OPEN_ARRAY && d === 4) this.#inEndpoints = true;
+    else if ((this.#key === KEY.managedColon && c === OPEN_ARRAY && d === 5) || (this.#key === KEY.targetRefColon && c === OPEN_OBJECT && d === 6)) {
+      this.#skipFrom = i + 1;
+      this.#skipDepth = d;
+    }
+    this.#key = KEY.none;
   }
 
   #enterItems(i: number): void {
@@ -145,6 +204,14 @@ export class ListItems {
       throw new ListSyntaxError('an empty element in the items array');
     }
     this.#count++;
-    this.#onItem(this.#buf.toString('utf8', s, e));
+    if (this.#cuts.length === 0) { this.#onItem(this.#buf.toString('utf8', s, e)); return; }
+    let text = '';
+    let at = s;
+    for (let k = 0; k + 1 < this.#cuts.length; k += 2) {
+      text += this.#buf.toString('utf8', at, this.#cuts[k]);
+      at = this.#cuts[k + 1] ?? e;
+    }
+    this.#cuts = [];
+    this.#onItem(text + this.#buf.toString('utf8', at, e));
   }
 }

@@ -3,11 +3,17 @@
 import { parseIp, type Ip } from '../../src/compute/net/ip.ts';
 import { fail, inputLines, ok, text, type LineFault, type Outcome } from './tool.ts';
 
+export interface FakeAddr { readonly ip: Ip; readonly prefix: number }
+
 export interface FakeLink {
   index: number;
   type: string;
-  addrs: { ip: Ip; prefix: number }[];
+  /** By `ip/prefix`, in the order added (as the kernel lists them). A Map, not an array: an
+   *  `ip -batch` of 62,500 adds (50,000 Services) searched an array per line, quadratic. */
+  addrs: Map<string, FakeAddr>;
 }
+
+const addrKey = (a: FakeAddr): string => `${a.ip.text}/${a.prefix}`;
 
 class IpError extends Error {
   readonly exitCode: number;
@@ -19,7 +25,7 @@ class IpError extends Error {
 
 const NO_DEVICE = (d: string): IpError => new IpError(`Cannot find device "${d}"`, 1);
 
-function parseAddr(s: string): { ip: Ip; prefix: number } {
+function parseAddr(s: string): FakeAddr {
   const [a = '', p] = s.split('/');
   const ip = parseIp(a);
   if (ip === undefined) throw new IpError(`Error: any valid prefix is expected rather than "${s}".`, 1);
@@ -31,7 +37,7 @@ export class FakeIp {
   private nextIndex = 1;
 
   addLink(name: string, type: string, addrs: readonly string[] = []): void {
-    this.links.set(name, { index: this.nextIndex++, type, addrs: addrs.map(parseAddr) });
+    this.links.set(name, { index: this.nextIndex++, type, addrs: new Map(addrs.map((s) => { const a = parseAddr(s); return [addrKey(a), a]; })) });
   }
 
   run(args: readonly string[], input: string | undefined, fault: LineFault): Outcome {
@@ -86,14 +92,15 @@ export class FakeIp {
     if ((obj === 'addr' || obj === 'address') && (cmd === 'add' || cmd === 'del')) {
       const l = this.link(dev);
       const a = parseAddr(rest[0] ?? '');
-      const at = l.addrs.findIndex((x) => x.ip.text === a.ip.text && x.prefix === a.prefix);
-      if (cmd === 'add' && at >= 0) throw new IpError('RTNETLINK answers: File exists', 2);
-      if (cmd === 'del' && at < 0) throw new IpError('RTNETLINK answers: Cannot assign requested address', 2);
-      if (cmd === 'add') l.addrs.push(a); else l.addrs.splice(at, 1);
+      const k = addrKey(a);
+      const has = l.addrs.has(k);
+      if (cmd === 'add' && has) throw new IpError('RTNETLINK answers: File exists', 2);
+      if (cmd === 'del' && !has) throw new IpError('RTNETLINK answers: Cannot assign requested address', 2);
+      if (cmd === 'add') l.addrs.set(k, a); else l.addrs.delete(k);
       return '';
     }
     if ((obj === 'addr' || obj === 'address') && cmd === 'show') {
-      return text(this.shown(rest).flatMap(([n, l]) => l.addrs.map((a) => addrLine(n, l, a))));
+      return text(this.shown(rest).flatMap(([n, l]) => [...l.addrs.values()].map((a) => addrLine(n, l, a))));
     }
     throw new IpError(`Command "${words.join(' ')}" is unknown, try "ip help".`, 1);
   }
@@ -114,7 +121,7 @@ function scope(ip: Ip): string {
   return ip.value >> 118n === 0x3fan ? 'link' : 'global';
 }
 
-const addrLine = (name: string, l: FakeLink, a: { ip: Ip; prefix: number }): string =>
+const addrLine = (name: string, l: FakeLink, a: FakeAddr): string =>
   `${l.index}: ${name}    ${a.ip.family === 4 ? 'inet' : 'inet6'} ${a.ip.text}/${a.prefix} scope ${scope(a.ip)} ${a.ip.family === 4 ? name : ''}\\       valid_lft forever preferred_lft forever`;
 
 function linkLine(name: string, l: FakeLink): string {

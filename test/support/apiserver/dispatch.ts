@@ -1,8 +1,8 @@
 // Routes one admitted request to the handler for its verb, and turns failures into Status bodies.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listBody } from './list.ts';
+import { listBytes } from './list.ts';
 import type { Route } from './resources.ts';
-import { ApiError, sendError, sendJson } from './status.ts';
+import { ApiError, sendError, sendJson, sendJsonBytes } from './status.ts';
 import type { Store } from './store.ts';
 import type { Verb } from './types.ts';
 import { type OpenWatch, serveWatch, type WatchRecord, type WatchSettings } from './watch.ts';
@@ -47,7 +47,7 @@ export async function dispatch(
     if (failWith !== undefined) throw new ApiError(failWith, `injected failure: ${String(failWith)}`);
     if (route === undefined) { serveNonResource(url.pathname, res); return; }
     switch (verb) {
-      case 'list': sendJson(res, 200, listBody(ctx.store, route, url.searchParams)); return;
+      case 'list': sendJsonBytes(res, 200, listBytes(ctx.store, route, url.searchParams)); return;
       case 'watch': serveWatch(ctx.store, ctx.watch, ctx.open, route, url.searchParams, res, ctx.watchLog); return;
       case 'other': throw new ApiError(405, 'the server does not allow this method on the requested resource');
       case 'get': case 'create': case 'update': case 'patch': case 'delete': {
