@@ -9,7 +9,8 @@
 // taken since its previous reading (a smaller reading means it was re-created: all of it is
 // new) and added to a per-Service-port total that only grows while that Service port exists.
 import type { ServiceStats } from '../tools/ipvsadm.ts';
-import type { ServicePortRef, VirtualServer } from '../compute/model/types.ts';
+import type { ServicePortRef } from '../compute/model/types.ts';
+import type { VirtualServers } from '../compute/model/vs-map.ts';
 
 export interface Traffic {
   conns: number;
@@ -39,7 +40,7 @@ export class ServiceTrafficTracker {
    * Service port with no virtual server left loses its series. Bytes beyond 2^53 (8 PiB) lose
    * precision: a JS number, like Prometheus' own float64 samples.
    */
-  update(stats: ReadonlyMap<string, ServiceStats>, virtualServers: ReadonlyMap<string, VirtualServer>): void {
+  update(stats: ReadonlyMap<string, ServiceStats>, virtualServers: VirtualServers): void {
     const last = new Map<string, Traffic>();
     const live = new Set<string>();
     for (const [vsKey, vs] of virtualServers) {

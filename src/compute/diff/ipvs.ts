@@ -6,6 +6,7 @@
 // (a restart never leaves servers at weight 0: #92019, #108319).
 import { hostPort } from '../net/ip.ts';
 import type { RealServer, VirtualServer } from '../model/types.ts';
+import type { VirtualServers } from '../model/vs-map.ts';
 import type { IpvsOp, ObservedRealServer, ObservedService, RealServerConns } from '../../tools/ipvsadm.ts';
 
 export interface IpvsDiffOptions {
@@ -39,7 +40,7 @@ const sameServer = (a: Pick<RealServer, 'ip' | 'port'>, b: Pick<RealServer, 'ip'
   a.ip.text === b.ip.text && a.port === b.port;
 
 export function diffIpvs(
-  desired: ReadonlyMap<string, VirtualServer>, observed: ReadonlyMap<string, ObservedService>, opts: IpvsDiffOptions,
+  desired: VirtualServers, observed: ReadonlyMap<string, ObservedService>, opts: IpvsDiffOptions,
 ): IpvsDiff {
   const head: IpvsOp[] = [];
   const reals: IpvsOp[] = [];

@@ -11,6 +11,7 @@ import { SET_BASES, SET_DEFS, createOptions, setName, type SetBase } from './ips
 import { buildIptables, type IptablesState, type OutFilterDrop } from './iptables.ts';
 import type { ServiceState } from './render.ts';
 import type { ServiceKey, VirtualServer, Warning } from './types.ts';
+import { VirtualServerMap } from './vs-map.ts';
 
 export interface Changes {
   /** Virtual server keys whose desired value changed (added, edited, removed). */
@@ -45,9 +46,8 @@ export class DesiredIndex {
   readonly #claims = new Map<string, VirtualServer[]>();
   /** vs keys claimed by more than one Service. */
   readonly #contested = new Set<string>();
-  #vss = new Map<string, VirtualServer>();
-  /** The last snapshot holds #vss: the next change copies it first (copy-on-write). */
-  #vssShared = false;
+  /** Copy-on-write per shard: a snapshot holds it as it was (vs-map.ts). */
+  readonly #vss = new VirtualServerMap();
   readonly #sets = new Map<string, IndexedSet>();
   readonly #addresses = new Counted<Ip>();
   readonly #drops = new Counted<OutFilterDrop>();
@@ -123,7 +123,6 @@ export class DesiredIndex {
     if (claims.length > 1) this.#contested.add(vs.key); else this.#contested.delete(vs.key);
     const next = claims.length > 1 ? [...claims].sort((a, b) => byText(ownerKey(a), ownerKey(b)))[0] : claims[0];
     if (next === this.#vss.get(vs.key)) return;
-    if (this.#vssShared) { this.#vss = new Map(this.#vss); this.#vssShared = false; }
     if (next === undefined) this.#vss.delete(vs.key);
     else this.#vss.set(vs.key, next);
     this.#dirtyVs.add(vs.key);
@@ -145,8 +144,8 @@ export class DesiredIndex {
   /**
    * The desired state now, and what changed since the previous snapshot. The state never
    * changes afterwards, so a reader may keep it past the next sync (a metrics callback does):
-   * member and address lists are arrays the index never mutates, and the virtual server map
-   * is copied on the index's next change to it (copy-on-write), not per snapshot.
+   * member and address lists are arrays the index never mutates, and of the virtual server map
+   * the index's next change copies the shard it writes (copy-on-write, vs-map.ts).
    */
   snapshot(): { desired: DesiredState; changes: Changes } {
     const sets = new Map<string, Delta<string>>();
@@ -165,10 +164,9 @@ export class DesiredIndex {
     this.#iptables = iptables;
     const changes: Changes = { virtualServers: this.#dirtyVs, sets, addresses: this.#addresses.takeDelta(), iptables: rulesChanged };
     this.#dirtyVs = new Set();
-    this.#vssShared = true;
     const desired: DesiredState = {
       families: this.#ctx.families,
-      virtualServers: this.#vss,
+      virtualServers: this.#vss.snapshot(),
       addresses: this.#addresses.values(),
       // Counted.values() is rebuilt only after a change, so this costs O(changed sets).
       ipsets: [...this.#sets.values()].map(({ state: s }) => ({ name: s.name, base: s.base, family: s.family, type: s.type, createOptions: s.createOptions, entries: s.entries })),

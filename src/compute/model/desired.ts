@@ -3,7 +3,8 @@
 import type { Family, Ip } from '../net/ip.ts';
 import type { SetBase, SetType } from './ipsets.ts';
 import type { IptablesState } from './iptables.ts';
-import type { ServiceKey, VirtualServer } from './types.ts';
+import type { ServiceKey } from './types.ts';
+import type { VirtualServers } from './vs-map.ts';
 
 export interface IpsetState {
   readonly name: string;
@@ -23,8 +24,8 @@ export interface HealthCheck {
 
 export interface DesiredState {
   readonly families: readonly Family[];
-  /** By key; in address order from `assemble`. */
-  readonly virtualServers: ReadonlyMap<string, VirtualServer>;
+  /** By key: sorted by address by `assemble` (for printing); in the daemon's index, in no set order. */
+  readonly virtualServers: VirtualServers;
   /** Addresses bound to kube-ipvs0; sorted (IPv4 first) by `assemble`. */
   readonly addresses: readonly Ip[];
   /** Every managed set of every family, in kube-proxy's order, IPv4 first. */
