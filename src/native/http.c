@@ -243,7 +243,7 @@ static const char *header(const char *line, const char *name) {
 /* The status line: "HTTP/1.x ddd ..."; -1 when it is not one. */
 static int status_line(struct http *h) {
 	const char *l = h->line;
-	if (h->line_long || h->line_n < 12 || strncmp(l, "HTTP/1.", 7) != 0 || l[8] != ' ') return -1;
+	if (h->line_long || h->line_n < 12 || strncmp(l, "HTTP/1.", 7) != 0 || (l[7] != '0' && l[7] != '1') || l[8] != ' ') return -1;
 	if (l[9] < '1' || l[9] > '5' || l[10] < '0' || l[10] > '9' || l[11] < '0' || l[11] > '9') return -1;
 	if (h->line_n > 12 && l[12] != ' ') return -1;
 	h->status = (uint16_t)((l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0'));

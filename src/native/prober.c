@@ -110,13 +110,15 @@ static void flush_out(void) {
 	out_n = 0;
 }
 
+/* Room for the longest line: an error quoting a whole request line, each byte escaped. */
+#define EMIT_MAX (4 * MAX_LINE + 256)
 void emit(const char *fmt, ...) {
-	if (out_n + 512 > sizeof out) flush_out();
+	if (out_n + EMIT_MAX > sizeof out) flush_out();
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(out + out_n, sizeof out - out_n, fmt, ap);
+	int n = vsnprintf(out + out_n, EMIT_MAX, fmt, ap);
 	va_end(ap);
-	if (n > 0) out_n += (size_t)n;
+	if (n > 0) out_n += (size_t)n < EMIT_MAX ? (size_t)n : EMIT_MAX - 1;
 }
 
 static uint64_t now_ms(void) {
