@@ -147,7 +147,7 @@ test('the build output runs as the image runs it: production dependencies only, 
   assert.equal(where.stdout.trim(), join(app, 'bin', 'kube-ipvs-prober'), where.stderr);
   const ready = sh(join(app, 'bin', 'kube-ipvs-prober'), [], { input: '' });
   assert.equal(ready.status, 0, ready.stderr);
-  assert.match(ready.stdout, /^ready \d+ \d+\n$/);
+  assert.match(ready.stdout, /^ready \d+ \d+ tcp,http\n$/);
 });
 
 // --- the entrypoint's iptables backend choice, with fake tools first in PATH ---------------
