@@ -232,3 +232,28 @@ test('without CAP_NET_RAW it still runs, for HTTP checks only: "ready 0 0 http",
   const rest = lines.slice(2);
   assert.ok(rest.length >= 3 && rest.every((l) => l === 'r 2 ok'), rest.join('\n'));
 });
+
+test('open-files limit: raised from soft to hard at start (100 kept-alive connections under a soft 64); past the hard one a probe fails with an error line, no crash', async (t) => {
+  const srv = await httpServer();
+  t.after(() => { srv.server.close(); });
+  const run = async (limit: string, targets: number): Promise<string[]> => {
+    const lines = Array.from({ length: targets }, (_, i) => `h ${i} 127.0.0.1 ${srv.port} 200 1000 100 /ok\\n`).join('');
+    const child = spawn('sh', ['-c', `{ printf '${lines}'; sleep 1; } | prlimit --nofile=${limit} ${PROBER_PATH}`]);
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+    const [status] = await once(child, 'exit') as [number | null];
+    assert.equal(status, 0, 'exits 0 when stdin closes');
+    return stdout.trim().split('\n');
+  };
+  const raised = await run('64:4096', 100);
+  for (let id = 0; id < 100; id++) assert.ok(raised.includes(`r ${id} ok`), `target ${id}: ${raised.filter((l) => l.startsWith(`r ${id} `)).join(', ')}`);
+  assert.deepEqual(raised.filter((l) => !/^(ready|r \d+ ok)/.test(l)), []);
+  // 32 descriptors in all (stdio, epoll and the prober's own sockets among them): some targets get none.
+  const short = await run('32:32', 40);
+  const errors = short.filter((l) => l.startsWith('e no socket for '));
+  assert.ok(errors.length > 0 && errors.every((l) => /^e no socket for \d+: Too many open files$/.test(l)), short.join('\n'));
+  const failed = new Set(short.filter((l) => / failed$/.test(l)).map((l) => l.split(' ')[1]));
+  for (const e of errors) assert.ok(failed.has(e.split(' ')[4]!.slice(0, -1)), `${e}: its probe failed`);
+  assert.equal(new Set(errors).size, errors.length, 'said once per target until a socket opens');
+  assert.ok(short.some((l) => / ok$/.test(l)), 'the others probed');
+});
