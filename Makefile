@@ -16,15 +16,16 @@ $(STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# The TCP health-check prober (src/native/prober.c): a small C program the daemon runs as one
+# The health-check prober (src/native: TCP SYN probes, HTTP checks): a small C program the daemon runs as one
 # long-lived child. Built here for the tests, `make demo` and the VM (which runs the host's
 # files: same glibc); the image builds its own (Dockerfile). gcc and libc6-dev if missing.
 PROBER := bin/kube-ipvs-prober
-$(PROBER): src/native/prober.c
+PROBER_SRC := src/native/prober.c src/native/http.c
+$(PROBER): $(PROBER_SRC) src/native/prober.h
 	test/support/apt-install.sh gcc gcc
 	test/support/apt-install.sh libc6-dev /usr/include/stdio.h
 	@mkdir -p $(@D)
-	gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o $@ $<
+	gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o $@ $(PROBER_SRC)
 
 native: $(PROBER)
 

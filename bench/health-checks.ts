@@ -4,14 +4,15 @@
 // default 1 s interval; the listeners run in another process so only the prober is measured.
 // After a warm-up it reads the process CPU time (user + system) over the window: the % of one
 // core. Writes bench/results/health-checks.json.
-// `native` is the TCP check through kube-ipvs-prober (src/native/prober.c, `make native`): the
-// CPU of both processes counts, node's and the helper's (/proc/<pid>/stat). On loopback the
-// listener's kernel half (its SYN-ACK, our kernel's RST) is charged to the prober's system time
-// too; against a remote endpoint that half runs on the other machine.
+// `native` is the TCP check through kube-ipvs-prober (src/native/prober.c, `make native`),
+// `native-http` the HTTP check through it (src/native/http.c): the CPU of both processes
+// counts, node's and the helper's (/proc/<pid>/stat). On loopback the listener's kernel half
+// (its SYN-ACK, our kernel's RST; for HTTP the receiving side of each request) is charged to
+// the prober's system time too; against a remote endpoint that half runs on the other machine.
 // Also prints the CPU per probe and what the target rate (ENDPOINTS probes a second) costs at
 // that price: on a busy machine the local listeners may not take every probe in time, and
 // `none` (the checker with a probe that answers at once) shows its own bookkeeping's share.
-//   node bench/health-checks.ts [native|tcp|http|none|all=all] [endpoints=10000] [seconds=60]
+//   node bench/health-checks.ts [native|native-http|tcp|http|none|all=all] [endpoints=10000] [seconds=60]
 import { fork } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
@@ -27,6 +28,7 @@ import { systemClock } from '../src/sync/clock.ts';
 
 const PORT = 18080;
 const WARMUP_S = 10;
+const MODES: readonly Mode[] = ['none', 'native', 'tcp', 'native-http', 'http'];
 
 if (process.argv[2] === '--serve') {
   // One listener on every loopback address per kind: 127.0.0.0/8 all reaches it.
@@ -36,7 +38,7 @@ if (process.argv[2] === '--serve') {
   http.listen({ port: PORT + 1, host: '0.0.0.0', backlog: 8192 }, () => { process.send?.('ready'); });
 } else {
   const arg = process.argv[2] ?? 'all';
-  const modes: Mode[] = arg === 'tcp' || arg === 'http' || arg === 'none' || arg === 'native' ? [arg] : ['none', 'native', 'tcp', 'http'];
+  const modes: readonly Mode[] = MODES.includes(arg as Mode) ? [arg as Mode] : MODES;
   const endpoints = Number(process.argv[3] ?? 10_000);
   const seconds = Number(process.argv[4] ?? 60);
   const server = fork(import.meta.filename, ['--serve'], { stdio: 'inherit' });
@@ -46,13 +48,13 @@ if (process.argv[2] === '--serve') {
   server.kill();
   const result = { when: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, rows };
   writeFileSync(join(import.meta.dirname, 'results', 'health-checks.json'), `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write('\nprobe   endpoints  interval  probes/s  failed  CPU % of a core  CPU µs/probe  CPU % at endpoints/s\n');
+  process.stdout.write('\nprobe        endpoints  interval  probes/s  failed  CPU % of a core  CPU µs/probe  CPU % at endpoints/s\n');
   for (const r of rows) {
-    process.stdout.write(`${String(r.kind).padEnd(6)} ${String(r.endpoints).padStart(10)}  ${String(r.interval).padStart(8)}  ${String(r.probesPerSecond).padStart(8)}  ${String(r.failed).padStart(6)}  ${String(r.cpuPercent).padStart(15)}  ${String(r.cpuMicrosPerProbe).padStart(12)}  ${String(r.cpuPercentAtTarget).padStart(20)}\n`);
+    process.stdout.write(`${String(r.kind).padEnd(11)} ${String(r.endpoints).padStart(10)}  ${String(r.interval).padStart(8)}  ${String(r.probesPerSecond).padStart(8)}  ${String(r.failed).padStart(6)}  ${String(r.cpuPercent).padStart(15)}  ${String(r.cpuMicrosPerProbe).padStart(12)}  ${String(r.cpuPercentAtTarget).padStart(20)}\n`);
   }
 }
 
-type Mode = HealthCheckKind | 'none' | 'native';
+type Mode = HealthCheckKind | 'none' | 'native' | 'native-http';
 
 /** A child's user and system CPU time in µs (utime, stime: fields 14 and 15 of /proc/<pid>/stat). */
 function childCpu(pid: number | undefined): { user: number; system: number } {
@@ -64,10 +66,10 @@ function childCpu(pid: number | undefined): { user: number; system: number } {
 }
 
 async function measure(mode: Mode, endpoints: number, seconds: number): Promise<Record<string, unknown>> {
-  const kind: HealthCheckKind = mode === 'http' ? 'http' : 'tcp';
+  const kind: HealthCheckKind = mode === 'http' || mode === 'native-http' ? 'http' : 'tcp';
   let ok = 0;
   let failed = 0;
-  const native = mode === 'native' ? new NativeProber({ clock: systemClock, log: silentLog }) : undefined;
+  const native = mode.startsWith('native') ? new NativeProber({ clock: systemClock, log: silentLog }) : undefined;
   const checker = new HealthChecker({
     clock: systemClock, log: silentLog, changed: () => undefined,
     result: (r, n) => { if (r) ok += n; else failed += n; },
@@ -75,7 +77,7 @@ async function measure(mode: Mode, endpoints: number, seconds: number): Promise<
     ...(native === undefined ? {} : { native }),
   });
   await native?.start();
-  if (native !== undefined && native.inUse !== 'native') throw new Error('kube-ipvs-prober is not in use: make native, and run as root (CAP_NET_RAW)');
+  if (native !== undefined && native.prober(kind) !== 'native') throw new Error(`kube-ipvs-prober is not in use for ${kind}: make native, and run as root (CAP_NET_RAW)`);
   const spec = { kind, ...HEALTH_CHECK_DEFAULTS, ...(kind === 'http' ? { path: '/healthz', port: PORT + 1 } : { port: PORT }) };
   const perService = Math.ceil(endpoints / 100);
   for (let s = 0; s * perService < endpoints; s++) {

@@ -13,6 +13,7 @@ import { ensureKernelSettings, type KernelSettings } from './apply/settings.ts';
 import type { SysctlFs } from './apply/sysctl.ts';
 import type { ProxyConfig } from './compute/config.ts';
 import type { DesiredState } from './compute/model/desired.ts';
+import { HEALTH_CHECK_KINDS, type HealthCheckKind } from './compute/model/health-check.ts';
 import { formatIpvsBatch } from './tools/ipvsadm.ts';
 import { isIpv6LinkLocal, isLoopback, type Family, type Ip } from './compute/net/ip.ts';
 import type { Log } from './log.ts';
@@ -31,7 +32,7 @@ export interface DaemonDeps {
   readonly kubeConfig: KubeConfig;
   readonly clock: Clock;
   readonly log: Log;
-  /** kube-ipvs-prober's path: TCP health checks by it (observe/native-prober.ts); absent: in-process. */
+  /** kube-ipvs-prober's path: health checks by it (observe/native-prober.ts); absent: in-process. */
   readonly prober?: string;
 }
 
@@ -55,8 +56,8 @@ export interface DaemonHooks extends ProxierHooks {
   healthResult?(ok: boolean, count: number): void;
   /** An endpoint taken out of rotation by its checks, or back (metrics). */
   healthTransition?(t: HealthTransition): void;
-  /** The prober TCP health checks use now (metrics). */
-  healthProber?(p: ProberInUse): void;
+  /** The prober a kind of health check uses now (metrics). */
+  healthProber?(kind: HealthCheckKind, p: ProberInUse): void;
 }
 
 /** Addresses of this node's interfaces, as NodePorts and kube-proxy see them. */
@@ -85,7 +86,7 @@ export class Daemon {
   readonly proxier: Proxier;
   /** Active health checks of the Services that opt in (their results are a sync input). */
   readonly health: HealthChecker;
-  /** TCP probes through kube-ipvs-prober, when the daemon was given one. */
+  /** Probes through kube-ipvs-prober, when the daemon was given one. */
   readonly prober: NativeProber | undefined;
   readonly #runner: BoundedFrequencyRunner;
   readonly #watcher: ClusterWatcher;
@@ -108,9 +109,9 @@ export class Daemon {
       fn: (reason, signal) => this.proxier.sync(reason, signal),
     });
     this.prober = deps.prober === undefined ? undefined : new NativeProber({
-      path: deps.prober, clock: deps.clock, log: deps.log, inUse: (p) => { hooks.healthProber?.(p); },
+      path: deps.prober, clock: deps.clock, log: deps.log, inUse: (k, p) => { hooks.healthProber?.(k, p); },
     });
-    hooks.healthProber?.('in-process');
+    for (const k of HEALTH_CHECK_KINDS) hooks.healthProber?.(k, 'in-process');
     this.health = new HealthChecker({
       clock: deps.clock, log: deps.log,
       ...(this.prober === undefined ? {} : { native: this.prober }),
@@ -157,7 +158,7 @@ export class Daemon {
       for (const c of changes) this.#deps.log.info({ setting: c.name, from: c.from, to: c.to }, 'kernel setting changed');
     }
     if (this.#isStopped()) return;
-    // Not awaited: until the helper is ready, TCP probes run in-process.
+    // Not awaited: until the helper is ready, probes run in-process.
     void this.prober?.start();
     await this.#watcher.start();
     if (this.#isStopped()) return;

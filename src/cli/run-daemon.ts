@@ -183,7 +183,7 @@ export async function runDaemon(flags: DaemonFlagValues, io: PlanIo, host: Host 
         recordChanges();
       },
       healthResult: (ok, count) => { healthChecks.result(ok, count); },
-      healthProber: (p) => { healthChecks.prober(p); },
+      healthProber: (k, p) => { healthChecks.prober(k, p); },
       healthTransition: (t) => { healthChecks.transition(t); },
       invalid: (w) => { log.warn({ kind: w.kind, object: w.object, field: w.field }, formatWarning(w)); },
       serviceWarnings: (key, ws) => { events.serviceWarnings(key, ws); },

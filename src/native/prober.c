@@ -1,7 +1,7 @@
 /*
- * kube-ipvs-prober: TCP health checks as half-open SYN probes, for the daemon
- * (src/observe/native-prober.ts). One long-lived child process; the daemon keeps the
- * schedule and the thresholds, this process only answers "did a SYN-ACK come back in time".
+ * kube-ipvs-prober: TCP health checks as half-open SYN probes, and HTTP checks on kept-alive
+ * connections (http.c), for the daemon (src/observe/native-prober.ts). One long-lived child
+ * process; the daemon keeps the thresholds, this process the schedule and the probes.
  *
  * Why not connect(): a full connect + reset costs ~50 us of CPU per probe (socket, three-way
  * handshake, reset, close, the event loop); 10,000 endpoints a second would take half a core.
@@ -27,20 +27,28 @@
  * with a few failures sees the ok that resets them. The thresholds themselves stay in the daemon.
  *
  * Protocol (lines of ASCII; the daemon batches many per write, this process answers in
- * batches at most every FLUSH_MS):
- *   stdout, once:  "ready <port4> <port6>"    raw sockets open, requests accepted
+ * batches at most every TICK_MS):
+ *   stdout, once:  "ready <port4> <port6> <kinds>"   requests accepted; kinds "tcp,http", or
+ *                                             "http" (and ports 0) when raw sockets are refused
+ *                                             (no CAP_NET_RAW): then "a" lines are refused
  *   stdin:         "a <id> <ip> <port> <interval_ms> <timeout_ms> <rise>"   probe this target
- *                  from now on (first at a random point of the interval, then every interval
- *                  +-5 %); id in [0, 65535], chosen by the daemon; an id in use is replaced
- *                  (its ok streak starts over); rise in [1, 65535]: the oks in a row reported
+ *                  by TCP from now on (first at a random point of the interval, then every
+ *                  interval +-5 %); id in [0, 65535], chosen by the daemon; an id in use is
+ *                  replaced (its ok streak starts over); rise in [1, 65535]: the oks in a row
+ *                  reported
+ *                  "h <id> <ip> <port> <interval_ms> <timeout_ms> <rise> <path>"   the same by
+ *                  HTTP GET <path> ("/" then printable ASCII, no spaces, at most MAX_PATH)
  *                  "d <id>"                    stop probing it; answered "d <id>" (after that
  *                                             line no result names the id: it may be reused)
- *   stdout:        "r <id> ok|refused|timeout|unreachable"   one per probe, except an ok
- *                                             when the target's oks in a row already reached rise
+ *   stdout:        "r <id> ok|refused|timeout|unreachable|failed"   one per probe, except an
+ *                                             ok when the target's oks in a row already reached
+ *                                             rise (failed: HTTP, a bad status, garbage, a reset)
  *                  "n <count>"                 oks not reported since the last "n": with other
  *                                             output, else once a second (none when none)
  *                  "e <why>: <the line>"      a malformed line; nothing else is affected
- * Exit: 0 when stdin closes; 77 when raw sockets are refused (no CAP_NET_RAW); 1 otherwise.
+ *                  "e no socket for <id>: <why>"   an HTTP probe failed for want of a socket
+ *                                             (descriptors or memory); once until one opens
+ * Exit: 0 when stdin closes; 1 when it cannot start.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -57,13 +65,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
-#define EXIT_NOPERM 77
-#define SLOT_BITS 16
-#define MAX_TARGETS (1u << SLOT_BITS) /* the id is the slot */
+#include "prober.h"
+
 #define BATCH 256                    /* packets per sendmmsg / recvmmsg */
-#define MAX_LINE 200
+#define MAX_LINE (MAX_PATH + 100)
 #define MAX_MS 300000
 #define TICK_MS 10 /* probes start on a 10 ms grid and results wait at most that long: one
                     * wake-up, one sendmmsg and one write for all of a tick (as the daemon's
@@ -72,28 +80,13 @@
 #define QUIET_MS 1000 /* the oks only counted: reported within about this long, or with other output */
 #define SYN_LEN 24                   /* TCP header + the MSS option */
 
-struct target {
-	uint8_t family;   /* 0: free */
-	uint8_t inflight; /* key is then the probe's deadline, else its next start */
-	uint16_t gen;     /* bumped on every probe: answers to an older one miss */
-	uint16_t port;    /* network order */
-	uint8_t addr[16]; /* 4 bytes for IPv4 */
-	uint32_t interval, timeout;
-	uint16_t rise;    /* oks in a row to report; later ones are only counted */
-	uint16_t streak;  /* oks in a row so far, up to rise */
-	int heap_pos;
-	uint64_t sent;
-	uint32_t src;       /* IPv4: the source address the route gives (the checksum covers it) */
-	uint64_t src_until; /* ... looked up again after this */
-};
-
 /* The heap holds the keys itself: comparing needs no visit to the targets. */
 struct event {
 	uint64_t key; /* ms: next start, or the deadline of the probe in flight */
 	uint32_t id;
 };
 
-static struct target targets[MAX_TARGETS];
+struct target targets[MAX_TARGETS];
 static uint32_t inflight_n;
 static struct event heap[MAX_TARGETS]; /* earliest first */
 static uint32_t heap_n;
@@ -117,14 +110,15 @@ static void flush_out(void) {
 	out_n = 0;
 }
 
-static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void emit(const char *fmt, ...) {
-	if (out_n + 512 > sizeof out) flush_out();
+/* Room for the longest line: an error quoting a whole request line, each byte escaped. */
+#define EMIT_MAX (4 * MAX_LINE + 256)
+void emit(const char *fmt, ...) {
+	if (out_n + EMIT_MAX > sizeof out) flush_out();
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(out + out_n, sizeof out - out_n, fmt, ap);
+	int n = vsnprintf(out + out_n, EMIT_MAX, fmt, ap);
 	va_end(ap);
-	if (n > 0) out_n += (size_t)n;
+	if (n > 0) out_n += (size_t)n < EMIT_MAX ? (size_t)n : EMIT_MAX - 1;
 }
 
 static uint64_t now_ms(void) {
@@ -192,7 +186,7 @@ static uint32_t rnd(uint32_t n) {
 
 /* A probe ended: report it (an ok past the target's rise only counted); the next one starts
  * an interval (+-5 %) after this one did. */
-static void finish(uint32_t id, const char *result, uint64_t now) {
+void finish(uint32_t id, const char *result, uint64_t now) {
 	struct target *t = &targets[id];
 	if (result == NULL) {
 		/* nothing known of the endpoint: its streak stays */
@@ -361,10 +355,32 @@ static void reject(const char *why, const char *line, size_t len) {
 	emit("e %s: \"%s%s\"\n", why, q, len > MAX_LINE ? "..." : "");
 }
 
+/* An HTTP check's path: "/" then printable ASCII without spaces (it goes into the request line). */
+static int valid_path(const char *p) {
+	if (p[0] != '/' || strlen(p) > MAX_PATH) return 0;
+	for (; *p; p++) if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) return 0;
+	return 1;
+}
+
+/* Leaves a slot free: out of the schedule, its connection closed. */
+static void drop_target(uint32_t id) {
+	struct target *t = &targets[id];
+	if (t->family != 0) heap_remove(id);
+	inflight_n -= t->inflight;
+	t->inflight = 0;
+	t->family = 0;
+	t->gen++;
+	http_free(t->http);
+	t->http = NULL;
+}
+
+/* "a <id> <ip> <port> <interval_ms> <timeout_ms> <rise>" (TCP) or the same with " <path>" after
+ * an "h" (HTTP). Everything is checked before the slot is touched: a bad line changes nothing. */
 static void add_target(char **f, const char *line, size_t len, uint64_t now) {
 	uint32_t id, port, interval, timeout, rise;
 	uint8_t addr[16];
 	int family;
+	int http = f[0][0] == 'h';
 	if (parse_u32(f[1], MAX_TARGETS - 1, &id) < 0) { reject("bad id", line, len); return; }
 	if (inet_pton(AF_INET, f[2], addr) == 1) family = 4;
 	else if (inet_pton(AF_INET6, f[2], addr) == 1) family = 6;
@@ -373,20 +389,17 @@ static void add_target(char **f, const char *line, size_t len, uint64_t now) {
 	if (parse_u32(f[4], MAX_MS, &interval) < 0 || interval == 0) { reject("bad interval", line, len); return; }
 	if (parse_u32(f[5], MAX_MS, &timeout) < 0 || timeout == 0) { reject("bad timeout", line, len); return; }
 	if (parse_u32(f[6], 65535, &rise) < 0 || rise == 0) { reject("bad rise", line, len); return; }
-	struct target *t = &targets[id];
-	if (t->family != 0) heap_remove(id); /* replaced */
-	inflight_n -= t->inflight;
-	t->src_until = 0;
-	t->family = (uint8_t)family;
-	t->inflight = 0;
-	t->gen++;
-	t->port = htons((uint16_t)port);
-	memset(t->addr, 0, sizeof t->addr);
-	memcpy(t->addr, addr, family == 4 ? 4 : 16);
-	t->interval = interval;
-	t->timeout = timeout;
-	t->rise = (uint16_t)rise;
-	t->streak = 0;
+	if (http && !valid_path(f[7])) { reject("bad path", line, len); return; }
+	if (!http && raw4 < 0) { reject("no TCP probes without raw sockets (CAP_NET_RAW)", line, len); return; }
+	struct target n = {
+		.family = (uint8_t)family, .kind = http ? KIND_HTTP : KIND_TCP, .port = htons((uint16_t)port),
+		.interval = interval, .timeout = timeout, .rise = (uint16_t)rise, .heap_pos = -1,
+	};
+	memcpy(n.addr, addr, family == 4 ? 4 : 16);
+	if (http && (n.http = http_new(&n, f[7])) == NULL) { reject("out of memory", line, len); return; }
+	drop_target(id); /* replaced: its ok streak starts over */
+	n.gen = (uint16_t)(targets[id].gen + 1);
+	targets[id] = n;
 	/* The first probe at a random point of the interval: targets added together spread. */
 	heap_push(id, now + rnd(interval));
 }
@@ -395,23 +408,18 @@ static void request(char *line, size_t len, uint64_t now) {
 	char copy[MAX_LINE + 1];
 	memcpy(copy, line, len);
 	copy[len] = 0;
-	char *f[8];
+	char *f[9];
 	int nf = 0;
-	for (char *s = copy, *tok; nf < 8 && (tok = strsep(&s, " ")) != NULL;) f[nf++] = tok;
-	if (nf == 7 && strcmp(f[0], "a") == 0) {
+	for (char *s = copy, *tok; nf < 9 && (tok = strsep(&s, " ")) != NULL;) f[nf++] = tok;
+	if ((nf == 7 && strcmp(f[0], "a") == 0) || (nf == 8 && strcmp(f[0], "h") == 0)) {
 		add_target(f, line, len, now);
 	} else if (nf == 2 && strcmp(f[0], "d") == 0) {
 		uint32_t id;
 		if (parse_u32(f[1], MAX_TARGETS - 1, &id) < 0) { reject("bad id", line, len); return; }
-		struct target *t = &targets[id];
-		if (t->family != 0) heap_remove(id);
-		inflight_n -= t->inflight;
-		t->inflight = 0;
-		t->family = 0;
-		t->gen++;
+		drop_target(id);
 		emit("d %u\n", id);
 	} else {
-		reject("expected \"a <id> <ip> <port> <interval_ms> <timeout_ms> <rise>\" or \"d <id>\"", line, len);
+		reject("expected \"a <id> <ip> <port> <interval_ms> <timeout_ms> <rise>\", \"h <id> <ip> <port> <interval_ms> <timeout_ms> <rise> <path>\" or \"d <id>\"", line, len);
 	}
 }
 
@@ -458,7 +466,7 @@ static void answer(const uint8_t *tcp, size_t len, uint16_t want_port, int famil
 	uint32_t ack = (uint32_t)tcp[8] << 24 | (uint32_t)tcp[9] << 16 | (uint32_t)tcp[10] << 8 | tcp[11];
 	uint32_t seq = ack - 1, id = seq & (MAX_TARGETS - 1);
 	struct target *t = &targets[id];
-	if (t->family != family || !t->inflight || t->gen != (uint16_t)(seq >> SLOT_BITS) || t->port != sport_net) return;
+	if (t->family != family || t->kind != KIND_TCP || !t->inflight || t->gen != (uint16_t)(seq >> SLOT_BITS) || t->port != sport_net) return;
 	if (memcmp(t->addr, src, family == 4 ? 4 : 16) != 0) return;
 	finish(id, ok ? "ok" : "refused", now);
 }
@@ -505,12 +513,24 @@ static void emit_quiet_oks(uint64_t now, int now_anyway) {
 /* The first tick (a multiple of TICK_MS) after `ms`. */
 static uint64_t next_tick(uint64_t ms) { return ms - ms % TICK_MS + TICK_MS; }
 
+static void start_http(uint32_t id, uint64_t now) {
+	struct target *t = &targets[id];
+	t->inflight = 1;
+	inflight_n++;
+	t->sent = now;
+	set_key(id, now + t->timeout);
+	http_start(id, now); /* may end at once (refused, no socket): then finished */
+}
+
 /* Timeouts, then the probes that are due: one sendmmsg per family for all of them. */
 static void run_due(uint64_t now) {
 	while (heap_n > 0 && heap[0].key <= now) {
 		uint32_t id = heap[0].id;
-		if (targets[id].inflight) finish(id, "timeout", now);
-		else send_probe(id, now);
+		struct target *t = &targets[id];
+		if (t->inflight && t->kind == KIND_HTTP) http_abort(t->http);
+		if (t->inflight) finish(id, "timeout", now);
+		else if (t->kind == KIND_TCP) send_probe(id, now);
+		else start_http(id, now);
 	}
 	flush_batch(&b4, now);
 	flush_batch(&b6, now);
@@ -520,7 +540,16 @@ static void run_due(uint64_t now) {
 static void fail(const char *what) {
 	int e = errno;
 	fprintf(stderr, "kube-ipvs-prober: %s: %s\n", what, strerror(e));
-	exit(e == EPERM || e == EACCES ? EXIT_NOPERM : 1);
+	exit(1);
+}
+
+/* One descriptor per HTTP-checked endpoint: the soft limit (often 1024) up to the hard one. */
+static void raise_fd_limit(void) {
+	struct rlimit r;
+	if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+		r.rlim_cur = r.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &r);
+	}
 }
 
 /* A TCP port of our own that never listens: the kernel resets every SYN-ACK sent to it. */
@@ -559,11 +588,12 @@ static void attach_filter(int fd, uint16_t port, int family) {
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) fail("SO_ATTACH_FILTER");
 }
 
-/* A raw TCP socket that sees nothing until its filter is on, then drops what queued before. */
+/* A raw TCP socket that sees nothing until its filter is on, then drops what queued before;
+ * -1 when there is none to have: no IPv6 on this node, or no CAP_NET_RAW (HTTP checks only). */
 static int open_raw(int family, uint16_t port) {
 	int fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (fd < 0) {
-		if (errno == EAFNOSUPPORT) return -1; /* no IPv6 on this node */
+		if (errno == EAFNOSUPPORT || errno == EPERM || errno == EACCES) return -1;
 		fail(family == AF_INET ? "raw IPv4 socket" : "raw IPv6 socket");
 	}
 	attach_filter(fd, port, family);
@@ -589,11 +619,13 @@ int main(int argc, char **argv) {
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	if (http_init() < 0) fail("epoll");
 	port4 = reserve_port(AF_INET);
 	if (port4 == 0) fail("reserving an IPv4 source port");
 	port6 = reserve_port(AF_INET6); /* 0: no IPv6 */
 	raw4 = open_raw(AF_INET, port4);
-	if (port6 != 0) raw6 = open_raw(AF_INET6, port6);
+	if (raw4 >= 0 && port6 != 0) raw6 = open_raw(AF_INET6, port6);
 	route4 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (route4 < 0) fail("UDP socket");
 	init_batch(&b4, raw4);
@@ -604,11 +636,11 @@ int main(int argc, char **argv) {
 	}
 	for (uint32_t i = 0; i < MAX_TARGETS; i++) targets[i].heap_pos = -1;
 	rng ^= (uint64_t)getpid() << 32 ^ now_ms();
-	emit("ready %u %u\n", port4, raw6 < 0 ? 0 : port6);
+	emit("ready %u %u %s\n", raw4 < 0 ? 0 : port4, raw6 < 0 ? 0 : port6, raw4 < 0 ? "http" : "tcp,http");
 	flush_out();
 
-	/* Only stdin wakes it up; answers wait in the raw sockets' buffers for the next tick, so
-	 * 10,000 answers a second are not 10,000 wake-ups. */
+	/* Only stdin wakes it up; answers wait in the raw sockets' buffers and the connections'
+	 * for the next tick, so 10,000 answers a second are not 10,000 wake-ups. */
 	struct pollfd in_fd = { .fd = STDIN_FILENO, .events = POLLIN };
 	uint64_t last = 0; /* when the last tick's work ran */
 	for (;;) {
@@ -628,6 +660,7 @@ int main(int argc, char **argv) {
 			last = now;
 			if (raw4 >= 0) read_answers(raw4, 4, now);
 			if (raw6 >= 0) read_answers(raw6, 6, now);
+			http_poll(now);
 			run_due(now);
 			emit_quiet_oks(now, 0);
 			flush_out();

@@ -34,9 +34,9 @@ export interface HealthCheckerOptions {
   readonly log: Log;
   /** A Service's held-down set changed: it needs a sync. */
   readonly changed: (service: ServiceKey) => void;
-  /** The in-process probe (HTTP checks; TCP ones while `native` is not ready). */
+  /** The in-process probe (checks `native` does not take, or not now). */
   readonly probe?: ProbeFn;
-  /** TCP checks by kube-ipvs-prober, which then keeps their schedule. */
+  /** Checks by kube-ipvs-prober, which then keeps their schedule. */
   readonly native?: NativeProber;
   /** In-process probes at once. */
   readonly maxInFlight?: number;
@@ -105,14 +105,15 @@ export class HealthChecker {
     });
   }
 
-  /** Hands every TCP target probed in-process to kube-ipvs-prober (its helper is ready). */
+  /** Hands every target probed in-process to kube-ipvs-prober (its helper is ready). */
   #toNative(): void {
     for (const s of this.#services.values()) for (const t of s.targets.values()) this.#handOver(t);
   }
 
   #handOver(t: Target): boolean {
-    if (t.spec.kind !== 'tcp' || t.removed || t.nativeId !== undefined) return false;
-    const id = this.#o.native?.add({ ip: t.target.ip, port: t.target.port, intervalMs: t.spec.intervalMs, timeoutMs: t.spec.timeoutMs, rise: t.spec.successThreshold });
+    if (t.removed || t.nativeId !== undefined) return false;
+    const { kind, path, intervalMs, timeoutMs, successThreshold } = t.spec;
+    const id = this.#o.native?.add({ kind, ...(path === undefined ? {} : { path }), ip: t.target.ip, port: t.target.port, intervalMs, timeoutMs, rise: successThreshold });
     if (id === undefined) return false;
     t.nativeId = id;
     this.#byNative.set(id, t);

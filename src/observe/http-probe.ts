@@ -1,5 +1,6 @@
 // The HTTP health probe on a raw kept-alive socket per endpoint: one small request written, the
-// status line and the body's framing read, nothing else. `node:http` builds a request and a
+// status line and the body's framing read, nothing else. The in-process fallback: while
+// kube-ipvs-prober runs, it makes these probes itself with the same semantics (src/native/http.c). `node:http` builds a request and a
 // response object, parses every header and runs its agent's bookkeeping per request — most of a
 // probe's CPU at thousands of probes a second (bench/health-checks.ts).
 import { connect, type Socket } from 'node:net';

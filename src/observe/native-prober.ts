@@ -1,17 +1,19 @@
-// TCP health checks through kube-ipvs-prober (src/native/prober.c): half-open SYN probes from
-// one long-lived helper process that also keeps their schedule, so node's share of a probe is
-// at most one result line (README, "Active health checks", for the cost). The checker
-// (health-checker.ts) hands a TCP target over once and keeps the thresholds: the results come
-// back here and go to it. In the steady state there is no line per probe at all: the helper
+// Health checks through kube-ipvs-prober (src/native): TCP ones as half-open SYN probes, HTTP
+// ones on kept-alive connections (http.c), from one long-lived helper process that also keeps
+// their schedule, so node's share of a probe is at most one result line (README, "Active
+// health checks", for the cost). The checker (health-checker.ts) hands a target over once and
+// keeps the thresholds: the results come back here and go to it. In the steady state there is no line per probe at all: the helper
 // reports an endpoint's oks only until `rise` (its success threshold) in a row, since later
 // ones change nothing in the checker, and counts the rest: one "n <count>" line at most a second.
 //
 // Never a wrong "down" because of the helper: until it is ready, while it restarts, and when
-// it cannot run at all (not built, or raw sockets refused: no CAP_NET_RAW), the checker probes
-// in-process as before; when the helper ends, its targets go back to in-process probes
-// (`lost`) and what it had in flight counts for nothing.
+// it cannot run at all (not built), the checker probes in-process as before; when the helper
+// ends, its targets go back to in-process probes (`lost`) and what it had in flight counts for
+// nothing. Without raw sockets (no CAP_NET_RAW) the helper still runs, for HTTP checks only
+// (it says so in its `ready` line): TCP checks then stay in-process.
 import { join } from 'node:path';
 import { startHelper, type Helper, type HelperExit } from '../apply/exec.ts';
+import { HEALTH_CHECK_KINDS, type HealthCheckKind } from '../compute/model/health-check.ts';
 import type { Ip } from '../compute/net/ip.ts';
 import type { Log } from '../log.ts';
 import type { Clock } from '../sync/clock.ts';
@@ -19,8 +21,10 @@ import { restartDelayMs } from './backoff.ts';
 
 /** Where `make native` and the image put the helper, relative to src/observe or dist/observe. */
 export const PROBER_PATH = join(import.meta.dirname, '..', '..', 'bin', 'kube-ipvs-prober');
-/** The helper's exit code when the kernel refuses it raw sockets. */
-const EXIT_NO_PERMISSION = 77;
+/** The helper's bound of an HTTP check's path (MAX_PATH in src/native/prober.h). */
+const MAX_PATH = 1024;
+/** What the helper takes as a path: "/" then printable ASCII without spaces. */
+const HELPER_PATH = /^\/[\x21-\x7e]*$/;
 /** Target ids are the helper's table slots: [0, 65536). */
 const MAX_TARGETS = 65_536;
 /** A helper that lived this long restarts at the first backoff step again. */
@@ -46,6 +50,9 @@ export interface ScheduleListener {
 }
 
 export interface NativeTarget {
+  readonly kind: HealthCheckKind;
+  /** HTTP: the path to GET. */
+  readonly path?: string;
   readonly ip: Ip;
   readonly port: number;
   readonly intervalMs: number;
@@ -60,8 +67,8 @@ export interface NativeProberOptions {
   /** The helper binary (default PROBER_PATH). */
   readonly path?: string;
   readonly random?: () => number;
-  /** The prober TCP checks use changed (metrics). */
-  readonly inUse?: (p: ProberInUse) => void;
+  /** The prober a kind of check uses changed (metrics). */
+  readonly inUse?: (kind: HealthCheckKind, p: ProberInUse) => void;
 }
 
 // Result words, told apart by their first letter: ok | refused | timeout | unreachable.
@@ -79,6 +86,8 @@ export class NativeProber {
   #listener: ScheduleListener | undefined;
   #helper: Helper | undefined;
   #ready = false;
+  /** The kinds of check the ready helper takes (its `ready` line says). */
+  #kinds: ReadonlySet<HealthCheckKind> = new Set();
   #stopped = false;
   #unavailable = false;
   #attempt = 0;
@@ -101,8 +110,8 @@ export class NativeProber {
 
   listen(l: ScheduleListener): void { this.#listener = l; }
 
-  /** Which prober TCP checks use now. */
-  get inUse(): ProberInUse { return this.#ready ? 'native' : 'in-process'; }
+  /** Which prober a kind of check uses now. */
+  prober(kind: HealthCheckKind): ProberInUse { return this.#ready && this.#kinds.has(kind) ? 'native' : 'in-process'; }
 
   get ready(): boolean { return this.#ready; }
 
@@ -112,7 +121,7 @@ export class NativeProber {
   /** The helper's process id while it runs (the benchmark reads its CPU time). */
   get pid(): number | undefined { return this.#helper?.pid; }
 
-  /** Starts the helper; resolves once it is ready or TCP checks stay in-process. */
+  /** Starts the helper; resolves once it is ready or checks stay in-process. */
   start(): Promise<void> {
     if (this.#helper === undefined && !this.#stopped && !this.#unavailable) this.#launch();
     return this.settled();
@@ -124,14 +133,20 @@ export class NativeProber {
     return new Promise((resolve) => { this.#settledWaiters.push(resolve); });
   }
 
-  /** Hands a target over: its id, or undefined when the helper is not ready or full. */
+  /**
+   * Hands a target over: its id, or undefined when the helper is not ready, does not take that
+   * kind of check (or that path), or is full — the caller probes it in-process then.
+   */
   add(t: NativeTarget): number | undefined {
-    if (!this.#ready) return undefined;
+    if (this.prober(t.kind) !== 'native') return undefined;
+    const path = t.kind === 'http' ? t.path ?? '/' : '';
+    if (t.kind === 'http' && (path.length > MAX_PATH || !HELPER_PATH.test(path))) return undefined;
     const id = this.#free.pop();
     if (id === undefined) return undefined;
     if (this.#inUse++ === 0) this.#lastOutput = this.#o.clock.now();
     this.#slowest = Math.max(this.#slowest, t.intervalMs + t.timeoutMs);
-    this.#send(`a ${id} ${t.ip.text} ${t.port} ${t.intervalMs} ${t.timeoutMs} ${Math.min(Math.max(1, t.rise), MAX_RISE)}\n`);
+    const fields = `${id} ${t.ip.text} ${t.port} ${t.intervalMs} ${t.timeoutMs} ${Math.min(Math.max(1, t.rise), MAX_RISE)}`;
+    this.#send(t.kind === 'http' ? `h ${fields} ${path}\n` : `a ${fields}\n`);
     return id;
   }
 
@@ -204,43 +219,51 @@ export class NativeProber {
       this.#free.push(Number(line.slice(2)));
     } else if (line.startsWith('ready ')) {
       this.#ready = true;
+      this.#kinds = new Set(HEALTH_CHECK_KINDS.filter((k) => (line.split(' ')[3] ?? '').split(',').includes(k)));
       this.#free = Array.from({ length: MAX_TARGETS }, (_, i) => MAX_TARGETS - 1 - i);
       this.#inUse = 0;
       this.#slowest = 0;
-      this.#o.log.info({ prober: 'native', pid: this.#helper?.pid, path: this.#path }, 'health checks: TCP probes by kube-ipvs-prober (half-open SYN probes on a raw socket)');
-      this.#o.inUse?.('native');
+      const fields = { prober: 'native', pid: this.#helper?.pid, path: this.#path };
+      if (this.#kinds.has('tcp')) {
+        this.#o.log.info(fields, 'health checks: TCP and HTTP probes by kube-ipvs-prober (TCP: half-open SYN probes on a raw socket; HTTP: kept-alive connections)');
+      } else {
+        this.#o.log.warn(fields, 'health checks: HTTP probes by kube-ipvs-prober; its raw sockets refused (needs CAP_NET_RAW): TCP probes run in-process (about 5x the CPU per probe)');
+      }
+      for (const k of this.#kinds) this.#o.inUse?.(k, 'native');
       this.#watchdog ??= this.#o.clock.setTimer(() => { this.#watch(); }, 1000);
       this.#settle();
       this.#listener?.ready();
     } else if (line !== '') {
-      this.#o.log.error({ prober: 'native', line }, 'health checks: kube-ipvs-prober refused a request');
+      // A request it refused, or an HTTP probe it could not make (no socket): said by the helper.
+      this.#o.log.error({ prober: 'native', line }, 'health checks: kube-ipvs-prober reports an error');
     }
   }
 
   #ended(helper: Helper, e: HelperExit): void {
     if (helper !== this.#helper) return;
     const wasReady = this.#ready;
+    const kinds = [...this.#kinds];
     this.#helper = undefined;
     this.#ready = false;
+    this.#kinds = new Set();
     this.#batch = '';
     this.#free = [];
     this.#inUse = 0;
     if (wasReady) {
-      this.#o.inUse?.('in-process');
+      for (const k of kinds) this.#o.inUse?.(k, 'in-process');
       this.#listener?.lost();
     }
     if (this.#stopped) return;
     const reason = e.error?.message ?? (e.stderr.trim() || `exit ${e.exitCode ?? e.signal ?? '?'}`);
-    if (e.error !== undefined || (!wasReady && e.exitCode === EXIT_NO_PERMISSION)) {
+    if (e.error !== undefined) {
       this.#unavailable = true;
-      const why = e.exitCode === EXIT_NO_PERMISSION ? 'raw sockets refused (needs CAP_NET_RAW)' : 'not found (make native builds it)';
-      this.#o.log.warn({ prober: 'in-process', path: this.#path, reason }, `health checks: kube-ipvs-prober ${why}; TCP probes run in-process (about 5x the CPU per probe)`);
+      this.#o.log.warn({ prober: 'in-process', path: this.#path, reason }, 'health checks: kube-ipvs-prober not found (make native builds it); TCP and HTTP probes run in-process (about 5x the CPU per probe)');
       this.#settle();
       return;
     }
     if (this.#o.clock.now() - this.#startedAt >= STABLE_MS) this.#attempt = 0;
     const delay = restartDelayMs(this.#attempt++, this.#o.random);
-    this.#o.log.warn({ prober: 'in-process', reason, restartInMs: delay }, 'health checks: kube-ipvs-prober ended; TCP probes run in-process until it is back');
+    this.#o.log.warn({ prober: 'in-process', reason, restartInMs: delay }, 'health checks: kube-ipvs-prober ended; its probes run in-process until it is back');
     this.#restartTimer = this.#o.clock.setTimer(() => {
       this.#restartTimer = undefined;
       if (!this.#stopped) this.#launch();

@@ -3,6 +3,7 @@
 // long an endpoint failed before it was out of rotation in the kernel.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { HealthTransition } from '../observe/health-checker.ts';
+import type { HealthCheckKind } from '../compute/model/health-check.ts';
 import type { ProberInUse } from '../observe/native-prober.ts';
 
 const PROBERS: readonly ProberInUse[] = ['native', 'in-process'];
@@ -14,7 +15,7 @@ export class HealthCheckMetrics {
   readonly #checks: Counter<'result'>;
   readonly #heldDown: Gauge;
   readonly #outAfter: Histogram;
-  readonly #prober: Gauge<'prober'>;
+  readonly #prober: Gauge<'kind' | 'prober'>;
   /** First-failure times (epoch ms) of endpoints taken down and not yet applied by a sync. */
   #pending: number[] = [];
 
@@ -27,12 +28,12 @@ export class HealthCheckMetrics {
       help: 'Time from an endpoint\'s first failed check to the sync that applied its weight 0',
       buckets: OUT_OF_ROTATION_BUCKETS, registers,
     });
-    this.#prober = new Gauge({ name: 'kubeipvs_health_check_prober', help: 'The prober TCP health checks use now: 1 for native (kube-ipvs-prober, SYN probes) or in-process', labelNames: ['prober'], registers });
+    this.#prober = new Gauge({ name: 'kubeipvs_health_check_prober', help: 'The prober each kind of health check (tcp, http) uses now: 1 for native (kube-ipvs-prober) or in-process', labelNames: ['kind', 'prober'], registers });
     for (const result of ['success', 'failure']) this.#checks.inc({ result }, 0);
   }
 
-  prober(p: ProberInUse): void {
-    for (const q of PROBERS) this.#prober.set({ prober: q }, q === p ? 1 : 0);
+  prober(kind: HealthCheckKind, p: ProberInUse): void {
+    for (const q of PROBERS) this.#prober.set({ kind, prober: q }, q === p ? 1 : 0);
   }
 
   result(ok: boolean, count = 1): void { this.#checks.inc({ result: ok ? 'success' : 'failure' }, count); }

@@ -1,11 +1,13 @@
 // The real `kube-ipvs` process (fake kernel, test API server) probing real local servers: an
-// endpoint whose server does not answer is taken out of rotation — what an operator sees is
-// the log line and the metrics — and comes back once its server answers. Twice: with
-// kube-ipvs-prober (the daemon's TCP prober: SYN probes), and with a prober path that does not
-// exist (the daemon says so once and probes in-process); the prober metric says which.
+// endpoint whose server does not answer (TCP check) or answers 500 (HTTP check) is taken out of
+// rotation — what an operator sees is the log line and the metrics — and comes back once its
+// server answers. Twice: with kube-ipvs-prober (SYN probes, HTTP on kept-alive connections),
+// and with a prober path that does not exist (the daemon says so once and probes in-process);
+// the prober metric says which, and so does the owner of the HTTP check's connection (ss).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { endpointSlice, node, service } from '../support/apiserver/builders.ts';
@@ -23,19 +25,31 @@ async function listen(host: string, port: number): Promise<Server> {
   return s;
 }
 
+/** An HTTP server answering /healthz with 500 while `failing()`, else 200. */
+async function listenHttp(host: string, port: number, failing: () => boolean): Promise<Server> {
+  const s = createHttpServer((req, res) => { res.statusCode = req.url === '/healthz' && !failing() ? 200 : 500; res.end(); });
+  await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(port, host, resolve); });
+  return s;
+}
+
 for (const prober of ['native', 'in-process'] as const) {
 test(`an endpoint that stops answering is held at weight 0 (log line, metrics) and comes back when it answers (${prober} prober)`, async (t) => {
   const api = await start();
   t.after(() => api.stop());
-  const [healthz, metrics, backend] = [await freePort(), await freePort(), await freePort()];
+  const [healthz, metrics, backend, web] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const up = await listen('127.0.0.7', backend);
-  const servers: Server[] = [up];
-  t.after(() => { for (const s of servers) s.close(); });
+  let failing = true;
+  const servers: Server[] = [up, await listenHttp('127.0.0.7', web, () => false), await listenHttp('127.0.0.9', web, () => failing)];
+  t.after(() => { for (const s of servers) { s.close(); if ('closeAllConnections' in s) (s as ReturnType<typeof createHttpServer>).closeAllConnections(); } });
   api.create(node('node-a'));
   const svc = service('default', 'web', {}, '10.96.0.10');
   api.create({ ...svc, metadata: { ...svc.metadata, annotations: { 'ipvs.kube-ipvs.io/health-check': `tcp:${backend}`, 'ipvs.kube-ipvs.io/health-check-interval': '200ms' } } });
   // Both ready in the API; nothing listens on 127.0.0.8.
   api.create(endpointSlice('default', 'web-1', 'web', ['127.0.0.7', '127.0.0.8']));
+  // An HTTP check: 127.0.0.9 answers 500 until the TCP backend is back.
+  const api2 = service('default', 'api', {}, '10.96.0.11');
+  api.create({ ...api2, metadata: { ...api2.metadata, annotations: { 'ipvs.kube-ipvs.io/health-check': `http:${web}/healthz`, 'ipvs.kube-ipvs.io/health-check-interval': '200ms' } } });
+  api.create(endpointSlice('default', 'api-1', 'api', ['127.0.0.7', '127.0.0.9']));
   const proc = spawn(process.execPath, [main, '--kubeconfig', api.kubeconfigPath, '--hostname-override=node-a',
     '--healthz-bind-address', `127.0.0.1:${healthz}`, '--metrics-bind-address', `127.0.0.1:${metrics}`, '--ipvs-sync-period', '1m0s'],
   { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBE_IPVS_PROBER: prober === 'native' ? PROBER_PATH : '/nonexistent/kube-ipvs-prober' } });
@@ -52,26 +66,35 @@ test(`an endpoint that stops answering is held at weight 0 (log line, metrics) a
     return assert.fail(`not within 10 s: ${what}`);
   };
 
-  await waitUntil(() => logs.includes('out of rotation'), 'the silent endpoint out of rotation', 20_000);
-  const line = logs.split('\n').find((l) => l.includes('out of rotation')) ?? '';
-  assert.match(line, /endpoint 127\.0\.0\.8 of Service default\/web failed 3 checks in a row/);
-  assert.doesNotMatch(logs, /127\.0\.0\.7 of Service default\/web failed/);
-  const m = await scrapeUntil(/^kubeipvs_health_check_endpoints_down 1$/m, 'endpoints_down 1');
+  await waitUntil(() => logs.split('\n').filter((l) => l.includes('out of rotation')).length === 2, 'the silent endpoint and the failing one out of rotation', 20_000);
+  assert.match(logs, /endpoint 127\.0\.0\.8 of Service default\/web failed 3 checks in a row/);
+  assert.match(logs, /endpoint 127\.0\.0\.9 of Service default\/api failed 3 checks in a row/);
+  assert.doesNotMatch(logs, /127\.0\.0\.7 of Service default\/(web|api) failed/);
+  const m = await scrapeUntil(/^kubeipvs_health_check_endpoints_down 2$/m, 'endpoints_down 2');
   assert.ok(metric(m, /^kubeipvs_health_checks_total\{result="failure"\} (\d+)$/m) >= 3, m.split('\n').filter((l) => l.includes('health')).join('\n'));
   assert.ok(metric(m, /^kubeipvs_health_checks_total\{result="success"\} (\d+)$/m) >= 1);
-  assert.equal(metric(m, /^kubeipvs_health_check_out_of_rotation_seconds_count (\d+)$/m), 1);
+  assert.equal(metric(m, /^kubeipvs_health_check_out_of_rotation_seconds_count (\d+)$/m), 2);
   // Three failures 200 ms apart, then a sync: well under the 1 s bucket... on a loaded machine, under 5 s.
-  assert.equal(metric(m, /^kubeipvs_health_check_out_of_rotation_seconds_bucket\{le="5"\} (\d+)$/m), 1);
+  assert.equal(metric(m, /^kubeipvs_health_check_out_of_rotation_seconds_bucket\{le="5"\} (\d+)$/m), 2);
+  // Who holds the HTTP check's kept-alive connection to 127.0.0.7: the helper, or node.
+  const owners = spawnSync('ss', ['-tnpH', 'state', 'established', 'dst', `127.0.0.7:${web}`], { encoding: 'utf8', timeout: 5000 }).stdout;
+  assert.match(owners, /users:/, 'a kept-alive connection');
+  if (prober === 'native') assert.match(owners, /"kube-ipvs-probe"/, owners);
+  else assert.doesNotMatch(owners, /kube-ipvs-probe/, owners);
 
   servers.push(await listen('127.0.0.8', backend));
-  await waitUntil(() => logs.includes('back in rotation'), 'back in rotation', 20_000);
+  failing = false;
+  await waitUntil(() => logs.split('\n').filter((l) => l.includes('back in rotation')).length === 2, 'back in rotation', 20_000);
   assert.match(logs, /endpoint 127\.0\.0\.8 of Service default\/web passed 2 checks in a row; back in rotation/);
+  assert.match(logs, /endpoint 127\.0\.0\.9 of Service default\/api passed 2 checks in a row; back in rotation/);
   const last = await scrapeUntil(/^kubeipvs_health_check_endpoints_down 0$/m, 'endpoints_down 0');
   const other = prober === 'native' ? 'in-process' : 'native';
-  assert.equal(metric(last, new RegExp(`^kubeipvs_health_check_prober\\{prober="${prober}"\\} (\\d+)$`, 'm')), 1, `${prober} in use`);
-  assert.equal(metric(last, new RegExp(`^kubeipvs_health_check_prober\\{prober="${other}"\\} (\\d+)$`, 'm')), 0);
+  for (const kind of ['tcp', 'http']) {
+    assert.equal(metric(last, new RegExp(`^kubeipvs_health_check_prober\\{kind="${kind}",prober="${prober}"\\} (\\d+)$`, 'm')), 1, `${prober} in use for ${kind}`);
+    assert.equal(metric(last, new RegExp(`^kubeipvs_health_check_prober\\{kind="${kind}",prober="${other}"\\} (\\d+)$`, 'm')), 0);
+  }
   const said = logs.split('\n').filter((l) => l.includes('kube-ipvs-prober'));
   assert.equal(said.length, 1, said.join('\n'));
-  assert.match(said[0]!, prober === 'native' ? /TCP probes by kube-ipvs-prober/ : /kube-ipvs-prober not found.*TCP probes run in-process/);
+  assert.match(said[0]!, prober === 'native' ? /TCP and HTTP probes by kube-ipvs-prober/ : /kube-ipvs-prober not found.*TCP and HTTP probes run in-process/);
 });
 }

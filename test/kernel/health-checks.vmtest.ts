@@ -2,8 +2,9 @@
 // dropped (iptables in its network namespace) while Kubernetes still calls it ready. With the
 // annotation it is out of rotation (weight 0) within interval × failures plus a sync, and no
 // request fails after that; without it, requests keep failing for the whole window. Once its
-// packets flow again it comes back. The HTTP check runs in-process; the TCP check of a third
-// Service runs in kube-ipvs-prober (SYN probes on a raw socket), which the daemon must be using.
+// packets flow again it comes back. Both checks run in kube-ipvs-prober, which the daemon must
+// be using: the HTTP one on a kept-alive connection (the helper's, as ss shows), the TCP check
+// of a third Service as SYN probes on a raw socket.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestApiServer } from '../support/apiserver/index.ts';
@@ -62,12 +63,17 @@ test('a backend that stops answering while ready is out of rotation within inter
   await waitFor(() => weights(CHECKED), (w) => w.length === 2, 'the checked Service programmed', 30_000);
   assert.deepEqual(weights(CHECKED), [`${be(31)}:8080 1`, `${be(32)}:8080 1`]);
   assert.deepEqual(weights(TCP_CHECKED), [`${be(31)}:8080 1`, `${be(32)}:8080 1`]);
-  // TCP checks by kube-ipvs-prober (built by make e2e on the host; the VM runs the host's files).
-  await waitFor(() => metric('kubeipvs_health_check_prober', { prober: 'native' }), (n) => n === 1, 'kube-ipvs-prober in use', 30_000);
-  assert.match(daemon.logs, /health checks: TCP probes by kube-ipvs-prober/);
-  assert.doesNotMatch(daemon.logs, /TCP probes run in-process/);
+  // TCP and HTTP checks by kube-ipvs-prober (built by make e2e on the host; the VM runs the host's files).
+  for (const kind of ['tcp', 'http']) {
+    await waitFor(() => metric('kubeipvs_health_check_prober', { kind, prober: 'native' }), (n) => n === 1, `kube-ipvs-prober in use for ${kind}`, 30_000);
+  }
+  assert.match(daemon.logs, /health checks: TCP and HTTP probes by kube-ipvs-prober/);
+  assert.doesNotMatch(daemon.logs, /probes run in-process/);
   await waitFor(() => metric('kubeipvs_health_checks_total', { result: 'success' }), (n) => n >= 4, 'health checks passing', 30_000);
   assert.deepEqual(new Set(await requests(CHECKED, 4)), new Set(['be31', 'be32']));
+  // The HTTP check's kept-alive connection to each backend is the helper's, from the node.
+  const owners = sh('ss', '-tnpH', 'state', 'established', 'dst', `${be(31)}:8080`);
+  assert.match(owners, /"kube-ipvs-probe"/, owners);
 
   sh('ip', ...dropIn(32));
   const dropped = Date.now();

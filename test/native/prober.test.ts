@@ -3,53 +3,13 @@
 // in a network namespace of its own), and no connection is ever accepted by the endpoint (the
 // SYN-ACK is reset, nothing half-open stays). Then its protocol: malformed lines each get an
 // error naming them and change nothing else, a removed target is never named again, and
-// without CAP_NET_RAW it exits 77 (the daemon's cue to probe in-process).
+// without CAP_NET_RAW it serves HTTP checks only (prober-http.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { PROBER_PATH } from '../../src/observe/native-prober.ts';
-
-/** The helper with its output as lines; `until` waits for a line matching. */
-class Prober {
-  readonly lines: string[] = [];
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly #waiters: (() => void)[] = [];
-
-  constructor(argv: readonly string[] = [PROBER_PATH]) {
-    const [cmd, ...args] = argv;
-    this.child = spawn(cmd!, args);
-    let text = '';
-    this.child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      text += c;
-      const parts = text.split('\n');
-      text = parts.pop()!;
-      this.lines.push(...parts);
-      for (const w of this.#waiters.splice(0)) w();
-    });
-  }
-
-  send(text: string): void { this.child.stdin.write(text); }
-
-  async until(re: RegExp, ms = 3000): Promise<string> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = this.lines.find((l) => re.test(l));
-      if (hit !== undefined) return hit;
-      const left = deadline - Date.now();
-      if (left <= 0) assert.fail(`no line ${re} within ${ms} ms; got:\n${this.lines.join('\n')}`);
-      await new Promise<void>((resolve) => { this.#waiters.push(resolve); setTimeout(resolve, left).unref(); });
-    }
-  }
-
-  /** Closes stdin: it exits 0. */
-  async end(): Promise<number | null> {
-    this.child.stdin.end();
-    const [code] = await once(this.child, 'exit') as [number | null];
-    return code;
-  }
-}
+import { Prober } from '../support/prober-process.ts';
 
 async function listen(host: string, port = 0): Promise<{ server: Server; port: number; accepted: () => number }> {
   let accepted = 0;
@@ -63,7 +23,7 @@ test('SYN-ACK is ok, RST is refused at once, IPv4 and IPv6; the endpoint never a
   const v6 = await listen('::1');
   t.after(() => { v4.server.close(); v6.server.close(); });
   const p = new Prober();
-  assert.match(await p.until(/^ready /), /^ready \d+ \d+$/);
+  assert.match(await p.until(/^ready /), /^ready \d+ \d+ tcp,http$/);
   const started = Date.now();
   // rise 100: every ok of these few probes is reported.
   p.send(`a 1 127.0.0.2 ${v4.port} 200 1000 100\na 2 127.0.0.3 ${v4.port} 200 1000 100\na 3 ::1 ${v6.port} 200 1000 100\na 4 ::1 ${v4.port === 1 ? 2 : 1} 200 1000 100\n`);
@@ -125,7 +85,7 @@ test('malformed lines: an error naming each, the good lines still served, no cra
     'a 1 127.0.0.256 80 1000 1000 2', 'a 1 not-an-ip 80 1000 1000 2', 'a 1 127.0.0.2 0 1000 1000 2', 'a 1 127.0.0.2 65536 1000 1000 2',
     'a 1 127.0.0.2 80 0 1000 2', 'a 1 127.0.0.2 80 1000 0 2', 'a 1 127.0.0.2 80 300001 1000 2', 'a 1 127.0.0.2 80 1000 1000 2 extra',
     'a  1 127.0.0.2 80 1000 1000 2', 'a -1 127.0.0.2 80 1000 1000 2', 'a 99999999999 127.0.0.2 80 1000 1000 2', 'd', 'd x', 'd 70000',
-    'A 1 127.0.0.2 80 1000 1000 2', '\u0000\u0001\u00ff', `a 1 ${'9'.repeat(300)}`,
+    'A 1 127.0.0.2 80 1000 1000 2', '\u0000\u0001\u00ff', `a 1 ${'9'.repeat(1200)}`,
     // the rise: missing (the protocol before it), 0, past 16 bits, not a number
     'a 1 127.0.0.2 80 1000 1000', 'a 1 127.0.0.2 80 1000 1000 0', 'a 1 127.0.0.2 80 1000 1000 65536', 'a 1 127.0.0.2 80 1000 1000 x',
   ];
@@ -146,8 +106,8 @@ test('malformed lines: an error naming each, the good lines still served, no cra
   assert.ok(errors.includes('e bad interval: "a 1 127.0.0.2 80 300001 1000 2"'));
   assert.ok(errors.includes('e bad rise: "a 1 127.0.0.2 80 1000 1000 0"'));
   assert.ok(errors.includes('e bad rise: "a 1 127.0.0.2 80 1000 1000 65536"'));
-  assert.ok(errors.includes('e expected "a <id> <ip> <port> <interval_ms> <timeout_ms> <rise>" or "d <id>": "a 1 127.0.0.2 80 1000 1000"'));
-  assert.ok(errors.includes('e expected "a <id> <ip> <port> <interval_ms> <timeout_ms> <rise>" or "d <id>": "\\x00\\x01\\xc3\\xbf"'));
+  assert.ok(errors.includes('e expected "a <id> <ip> <port> <interval_ms> <timeout_ms> <rise>", "h <id> <ip> <port> <interval_ms> <timeout_ms> <rise> <path>" or "d <id>": "a 1 127.0.0.2 80 1000 1000"'));
+  assert.ok(errors.includes('e expected "a <id> <ip> <port> <interval_ms> <timeout_ms> <rise>", "h <id> <ip> <port> <interval_ms> <timeout_ms> <rise> <path>" or "d <id>": "\\x00\\x01\\xc3\\xbf"'));
   assert.ok(errors.some((l) => l.startsWith('e line too long: "a 1 999') && l.endsWith('..."')));
   assert.ok(errors.every((l) => /^e [^\n]*: "[\x20-\x7e]*"$/.test(l)), 'every error quotes its line, unprintable bytes escaped');
   assert.ok(!p.lines.some((l) => /^r 1 /.test(l)), 'nothing from a malformed line was probed');
@@ -174,13 +134,6 @@ test('a removed target is answered "d <id>" and never named after it; an id in u
   assert.equal(await p.end(), 0);
 });
 
-test('without CAP_NET_RAW it exits 77 and says why', () => {
-  const r = spawnSync('setpriv', ['--bounding-set=-net_raw', PROBER_PATH], { encoding: 'utf8', input: '' });
-  assert.equal(r.status, 77);
-  assert.match(r.stderr, /raw IPv4 socket: Operation not permitted/);
-  assert.equal(r.stdout, '', 'no ready line');
-});
-
 test('an endpoint that stays up: oks reported only until rise in a row, the rest as counts; after a failure, oks again', async (t) => {
   let srv = await listen('127.0.0.2');
   const port = srv.port;
@@ -192,7 +145,7 @@ test('an endpoint that stays up: oks reported only until rise in a row, the rest
   await new Promise((r) => setTimeout(r, 1000));
   const results = (from: number): string[] => p.lines.slice(from).filter((l) => l.startsWith('r 9 ')).map((l) => l.split(' ')[2]!);
   const counted = (from: number): number => p.lines.slice(from).filter((l) => l.startsWith('n ')).reduce((n, l) => n + Number(l.slice(2)), 0);
-  assert.ok(p.lines.every((l) => /^(ready \d+ \d+|r 9 ok|n [1-9]\d*)$/.test(l)), p.lines.join('\n'));
+  assert.ok(p.lines.every((l) => /^(ready \d+ \d+ tcp,http|r 9 ok|n [1-9]\d*)$/.test(l)), p.lines.join('\n'));
   assert.deepEqual(results(0), ['ok', 'ok'], 'two oks (rise) one by one, then only counted');
 
   // Down: every failure is reported (with the oks counted till then); up again: the first oks

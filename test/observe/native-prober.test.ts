@@ -1,19 +1,22 @@
 // The checker with kube-ipvs-prober (the real binary, `make native`) and real time, against real
 // listeners on 127.0.0.x: the helper takes the TCP targets over (the listener never accepts a
-// connection: SYN probes, not connects), thresholds still hold an endpoint down and bring it
-// back; a helper that dies is restarted and takes nothing down meanwhile; a helper that is
-// missing, or refused raw sockets, leaves the checks in-process and says so once.
+// connection: SYN probes, not connects) and the HTTP ones (no in-process probe runs), thresholds
+// still hold an endpoint down and bring it back; a helper that dies is restarted and takes
+// nothing down meanwhile; a helper that is missing leaves the checks in-process and says so
+// once; one refused raw sockets takes the HTTP checks only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HEALTH_CHECK_DEFAULTS, type ServiceProbes } from '../../src/compute/model/health-check.ts';
+import { createServer as createHttpServer } from 'node:http';
+import { HEALTH_CHECK_DEFAULTS, type HealthCheckKind, type ServiceProbes } from '../../src/compute/model/health-check.ts';
 import { parseIp, type Ip } from '../../src/compute/net/ip.ts';
 import { silentLog, type Log } from '../../src/log.ts';
 import { HealthChecker, type HealthTransition } from '../../src/observe/health-checker.ts';
-import { NativeProber, PROBER_PATH, type ProberInUse } from '../../src/observe/native-prober.ts';
+import { probe as realProbe } from '../../src/observe/health-probe.ts';
+import { NativeProber, PROBER_PATH } from '../../src/observe/native-prober.ts';
 import { systemClock } from '../../src/sync/clock.ts';
 
 const ip = (s: string): Ip => parseIp(s) ?? assert.fail(s);
@@ -37,21 +40,35 @@ async function until(cond: () => boolean, what: string, ms = 5000): Promise<numb
   return Date.now() - started;
 }
 
-function setup(o: { path?: string; failureThreshold?: number } = {}) {
+/** An HTTP server answering 200, or 500 while `failing`; its connections counted. */
+async function httpListen(host: string, port = 0): Promise<Listener & { failing: boolean; requests: number }> {
+  const server = createHttpServer((_q, res) => { l.requests++; res.statusCode = l.failing ? 500 : 200; res.end('ok'); });
+  server.keepAliveTimeout = 60_000;
+  const l: Listener & { failing: boolean; requests: number } = { server, port: 0, accepted: 0, failing: false, requests: 0 };
+  l.server.on('connection', () => { l.accepted++; });
+  await new Promise<void>((resolve) => { l.server.listen(port, host, resolve); });
+  l.port = (l.server.address() as AddressInfo).port;
+  return l;
+}
+
+function setup(o: { path?: string; failureThreshold?: number; kind?: HealthCheckKind } = {}) {
   const logs: string[] = [];
   const log: Log = { ...silentLog, info: (_o, m) => { logs.push(m); }, warn: (_o, m) => { logs.push(m); }, error: (_o, m) => { logs.push(m); } };
   const results: boolean[] = [];
   const transitions: HealthTransition[] = [];
-  const inUse: ProberInUse[] = [];
+  const inUse: string[] = [];
+  let inProcess = 0;
   // random 0: the restart backoff's shortest step (250 ms).
-  const native = new NativeProber({ clock: systemClock, log, random: () => 0, inUse: (p) => { inUse.push(p); }, ...(o.path === undefined ? {} : { path: o.path }) });
+  const native = new NativeProber({ clock: systemClock, log, random: () => 0, inUse: (k, p) => { inUse.push(`${k} ${p}`); }, ...(o.path === undefined ? {} : { path: o.path }) });
   const checker = new HealthChecker({
     clock: systemClock, log, changed: () => undefined, native,
+    probe: (r) => { inProcess++; return realProbe(r); },
     result: (ok, n) => { for (let i = 0; i < n; i++) results.push(ok); }, transition: (t) => { transitions.push(t); },
   });
-  const spec = { kind: 'tcp' as const, ...HEALTH_CHECK_DEFAULTS, intervalMs: 100, timeoutMs: 300, failureThreshold: o.failureThreshold ?? 3 };
+  const kind = o.kind ?? 'tcp';
+  const spec = { kind, ...HEALTH_CHECK_DEFAULTS, intervalMs: 100, timeoutMs: 300, failureThreshold: o.failureThreshold ?? 3, ...(kind === 'http' ? { path: '/healthz' } : {}) };
   const target = (host: string, port: number): ServiceProbes => ({ spec, targets: new Map([[host, { ip: ip(host), port }]]) });
-  return { native, checker, logs, results, transitions, inUse, target };
+  return { native, checker, logs, results, transitions, inUse, target, inProcess: () => inProcess };
 }
 
 test('kube-ipvs-prober takes the TCP checks over: results by SYN probes (nothing accepted), down after 3 failures, back after 2', async (t) => {
@@ -61,9 +78,9 @@ test('kube-ipvs-prober takes the TCP checks over: results by SYN probes (nothing
   const s = setup();
   t.after(async () => { s.checker.stop(); s.native.stop(); await close(srv); });
   await s.native.start();
-  assert.equal(s.native.inUse, 'native');
-  assert.deepEqual(s.inUse, ['native']);
-  assert.ok(s.logs.includes('health checks: TCP probes by kube-ipvs-prober (half-open SYN probes on a raw socket)'));
+  assert.equal(s.native.prober('tcp'), 'native');
+  assert.deepEqual(s.inUse, ['tcp native', 'http native']);
+  assert.ok(s.logs.includes('health checks: TCP and HTTP probes by kube-ipvs-prober (TCP: half-open SYN probes on a raw socket; HTTP: kept-alive connections)'));
   s.checker.setTargets('shop/web', s.target(host, port));
   await until(() => s.results.length >= 5, '5 probes');
   assert.ok(s.results.every(Boolean));
@@ -97,18 +114,18 @@ test('a helper that dies is restarted; meanwhile checks run in-process, and no e
   for (let round = 0; round < 3; round++) {
     const pid = s.native.pid ?? assert.fail('no helper');
     process.kill(pid, 'SIGKILL');
-    await until(() => s.native.inUse === 'in-process', 'the death seen');
+    await until(() => s.native.prober('tcp') === 'in-process', 'the death seen');
     const accepted = srv.accepted;
     await until(() => srv.accepted > accepted, 'an in-process probe while it is down');
-    await until(() => s.native.inUse === 'native' && s.native.pid !== pid, 'restarted', 5000);
+    await until(() => s.native.prober('tcp') === 'native' && s.native.pid !== pid, 'restarted', 5000);
     await until(() => s.native.targets === 1, 'the target handed over again');
   }
   const n = s.results.length;
   await until(() => s.results.length >= n + 3, 'probes by the new helper');
   assert.ok(s.results.every(Boolean), `every probe passed: ${s.results.filter((r) => !r).length} failed`);
   assert.deepEqual(s.transitions, [], 'nothing taken out of rotation');
-  assert.deepEqual(s.inUse, ['native', 'in-process', 'native', 'in-process', 'native', 'in-process', 'native']);
-  assert.equal(s.logs.filter((l) => l.startsWith('health checks: kube-ipvs-prober ended; TCP probes run in-process until it is back')).length, 3);
+  assert.deepEqual(s.inUse.filter((x) => x.startsWith('tcp ')), ['tcp native', 'tcp in-process', 'tcp native', 'tcp in-process', 'tcp native', 'tcp in-process', 'tcp native']);
+  assert.equal(s.logs.filter((l) => l.startsWith('health checks: kube-ipvs-prober ended; its probes run in-process until it is back')).length, 3);
 });
 
 test('a helper that stops answering is replaced', async (t) => {
@@ -122,44 +139,99 @@ test('a helper that stops answering is replaced', async (t) => {
   const pid = s.native.pid ?? assert.fail('no helper');
   process.kill(pid, 'SIGSTOP');
   // Silent past interval + timeout + 5 s: killed, restarted.
-  await until(() => s.native.pid !== pid && s.native.inUse === 'native', 'replaced', 10_000);
+  await until(() => s.native.pid !== pid && s.native.prober('tcp') === 'native', 'replaced', 10_000);
   assert.ok(s.logs.includes('health checks: kube-ipvs-prober stopped answering; restarting it'));
   assert.deepEqual(s.transitions, []);
 });
 
-test('no helper binary: TCP checks stay in-process, said once', async (t) => {
+test('no helper binary: checks stay in-process, said once', async (t) => {
   const host = '127.0.0.9';
   const srv = await listen(host);
   const s = setup({ path: join(tmpdir(), 'no-such-dir', 'kube-ipvs-prober') });
   t.after(async () => { s.checker.stop(); s.native.stop(); await close(srv); });
   await s.native.start();
-  assert.equal(s.native.inUse, 'in-process');
+  assert.equal(s.native.prober('tcp'), 'in-process');
+  assert.equal(s.native.prober('http'), 'in-process');
   s.checker.setTargets('shop/web', s.target(host, srv.port));
   await until(() => s.results.length >= 3, 'in-process probes');
   assert.ok(s.results.every(Boolean));
   assert.ok(srv.accepted >= 3, 'connections: the in-process prober');
   const said = s.logs.filter((l) => l.includes('kube-ipvs-prober'));
-  assert.deepEqual(said, ['health checks: kube-ipvs-prober not found (make native builds it); TCP probes run in-process (about 5x the CPU per probe)']);
+  assert.deepEqual(said, ['health checks: kube-ipvs-prober not found (make native builds it); TCP and HTTP probes run in-process (about 5x the CPU per probe)']);
   assert.deepEqual(s.inUse, []);
 });
 
-test('raw sockets refused (no CAP_NET_RAW): TCP checks stay in-process, said once, no restart loop', async (t) => {
+test('raw sockets refused (no CAP_NET_RAW): the helper takes the HTTP checks only, TCP checks stay in-process, said once, no restart loop', async (t) => {
   const host = '127.0.0.10';
   const srv = await listen(host);
+  const web = await httpListen(host);
   const dir = mkdtempSync(join(tmpdir(), 'prober-'));
   const wrapper = join(dir, 'kube-ipvs-prober');
   writeFileSync(wrapper, `#!/bin/sh\nexec setpriv --bounding-set=-net_raw ${PROBER_PATH}\n`);
   chmodSync(wrapper, 0o755);
   const s = setup({ path: wrapper });
-  t.after(async () => { s.checker.stop(); s.native.stop(); await close(srv); });
+  const h = setup({ kind: 'http' });
+  t.after(async () => { s.checker.stop(); s.native.stop(); h.checker.stop(); await close(srv); await close(web); });
   await s.native.start();
-  assert.equal(s.native.inUse, 'in-process');
-  s.checker.setTargets('shop/web', s.target(host, srv.port));
-  await until(() => s.results.length >= 3, 'in-process probes');
-  await new Promise((r) => setTimeout(r, 600));
+  const pid = s.native.pid;
+  assert.equal(s.native.prober('tcp'), 'in-process');
+  assert.equal(s.native.prober('http'), 'native');
+  assert.deepEqual(s.inUse, ['http native']);
+  s.checker.setTargets('shop/tcp', s.target(host, srv.port));
+  const http = h.target(host, web.port);
+  s.checker.setTargets('shop/http', { spec: http.spec, targets: http.targets });
+  await until(() => s.results.length >= 8, 'probes');
+  await new Promise((r) => setTimeout(r, 300));
   assert.ok(s.results.every(Boolean));
-  assert.equal(s.native.pid, undefined, 'not started again');
-  assert.deepEqual(s.logs.filter((l) => l.includes('kube-ipvs-prober')), ['health checks: kube-ipvs-prober raw sockets refused (needs CAP_NET_RAW); TCP probes run in-process (about 5x the CPU per probe)']);
+  assert.equal(s.native.targets, 1, 'the helper has the HTTP target only');
+  assert.ok(srv.accepted >= 3, 'TCP: connections, the in-process prober');
+  assert.ok(web.requests >= 3, 'HTTP: requests');
+  assert.equal(s.inProcess(), srv.accepted, 'every in-process probe was a TCP one');
+  assert.equal(s.native.pid, pid, 'not restarted');
+  assert.deepEqual(s.logs.filter((l) => l.includes('kube-ipvs-prober')), ['health checks: HTTP probes by kube-ipvs-prober; its raw sockets refused (needs CAP_NET_RAW): TCP probes run in-process (about 5x the CPU per probe)']);
+});
+
+test('kube-ipvs-prober takes the HTTP checks over: no in-process probe, one kept-alive connection; down on 500s, back on 200s', async (t) => {
+  const host = '127.0.0.12';
+  const web = await httpListen(host);
+  const s = setup({ kind: 'http' });
+  t.after(async () => { s.checker.stop(); s.native.stop(); await close(web); });
+  await s.native.start();
+  assert.equal(s.native.prober('http'), 'native');
+  s.checker.setTargets('shop/web', s.target(host, web.port));
+  await until(() => s.results.length >= 3, '3 probes');
+  assert.equal(s.native.targets, 1, 'the helper has the target');
+  web.failing = true;
+  await until(() => s.checker.down('shop/web')?.has(host) === true, 'held down');
+  web.failing = false;
+  await until(() => s.checker.down('shop/web') === undefined, 'back');
+  assert.deepEqual(s.transitions.map((x) => x.down), [true, false]);
+  assert.equal(s.inProcess(), 0, 'no in-process probe');
+  assert.equal(web.accepted, 1, 'every probe on one kept-alive connection');
+  assert.ok(web.requests >= 8, `${web.requests} requests`);
+});
+
+test('HTTP checks: a helper that dies leaves them in-process until it is back, nothing taken down', async (t) => {
+  const host = '127.0.0.13';
+  const web = await httpListen(host);
+  const s = setup({ kind: 'http', failureThreshold: 1 });
+  t.after(async () => { s.checker.stop(); s.native.stop(); await close(web); });
+  await s.native.start();
+  s.checker.setTargets('shop/web', s.target(host, web.port));
+  await until(() => s.results.length >= 3, 'probes by the helper');
+  assert.equal(s.inProcess(), 0);
+  const pid = s.native.pid ?? assert.fail('no helper');
+  process.kill(pid, 'SIGKILL');
+  await until(() => s.native.prober('http') === 'in-process', 'the death seen');
+  await until(() => s.inProcess() > 0, 'an in-process probe while it is down');
+  await until(() => s.native.prober('http') === 'native' && s.native.pid !== pid && s.native.targets === 1, 'restarted, the target handed over again');
+  const n = s.results.length;
+  const inProcess = s.inProcess();
+  await until(() => s.results.length >= n + 3, 'probes by the new helper');
+  assert.equal(s.inProcess(), inProcess, 'none in-process once it is back');
+  assert.ok(s.results.every(Boolean));
+  assert.deepEqual(s.transitions, []);
+  assert.deepEqual(s.inUse, ['tcp native', 'http native', 'tcp in-process', 'http in-process', 'tcp native', 'http native']);
 });
 
 test('oks past the success threshold are only counted: the checker\'s transitions and checks-by-result count stay those of every probe reported', async (t) => {

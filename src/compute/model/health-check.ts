@@ -14,6 +14,7 @@ import type { Ip } from '../net/ip.ts';
 import type { ServiceKey, VirtualServer } from './types.ts';
 
 export type HealthCheckKind = 'tcp' | 'http';
+export const HEALTH_CHECK_KINDS: readonly HealthCheckKind[] = ['tcp', 'http'];
 
 export interface HealthCheckSpec {
   readonly kind: HealthCheckKind;
