@@ -25,6 +25,11 @@ export interface DataplanePort {
   checkDrains(desired: DesiredState): Promise<number>;
   /** The kernel's dumps ahead of a full sync (absent: a full sync reads them itself, in one go). */
   readKernel?(): Promise<KernelText>;
+  /**
+   * Parses and records the read's blocks in slices; 'paused' when `pause()` said so between two
+   * (absent: the full sync parses what it must in one go).
+   */
+  verify?(text: KernelText, pause: () => boolean): Promise<'done' | 'paused'>;
 }
 
 export interface SyncReport {
@@ -162,14 +167,44 @@ export class Proxier {
     for (let restarts = 0; ; restarts++) {
       // Settled either way at once: a read given up on must not reject unhandled.
       const dumps = read().then((t) => ({ text: t }), () => ({ text: undefined }));
-      if (restarts >= MAX_READ_RESTARTS) return (await dumps).text;
+      if (restarts >= MAX_READ_RESTARTS) return this.#verifyServing((await dumps).text, signal);
       const first = await firstOf(dumps, signal);
-      if (first !== 'asked') return first.text;
+      if (first !== 'asked') return this.#verifyServing(first.text, signal);
       // Served at once; so is every change asked for until the read, now stale, has ended.
       do {
         await this.#syncOnce('requested', undefined);
         if (this.#isFull('requested')) { await dumps; return undefined; } // failed: the full sync reads afresh
       } while (await firstOf(dumps, signal) === 'asked');
+    }
+  }
+
+  /**
+   * The read verified in slices (Dataplane.verify); a change asked for meanwhile pauses it and
+   * is applied at once, incrementally, then the verification goes on over the same read. Not
+   * restarted: the read completed before that apply, and the dataplane takes what was applied
+   * since from what it applied (kernel-read.ts overlay), so every slice is progress, and changes
+   * arriving without pause cannot put off the resync (it ends once every block is verified).
+   */
+  async #verifyServing(text: KernelText | undefined, signal: RunSignal): Promise<KernelText | undefined> {
+    const verify = this.#o.dataplane.verify?.bind(this.#o.dataplane);
+    if (text === undefined || verify === undefined) return text;
+    for (;;) {
+      let asked = false;
+      const unsubscribe = signal.onRequest(() => { asked = true; });
+      let state: 'done' | 'paused';
+      try {
+        state = await verify(text, () => asked);
+      } catch (e) {
+        // What it recorded stays sound (each record on its own); the sync parses the rest.
+        this.#o.log.warn({ err: message(e) }, `verifying the kernel read failed; the resync parses it whole: ${message(e)}`);
+        return text;
+      } finally {
+        unsubscribe();
+      }
+      // A request taken just as it finished is the resync's own: it takes every pending change.
+      if (state === 'done') return text;
+      await this.#syncOnce('requested', undefined);
+      if (this.#isFull('requested')) return undefined; // failed: the full sync reads afresh
     }
   }
 

@@ -56,6 +56,7 @@ export function rig(o: {
   const port = {
     sync: dataplane.sync.bind(dataplane),
     readKernel: dataplane.readKernel.bind(dataplane),
+    verify: dataplane.verify.bind(dataplane),
     checkDrains: (d: Parameters<Dataplane['checkDrains']>[0]) => (r.failDrainCheck ? Promise.reject(new InjectedFault('drain check: ipvsadm -Ln failed')) : dataplane.checkDrains(d)),
   };
   const proxier = new Proxier({
