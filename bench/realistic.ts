@@ -94,7 +94,7 @@ const startCpuMs = proc(pid).cpuMs;
 const startingMs = (logLines('starting')[0]?.time ?? NaN) - t0;
 const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
 const firstRuns = await kernel.log(0);
-const toolMsFirst = firstRuns.reduce((a, r) => a + (r.done - r.at), 0);
+const toolMsFirst = firstRuns.reduce((a, r) => a + r.busy, 0);
 await sleep(2000); // settle: GC after the first sync
 let m = await scrape();
 const afterFirst = { ...proc(pid), heap: metric(m, 'nodejs_heap_size_used_bytes'), metricsBytes: Buffer.byteLength(m) };
@@ -119,7 +119,7 @@ for (let c = 0; c < CHANGES; c++) {
     await sleep(2);
     const runs = await kernel.log(from, ` ${ip}`);
     const k = runs.findIndex((r) => r.matched === true);
-    if (k >= 0) hit = { at: runs[k]?.at ?? NaN, toolMs: runs.slice(0, k).filter((r) => r.at >= w).reduce((a, r) => a + (r.done - r.at), 0) };
+    if (k >= 0) hit = { at: runs[k]?.at ?? NaN, toolMs: runs.slice(0, k).filter((r) => r.at >= w).reduce((a, r) => a + r.busy, 0) };
   }
   if (hit === undefined) throw new Error(`endpoint ${ip} never reached a tool`);
   latency.push(hit.at - w);
