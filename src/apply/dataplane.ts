@@ -49,12 +49,21 @@ export interface DataplaneOptions {
   readonly sliceMs?: number;
 }
 
+/**
+ * A kernel read in flight: what member changes were applied meanwhile, or whether a batch that
+ * may shift the dumps (see `membersOnly`) or that failed overlapped it.
+ */
+interface ReadTrack {
+  overlapped: boolean;
+  readonly since: AppliedSince;
+}
+
 /** The latest kernel read, for the full sync that takes it (`sync`'s `text`). */
 interface LatestRead {
   readonly text: KernelText;
-  /** A batch ran while it was read: it may show some of it, so it is never used. */
+  /** Never used: a batch ran during it that may have shifted other objects in the dumps, or failed. */
   readonly overlapped: boolean;
-  /** Applied since it ended: stale in the read, as applied in `#known`. */
+  /** Applied while or since it was read: stale in the read, as applied in `#known`. */
   readonly since: AppliedSince;
   verifier?: ReadVerifier;
 }
@@ -96,8 +105,7 @@ export class Dataplane {
   #records: BlockRecords | undefined;
 
   #read: LatestRead | undefined;
-  /** Counts batches started and ended, to tell a read that overlapped one. */
-  #batches = 0;
+  readonly #reading = new Set<ReadTrack>();
   #applying = false;
 
   /** Whether the other rules backend's leftovers were removed (once, after a first clean sync). */
@@ -139,11 +147,21 @@ export class Dataplane {
    * (`sync`'s `text`): valid only while nothing is applied between this read and that sync.
    */
   async readKernel(): Promise<KernelText> {
-    const before = this.#batches;
-    const busy = this.#applying;
-    const text = await readKernelText(this.#o.runner, this.#o.families, this.#o.backend, this.#rules);
-    this.#read = { text, overlapped: busy || this.#applying || this.#batches !== before, since: new AppliedSince() };
+    const track: ReadTrack = { overlapped: this.#applying, since: new AppliedSince() };
+    this.#reading.add(track);
+    let text: KernelText;
+    try {
+      text = await readKernelText(this.#o.runner, this.#o.families, this.#o.backend, this.#rules);
+    } finally {
+      this.#reading.delete(track);
+    }
+    this.#read = { text, overlapped: track.overlapped || this.#applying, since: track.since };
     return text;
+  }
+
+  /** Whether a full sync can take `text` (the latest read, not spoiled by a batch during it). */
+  usable(text: KernelText): boolean {
+    return this.#read?.text === text && !this.#read.overlapped;
   }
 
   /**
@@ -230,14 +248,7 @@ export class Dataplane {
     // Sets before the rules that match them; addresses before the services on them. A NodePort
     // leaves its KUBE-NODE-PORT-* set only after its virtual servers are gone: the membership
     // is what marks them as ours (ownership.ts), also for the sync after a failed batch.
-    this.#applying = true;
-    this.#batches++;
-    try {
-      await this.#apply(p);
-    } finally {
-      this.#applying = false;
-      this.#batches++;
-    }
+    await this.#batch(membersOnly(p), () => this.#apply(p));
     const conntrackDeletes = await this.#clearUdpConntrack(p.ipvs.ops);
     // A scoped diff changes the read state in place (built for this sync, or the known one).
     const after = scope === undefined
@@ -258,9 +269,29 @@ export class Dataplane {
     return { ...p.result, conntrackDeletes, ...(read === undefined ? {} : { read: read.cost }) };
   }
 
-  /** A batch applied cleanly: the latest read is stale for what it touched. */
+  /**
+   * Runs batches, telling the reads in flight. A batch that only changes members of existing
+   * objects (`membersOnly`) leaves a read usable: what it touched is taken from what was applied
+   * (#appliedSinceRead). Any other, or a failed one, spoils the reads it overlaps.
+   */
+  async #batch(members: boolean, fn: () => Promise<void>): Promise<void> {
+    if (!members) for (const t of this.#reading) t.overlapped = true;
+    this.#applying = true;
+    try {
+      await fn();
+    } catch (e) {
+      for (const t of this.#reading) t.overlapped = true;
+      this.#read = undefined;
+      throw e;
+    } finally {
+      this.#applying = false;
+    }
+  }
+
+  /** A batch applied cleanly: the latest read, and those in flight, are stale for what it touched. */
   #appliedSinceRead(touched: Touched, iptables: boolean): void {
     this.#read?.since.add(touched, iptables);
+    for (const t of this.#reading) t.since.add(touched, iptables);
   }
 
   /** The batches of a diff, in the order that keeps ownership marks until they are not needed. */
@@ -345,18 +376,10 @@ export class Dataplane {
     this.#clean = undefined;
     this.#records = undefined;
     const batch = formatIpvsBatch(deletes);
-    this.#applying = true;
-    this.#batches++;
-    try {
+    await this.#batch(true, async () => {
       const res = await applyIpvsBatch(this.#o.runner, batch).catch((e: unknown) => { throw DataplaneError.fromTool('ipvsadm', e); });
       if (!res.clean) throw await ipvsFailure(this.#o.runner, batch, res);
-    } catch (e) {
-      this.#read = undefined;
-      throw e;
-    } finally {
-      this.#applying = false;
-      this.#batches++;
-    }
+    });
     this.#known = afterApply(known, desired, owns, ipvs.drainingServers);
     const touched = touchedBy(deletes, [], { createLink: false, add: [], del: [] }, undefined);
     records?.forget(touched);
@@ -471,6 +494,21 @@ interface Plan {
   readonly result: SyncResult;
   readonly nft: readonly NftOp[] | undefined;
   readonly keys: ReadonlySet<string> | undefined;
+}
+
+/**
+ * Whether a plan only changes members of objects that exist and stay: real servers, set members.
+ * Such a batch run during a kernel read changes no other object's place in the dumps —
+ * `ipvsadm -Sn` lists the virtual servers in one netlink dump and each one's real servers in a
+ * dump of its own, `ipset save` dumps set after set — so the read stays right for every object
+ * it did not touch, and the touched ones are taken from what was applied. One that adds or
+ * removes a virtual server, a set, an address or rules could shift what a dump in progress
+ * skips or repeats: the read is not used.
+ */
+function membersOnly(p: Plan): boolean {
+  return p.ipvs.ops.every((o) => o.op === 'add-real' || o.op === 'edit-real' || o.op === 'delete-real')
+    && p.sets.every((d) => !d.create && d.grow !== true)
+    && noAddressChanges(p.addrs) && p.restores.length === 0 && (p.nft === undefined || p.nft.length === 0);
 }
 
 /** Two sets of touched objects as one. */

@@ -26,6 +26,11 @@ export interface DataplanePort {
   /** The kernel's dumps ahead of a full sync (absent: a full sync reads them itself, in one go). */
   readKernel?(): Promise<KernelText>;
   /**
+   * Whether a full sync can take the read `text` although changes were applied during it (only
+   * members of existing objects changed). Absent: a read during which a change was applied is not.
+   */
+  usable?(text: KernelText): boolean;
+  /**
    * Parses and records the read's blocks in slices; 'paused' when `pause()` said so between two
    * (absent: the full sync parses what it must in one go).
    */
@@ -89,8 +94,10 @@ const MAX_TRIGGER_TIMES = 10_000;
 export const RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
 /**
  * How many times a full sync's kernel read is discarded and started again because a change
- * was applied during it. Bounded so that changes arriving faster than the dumps can be read
- * never put off the drift repair by more than this many reads.
+ * applied during it may have shifted the dumps (one that adds or removes a virtual server, a
+ * set, an address or rules; an endpoint change does not). Bounded so that such changes arriving
+ * faster than the dumps can be read never put off the drift repair by more than this many reads
+ * (after them, the full sync reads once more itself, then without serving changes meanwhile).
  */
 export const MAX_READ_RESTARTS = 2;
 
@@ -162,19 +169,26 @@ export class Proxier {
    * the full sync must read them itself (the read failed, or an interleaved sync failed).
    */
   async #readServing(signal: RunSignal): Promise<KernelText | undefined> {
-    const read = this.#o.dataplane.readKernel?.bind(this.#o.dataplane);
+    const dp = this.#o.dataplane;
+    const read = dp.readKernel?.bind(dp);
     if (read === undefined) return undefined;
     for (let restarts = 0; ; restarts++) {
       // Settled either way at once: a read given up on must not reject unhandled.
       const dumps = read().then((t) => ({ text: t }), () => ({ text: undefined }));
-      if (restarts >= MAX_READ_RESTARTS) return this.#verifyServing((await dumps).text, signal);
-      const first = await firstOf(dumps, signal);
-      if (first !== 'asked') return this.#verifyServing(first.text, signal);
-      // Served at once; so is every change asked for until the read, now stale, has ended.
-      do {
+      // Every change asked for while the read runs is applied at once.
+      let served = false;
+      while (await firstOf(dumps, signal) === 'asked') {
+        served = true;
         await this.#syncOnce('requested', undefined);
         if (this.#isFull('requested')) { await dumps; return undefined; } // failed: the full sync reads afresh
-      } while (await firstOf(dumps, signal) === 'asked');
+      }
+      const { text } = await dumps;
+      if (text === undefined) return undefined;
+      const usable = dp.usable?.(text) ?? !served;
+      // Spoiled by what was applied meanwhile: read again, a bounded number of times (then the
+      // dataplane, finding it spoiled, reads again itself).
+      if (!usable && restarts < MAX_READ_RESTARTS) continue;
+      return this.#verifyServing(text, signal);
     }
   }
 

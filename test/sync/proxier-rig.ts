@@ -59,6 +59,7 @@ export function rig(o: {
     sync: dataplane.sync.bind(dataplane),
     readKernel: dataplane.readKernel.bind(dataplane),
     verify: dataplane.verify.bind(dataplane),
+    usable: dataplane.usable.bind(dataplane),
     checkDrains: (d: Parameters<Dataplane['checkDrains']>[0]) => (r.failDrainCheck ? Promise.reject(new InjectedFault('drain check: ipvsadm -Ln failed')) : dataplane.checkDrains(d)),
   };
   const proxier = new Proxier({
