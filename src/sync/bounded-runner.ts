@@ -49,6 +49,13 @@ export class BoundedFrequencyRunner {
   readonly #signal: RunSignal = {
     onRequest: (cb) => {
       const l = (): void => { cb(); };
+      // A request queued while the run listened to none (it was serving an earlier one) is
+      // this listener's: otherwise it would wait for the whole run.
+      if (this.#queued === 'requested' && this.#takeToken()) {
+        this.#queued = undefined;
+        l();
+        return () => undefined;
+      }
       this.#listener = l;
       return () => { if (this.#listener === l) this.#listener = undefined; };
     },
@@ -89,14 +96,10 @@ export class BoundedFrequencyRunner {
     if (this.#stopped) return;
     if (this.#running) {
       const listener = this.#listener;
-      if (reason === 'requested' && listener !== undefined) {
-        this.#refill();
-        if (this.#o.minIntervalMs === 0 || this.#tokens >= 1) {
-          this.#tokens -= 1;
-          this.#listener = undefined;
-          listener();
-          return;
-        }
+      if (reason === 'requested' && listener !== undefined && this.#takeToken()) {
+        this.#listener = undefined;
+        listener();
+        return;
       }
       this.#queued ??= reason;
       return;
@@ -107,6 +110,14 @@ export class BoundedFrequencyRunner {
       return;
     }
     this.#schedule(Math.ceil((1 - this.#tokens) * this.#o.minIntervalMs), reason);
+  }
+
+  /** A token for a request handed to a listener, if the rate limit allows one now. */
+  #takeToken(): boolean {
+    this.#refill();
+    if (this.#o.minIntervalMs > 0 && this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
   }
 
   #refill(): void {
