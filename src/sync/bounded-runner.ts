@@ -46,13 +46,17 @@ export class BoundedFrequencyRunner {
   #lastPeriodicAt = 0;
   #thrown = 0;
   #listener: (() => void) | undefined;
+  /** A request asked for and not yet taken by a run (a 'requested' run, or a listener). */
+  #waiting = false;
   readonly #signal: RunSignal = {
     onRequest: (cb) => {
       const l = (): void => { cb(); };
-      // A request queued while the run listened to none (it was serving an earlier one) is
-      // this listener's: otherwise it would wait for the whole run.
-      if (this.#queued === 'requested' && this.#takeToken()) {
-        this.#queued = undefined;
+      // A request no run has taken yet (it came while the run listened to none — serving an
+      // earlier one — or before this run started, merged into it) is this listener's:
+      // otherwise it would wait for the whole run.
+      if (this.#waiting && this.#takeToken()) {
+        this.#waiting = false;
+        if (this.#queued === 'requested') this.#queued = undefined;
         l();
         return () => undefined;
       }
@@ -102,6 +106,7 @@ export class BoundedFrequencyRunner {
         return;
       }
       this.#queued ??= reason;
+      if (reason === 'requested') this.#waiting = true;
       return;
     }
     this.#refill();
@@ -109,6 +114,7 @@ export class BoundedFrequencyRunner {
       void this.#execute(reason);
       return;
     }
+    if (reason === 'requested') this.#waiting = true;
     this.#schedule(Math.ceil((1 - this.#tokens) * this.#o.minIntervalMs), reason);
   }
 
@@ -136,6 +142,9 @@ export class BoundedFrequencyRunner {
     const now = this.#o.clock.now();
     const reason = now - this.#lastPeriodicAt >= this.#o.maxIntervalMs ? 'periodic' : requested;
     if (reason === 'periodic') this.#lastPeriodicAt = now;
+    // A requested run takes every change itself; another (a resync) hands a waiting request to
+    // its first listener.
+    if (reason === 'requested') this.#waiting = false;
     try {
       await this.#o.fn(reason, this.#signal);
       this.#thrown = 0;

@@ -166,3 +166,31 @@ test('a request queued while a listening run served an earlier one is handed to 
   assert.deepEqual(runs, ['periodic'], 'not run again after the periodic one: it was served');
   runner.stop();
 });
+
+test('a request that arrives while a periodic run is queued behind another is handed to the periodic run\'s first listener', async () => {
+  const clock = new FakeClock();
+  const served: number[] = [];
+  const runs: RunReason[] = [];
+  let finishFirst: () => void = () => undefined;
+  let release: () => void = () => undefined;
+  const runner = new BoundedFrequencyRunner({
+    minIntervalMs: 0, maxIntervalMs: 30_000, burst: 2, clock, log: silentLog,
+    fn: async (r, signal) => {
+      runs.push(r);
+      if (runs.length === 1) { await new Promise<void>((resolve) => { finishFirst = resolve; }); return; }
+      if (r !== 'periodic') return;
+      signal.onRequest(() => { served.push(clock.now()); });
+      await new Promise<void>((resolve) => { release = resolve; });
+    },
+  });
+  runner.start();
+  runner.run(); await flush(); // a long first run (a cold sync)
+  await clock.advance(30_000); // the periodic run comes due meanwhile: queued
+  runner.run(); await flush(); // a change: merged into the queued periodic run
+  finishFirst(); await flush();
+  assert.deepEqual(runs, ['requested', 'periodic']);
+  assert.deepEqual(served, [30_000], 'handed to the periodic run as it listens, not held to its end');
+  release(); await flush();
+  assert.deepEqual(runs, ['requested', 'periodic']);
+  runner.stop();
+});
