@@ -107,6 +107,7 @@ export class Dataplane {
   #read: LatestRead | undefined;
   readonly #reading = new Set<ReadTrack>();
   #applying = false;
+  #applyingMembers = false;
 
   /** Whether the other rules backend's leftovers were removed (once, after a first clean sync). */
   #otherRemoved = false;
@@ -147,7 +148,8 @@ export class Dataplane {
    * (`sync`'s `text`): valid only while nothing is applied between this read and that sync.
    */
   async readKernel(): Promise<KernelText> {
-    const track: ReadTrack = { overlapped: this.#applying, since: new AppliedSince() };
+    // A batch in flight as the read starts: a member batch adds what it touched once done.
+    const track: ReadTrack = { overlapped: this.#applying && !this.#applyingMembers, since: new AppliedSince() };
     this.#reading.add(track);
     let text: KernelText;
     try {
@@ -155,7 +157,8 @@ export class Dataplane {
     } finally {
       this.#reading.delete(track);
     }
-    this.#read = { text, overlapped: track.overlapped || this.#applying, since: track.since };
+    // One still in flight now adds what it touched to this read once done, or spoils it if it fails.
+    this.#read = { text, overlapped: track.overlapped, since: track.since };
     return text;
   }
 
@@ -277,6 +280,7 @@ export class Dataplane {
   async #batch(members: boolean, fn: () => Promise<void>): Promise<void> {
     if (!members) for (const t of this.#reading) t.overlapped = true;
     this.#applying = true;
+    this.#applyingMembers = members;
     try {
       await fn();
     } catch (e) {
