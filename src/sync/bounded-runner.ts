@@ -143,8 +143,9 @@ export class BoundedFrequencyRunner {
     const reason = now - this.#lastPeriodicAt >= this.#o.maxIntervalMs ? 'periodic' : requested;
     if (reason === 'periodic') this.#lastPeriodicAt = now;
     // A requested run takes every change itself; another (a resync) hands a waiting request to
-    // its first listener.
+    // its first listener — also the request that started it, when the period had come due.
     if (reason === 'requested') this.#waiting = false;
+    else if (requested === 'requested') this.#waiting = true;
     try {
       await this.#o.fn(reason, this.#signal);
       this.#thrown = 0;

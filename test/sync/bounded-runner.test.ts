@@ -194,3 +194,27 @@ test('a request that arrives while a periodic run is queued behind another is ha
   assert.deepEqual(runs, ['requested', 'periodic']);
   runner.stop();
 });
+
+test('a request that finds the period due (its timer not yet run) is handed to the periodic run\'s first listener', async () => {
+  // As when a long callback delays the timers: the request's I/O callback runs first.
+  let now = 0;
+  const clock = { now: () => now, setTimer: (): unknown => 0, clearTimer: (): void => undefined };
+  const served: number[] = [];
+  const runs: RunReason[] = [];
+  let release: () => void = () => undefined;
+  const runner = new BoundedFrequencyRunner({
+    minIntervalMs: 0, maxIntervalMs: 30_000, burst: 2, clock, log: silentLog,
+    fn: async (r, signal) => {
+      runs.push(r);
+      signal.onRequest(() => { served.push(now); });
+      await new Promise<void>((resolve) => { release = resolve; });
+    },
+  });
+  runner.start();
+  now = 30_000;
+  runner.run(); await flush();
+  assert.deepEqual(runs, ['periodic']);
+  assert.deepEqual(served, [30_000], 'the change is served by the resync as it listens, not held to its end');
+  release(); await flush();
+  runner.stop();
+});
