@@ -8,10 +8,16 @@ import type { Socket } from 'node:net';
 
 export type Header = Readonly<Record<string, unknown>>;
 
+/** A body: one string or byte array, or several pieces sent one after the other (a dump produced in chunks). */
+export type Body = string | Uint8Array | readonly string[];
+
+const byteLength = (b: string | Uint8Array): number => (typeof b === 'string' ? Buffer.byteLength(b) : b.byteLength);
+
 /** One frame: the header (with `bodyLengths` added) and the bodies, raw. */
-export function writeFrame(sock: Socket, header: Header, bodies: readonly (string | Uint8Array)[]): void {
-  sock.write(`${JSON.stringify({ ...header, bodyLengths: bodies.map((b) => (typeof b === 'string' ? Buffer.byteLength(b) : b.byteLength)) })}\n`);
-  for (const b of bodies) if (b.length > 0) sock.write(b);
+export function writeFrame(sock: Socket, header: Header, bodies: readonly Body[]): void {
+  const pieces = bodies.map((b) => (typeof b === 'string' || b instanceof Uint8Array ? [b] : b));
+  sock.write(`${JSON.stringify({ ...header, bodyLengths: pieces.map((p) => p.reduce((n, x) => n + byteLength(x), 0)) })}\n`);
+  for (const p of pieces) for (const x of p) if (x.length > 0) sock.write(x);
 }
 
 /** Calls `handle` per frame received, in order; linear in the bytes received. */

@@ -143,7 +143,7 @@ const startCpuMs = proc(pid).cpuMs;
 const startingMs = (logLines('starting')[0]?.time ?? NaN) - t0;
 const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
 const firstRuns = await kernel.log(0);
-const toolMsFirst = firstRuns.reduce((a, r) => a + (r.done - r.at), 0);
+const toolMsFirst = firstRuns.reduce((a, r) => a + r.busy, 0);
 const firstSyncLine = logLines('sync done')[0];
 const startPhases = splitStart(cpuSamples, t0, [
   ['modules', t0 + startingMs], // Node, module loading, flags, servers: to the CLI's "starting"
@@ -178,7 +178,7 @@ for (let c = 0; c < CHANGES; c++) {
     await sleep(2);
     const runs = await kernel.log(from, ` ${ip}`);
     const k = runs.findIndex((r) => r.matched === true);
-    if (k >= 0) hit = { at: runs[k]?.at ?? NaN, toolMs: runs.slice(0, k).filter((r) => r.at >= w).reduce((a, r) => a + (r.done - r.at), 0) };
+    if (k >= 0) hit = { at: runs[k]?.at ?? NaN, toolMs: runs.slice(0, k).filter((r) => r.at >= w).reduce((a, r) => a + r.busy, 0) };
   }
   if (hit === undefined) throw new Error(`endpoint ${ip} never reached a tool`);
   latency.push(hit.at - w);

@@ -23,6 +23,8 @@ import { applyIpvsBatch, readConnCounts } from './ipvsadm.ts';
 import { formatIpvsBatch, formatIpvsOp, type IpvsOp, type ObservedService } from '../tools/ipvsadm.ts';
 import { afterApply, afterIncremental, kernelDigest, observeKernel, readKernelText, type KernelState, type KernelText } from './kernel-state.ts';
 import { BlockRecords, readState, type Dirty, type ReadCost, type Touched } from './kernel-read.ts';
+import { AppliedSince, ReadVerifier } from './verify-read.ts';
+import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { virtualServerKey } from '../compute/model/types.ts';
 import { DUMMY_LINK, type AddressChanges } from '../tools/ip.ts';
 import { linkAddressLines } from '../tools/dump-blocks.ts';
@@ -43,7 +45,30 @@ export interface DataplaneOptions {
   /** --ipvs-rules-backend (default iptables): where the masquerade and filter rules live. */
   readonly rules?: RulesBackend;
   readonly log: Log;
+  /** A resync's verification of its read works this long between yields to the event loop (ms). */
+  readonly sliceMs?: number;
 }
+
+/**
+ * A kernel read in flight: what member changes were applied meanwhile, or whether a batch that
+ * may shift the dumps (see `membersOnly`) or that failed overlapped it.
+ */
+interface ReadTrack {
+  overlapped: boolean;
+  readonly since: AppliedSince;
+}
+
+/** The latest kernel read, for the full sync that takes it (`sync`'s `text`). */
+interface LatestRead {
+  readonly text: KernelText;
+  /** Never used: a batch ran during it that may have shifted other objects in the dumps, or failed. */
+  readonly overlapped: boolean;
+  /** Applied while or since it was read: stale in the read, as applied in `#known`. */
+  readonly since: AppliedSince;
+  verifier?: ReadVerifier;
+}
+
+const SLICE_MS = 4;
 
 export interface SyncResult {
   readonly full: boolean;
@@ -79,6 +104,11 @@ export class Dataplane {
   /** Blocks of the last read known unchanged since (kernel-read.ts); valid only with #known. */
   #records: BlockRecords | undefined;
 
+  #read: LatestRead | undefined;
+  readonly #reading = new Set<ReadTrack>();
+  #applying = false;
+  #applyingMembers = false;
+
   /** Whether the other rules backend's leftovers were removed (once, after a first clean sync). */
   #otherRemoved = false;
 
@@ -87,7 +117,7 @@ export class Dataplane {
   get #rules(): RulesBackend { return this.#o.rules ?? 'iptables'; }
 
   /** Forget what was applied: the next sync reads the kernel. */
-  invalidate(): void { this.#known = undefined; this.#clean = undefined; this.#records = undefined; }
+  invalidate(): void { this.#known = undefined; this.#clean = undefined; this.#records = undefined; this.#read = undefined; }
 
   /**
    * Whether kube-ipvs may change an IPVS service: an address service, outside the excluded
@@ -118,7 +148,44 @@ export class Dataplane {
    * (`sync`'s `text`): valid only while nothing is applied between this read and that sync.
    */
   async readKernel(): Promise<KernelText> {
-    return readKernelText(this.#o.runner, this.#o.families, this.#o.backend, this.#rules);
+    // A batch in flight as the read starts: a member batch adds what it touched once done.
+    const track: ReadTrack = { overlapped: this.#applying && !this.#applyingMembers, since: new AppliedSince() };
+    this.#reading.add(track);
+    let text: KernelText;
+    try {
+      text = await readKernelText(this.#o.runner, this.#o.families, this.#o.backend, this.#rules);
+    } finally {
+      this.#reading.delete(track);
+    }
+    // One still in flight now adds what it touched to this read once done, or spoils it if it fails.
+    this.#read = { text, overlapped: track.overlapped, since: track.since };
+    return text;
+  }
+
+  /** Whether a full sync can take `text` (the latest read, not spoiled by a batch during it). */
+  usable(text: KernelText): boolean {
+    return this.#read?.text === text && !this.#read.overlapped;
+  }
+
+  /**
+   * Verifies the latest read (`readKernel`) a slice at a time, yielding to the event loop between
+   * slices (verify-read.ts): blocks found as applied are recorded, so the full sync that takes
+   * this read parses and diffs only the others. Resolves 'paused' when `pause()` says so after a
+   * slice: a change may then be applied (`sync` without `full`) and `verify` called again — the
+   * read stays usable, what was applied since is taken from what was applied.
+   */
+  async verify(text: KernelText, pause: () => boolean): Promise<'done' | 'paused'> {
+    for (;;) {
+      if (pause()) return 'paused';
+      const read = this.#read;
+      const known = this.#known;
+      const records = this.#records;
+      // Nothing to record against (the sync parses everything), or a read it will not use.
+      if (read?.text !== text || read.overlapped || known === undefined || records === undefined) return 'done';
+      read.verifier ??= new ReadVerifier(text, linkAddressLines(text.addresses, DUMMY_LINK));
+      if (read.verifier.step(known, records, read.since, this.#clean, this.#o.sliceMs ?? SLICE_MS)) return 'done';
+      await yieldToEvents();
+    }
   }
 
   /**
@@ -135,8 +202,10 @@ export class Dataplane {
     } catch (e) {
       // `changes` were handed over and not applied (a failed read too): the next full sync must
       // diff everything it reads, not only the changed blocks, nor trust an unchanged digest.
+      // Nor use a read taken before: what the failed batch left is not known.
       this.#records = undefined;
       this.#clean = undefined;
+      this.#read = undefined;
       throw e;
     }
   }
@@ -147,17 +216,25 @@ export class Dataplane {
     let observed = known;
     let digest: string | undefined;
     let read: ReturnType<typeof readState> | undefined;
+    // The caller's read, unless a batch overlapped it or failed since (then read afresh).
+    const given = opts.text !== undefined && this.#read?.text === opts.text && !this.#read.overlapped ? this.#read : undefined;
+    const since = given?.since.empty === false ? given.since : undefined;
     if (known === undefined || opts.full) {
-      const text = opts.text ?? await this.readKernel();
+      const text = given?.text ?? await this.readKernel();
+      this.#read = undefined; // taken by this sync
       const addresses = linkAddressLines(text.addresses, DUMMY_LINK);
-      digest = kernelDigest(text, addresses);
+      const verified = given?.verifier;
+      digest = verified?.digest ?? kernelDigest(text, addresses);
+      // Of a read stale for what was applied since: no shortcut, and not the kernel's digest now.
+      if (since !== undefined) digest = undefined;
       // The cheap periodic resync: a no-change full diff (parse, render, diff, count repairs)
       // costs as much as a cold sync; a digest of the same dumps costs a fraction of it.
-      if (known !== undefined && opts.changes !== undefined && isEmpty(opts.changes) && digest === this.#clean) {
+      if (known !== undefined && opts.changes !== undefined && isEmpty(opts.changes) && digest !== undefined && digest === this.#clean) {
         return { full: true, changes: { ipvs: 0, ipset: 0, iptables: 0, addresses: 0 }, repairs: 0, draining: 0, conntrackDeletes: 0, unchanged: true };
       }
       // Otherwise only the blocks changed since they were last known are parsed (kernel-read.ts).
-      read = readState(text, this.#o.families, known, records, addresses);
+      const cut = verified?.cut;
+      read = readState(text, this.#o.families, known, records, addresses, { ...(cut === undefined ? {} : { cut }), ...(since === undefined ? {} : { since }) });
       observed = read.state;
     }
     if (observed === undefined) throw new Error('unreachable: the kernel is read when nothing is known');
@@ -174,6 +251,55 @@ export class Dataplane {
     // Sets before the rules that match them; addresses before the services on them. A NodePort
     // leaves its KUBE-NODE-PORT-* set only after its virtual servers are gone: the membership
     // is what marks them as ours (ownership.ts), also for the sync after a failed batch.
+    await this.#batch(membersOnly(p), () => this.#apply(p));
+    const conntrackDeletes = await this.#clearUdpConntrack(p.ipvs.ops);
+    // A scoped diff changes the read state in place (built for this sync, or the known one).
+    const after = scope === undefined
+      ? afterApply(observed, desired, p.owns, p.ipvs.drainingServers)
+      : afterIncremental(observed, desired, { virtualServers: p.keys ?? [], sets: p.sets, addresses: p.addrs, iptables: p.restores.length > 0 }, p.owns, p.ipvs.drainingServers);
+    this.#known = p.nft === undefined ? after : { ...after, nft: afterOps(observed.nft, p.nft, NFT_TABLE_NAME) };
+    // What this sync applied is no longer as read (or as recorded); the rest is. The other
+    // backend's removal below touches nothing read here (the nft table with iptables rules; the
+    // ipsets and chains with nftables rules, whose sets are read from the table).
+    const touched = touchedBy(p.ipvs.ops, p.sets, p.addrs, p.nft);
+    if (read !== undefined) this.#records = BlockRecords.after(read.blocks, since === undefined ? touched : union(touched, since));
+    else if (records !== undefined) { records.forget(touched); this.#records = records; }
+    this.#appliedSinceRead(touched, p.restores.length > 0);
+    if (full && !this.#otherRemoved) this.#otherRemoved = await removeOtherBackend(this.#o.runner, this.#rules, this.#o.log);
+    if (p.result.repairs > 0) this.#o.log.warn({ repairs: p.result.repairs }, 'kernel state drifted from what kube-ipvs applied; repaired');
+    const c = p.result.changes;
+    if (digest !== undefined && c.ipvs + c.ipset + c.iptables + c.addresses === 0 && conntrackDeletes === 0) this.#clean = digest;
+    return { ...p.result, conntrackDeletes, ...(read === undefined ? {} : { read: read.cost }) };
+  }
+
+  /**
+   * Runs batches, telling the reads in flight. A batch that only changes members of existing
+   * objects (`membersOnly`) leaves a read usable: what it touched is taken from what was applied
+   * (#appliedSinceRead). Any other, or a failed one, spoils the reads it overlaps.
+   */
+  async #batch(members: boolean, fn: () => Promise<void>): Promise<void> {
+    if (!members) for (const t of this.#reading) t.overlapped = true;
+    this.#applying = true;
+    this.#applyingMembers = members;
+    try {
+      await fn();
+    } catch (e) {
+      for (const t of this.#reading) t.overlapped = true;
+      this.#read = undefined;
+      throw e;
+    } finally {
+      this.#applying = false;
+    }
+  }
+
+  /** A batch applied cleanly: the latest read, and those in flight, are stale for what it touched. */
+  #appliedSinceRead(touched: Touched, iptables: boolean): void {
+    this.#read?.since.add(touched, iptables);
+    for (const t of this.#reading) t.since.add(touched, iptables);
+  }
+
+  /** The batches of a diff, in the order that keeps ownership marks until they are not needed. */
+  async #apply(p: Plan): Promise<void> {
     const [sets, afterIpvs] = splitNodePortDeletes(p.sets);
     // nftables: every set and rule change in one transaction; only when virtual servers are
     // deleted, the NodePort marks' deletions (see above) wait for IPVS in a second one.
@@ -195,23 +321,6 @@ export class Dataplane {
     if (!noAddressChanges(unbind)) await this.#step('ip', () => applyIpBatch(this.#o.runner, formatIpBatch(unbind)));
     if (p.nft !== undefined) await this.#step('nft', () => applyNftScript(this.#o.runner, formatNftScript(NFT_TABLE_NAME, nftLater)));
     else await this.#step('ipset', () => applyIpsetScript(this.#o.runner, formatDeltaScript(afterIpvs)));
-    const conntrackDeletes = await this.#clearUdpConntrack(p.ipvs.ops);
-    // A scoped diff changes the read state in place (built for this sync, or the known one).
-    const after = scope === undefined
-      ? afterApply(observed, desired, p.owns, p.ipvs.drainingServers)
-      : afterIncremental(observed, desired, { virtualServers: p.keys ?? [], sets: p.sets, addresses: p.addrs, iptables: p.restores.length > 0 }, p.owns, p.ipvs.drainingServers);
-    this.#known = p.nft === undefined ? after : { ...after, nft: afterOps(observed.nft, p.nft, NFT_TABLE_NAME) };
-    // What this sync applied is no longer as read (or as recorded); the rest is. The other
-    // backend's removal below touches nothing read here (the nft table with iptables rules; the
-    // ipsets and chains with nftables rules, whose sets are read from the table).
-    const touched = touchedBy(p.ipvs.ops, p.sets, p.addrs, p.nft);
-    if (read !== undefined) this.#records = BlockRecords.after(read.blocks, touched);
-    else if (records !== undefined) { records.forget(touched); this.#records = records; }
-    if (full && !this.#otherRemoved) this.#otherRemoved = await removeOtherBackend(this.#o.runner, this.#rules, this.#o.log);
-    if (p.result.repairs > 0) this.#o.log.warn({ repairs: p.result.repairs }, 'kernel state drifted from what kube-ipvs applied; repaired');
-    const c = p.result.changes;
-    if (digest !== undefined && c.ipvs + c.ipset + c.iptables + c.addresses === 0 && conntrackDeletes === 0) this.#clean = digest;
-    return { ...p.result, conntrackDeletes, ...(read === undefined ? {} : { read: read.cost }) };
   }
 
   /**
@@ -219,7 +328,7 @@ export class Dataplane {
    * Without `scope`, of everything; with it, of the pending changes (and on a resync, of the
    * dirty objects), the cost following the change.
    */
-  async #diff(desired: DesiredState, observed: KernelState, full: boolean, known: KernelState | undefined, scope?: Scope) {
+  async #diff(desired: DesiredState, observed: KernelState, full: boolean, known: KernelState | undefined, scope?: Scope): Promise<Plan> {
     const owns = this.owner(observed, desired);
     const keys = scope === undefined ? undefined : ipvsKeys(desired, observed, scope);
     const k = keys === undefined ? {} : { keys };
@@ -271,11 +380,15 @@ export class Dataplane {
     this.#clean = undefined;
     this.#records = undefined;
     const batch = formatIpvsBatch(deletes);
-    const res = await applyIpvsBatch(this.#o.runner, batch).catch((e: unknown) => { throw DataplaneError.fromTool('ipvsadm', e); });
-    if (!res.clean) throw await ipvsFailure(this.#o.runner, batch, res);
+    await this.#batch(true, async () => {
+      const res = await applyIpvsBatch(this.#o.runner, batch).catch((e: unknown) => { throw DataplaneError.fromTool('ipvsadm', e); });
+      if (!res.clean) throw await ipvsFailure(this.#o.runner, batch, res);
+    });
     this.#known = afterApply(known, desired, owns, ipvs.drainingServers);
-    records?.forget(touchedBy(deletes, [], { createLink: false, add: [], del: [] }, undefined));
+    const touched = touchedBy(deletes, [], { createLink: false, add: [], del: [] }, undefined);
+    records?.forget(touched);
     this.#records = records;
+    this.#appliedSinceRead(touched, false);
     return deletes.length;
   }
 
@@ -374,6 +487,43 @@ function addressDiff(desired: DesiredState, observed: KernelState, scope: Scope 
 }
 
 const NFT_TABLE_NAME = 'kube-ipvs';
+
+/** What a sync's diff decided (Dataplane #diff). */
+interface Plan {
+  readonly owns: (s: ObservedService) => boolean;
+  readonly ipvs: IpvsDiff;
+  readonly sets: readonly SetDelta[];
+  readonly restores: readonly { readonly family: Family; readonly payload: string }[];
+  readonly addrs: AddressChanges;
+  readonly result: SyncResult;
+  readonly nft: readonly NftOp[] | undefined;
+  readonly keys: ReadonlySet<string> | undefined;
+}
+
+/**
+ * Whether a plan only changes members of objects that exist and stay: real servers, set members.
+ * Such a batch run during a kernel read changes no other object's place in the dumps —
+ * `ipvsadm -Sn` lists the virtual servers in one netlink dump and each one's real servers in a
+ * dump of its own, `ipset save` dumps set after set — so the read stays right for every object
+ * it did not touch, and the touched ones are taken from what was applied. One that adds or
+ * removes a virtual server, a set, an address or rules could shift what a dump in progress
+ * skips or repeats: the read is not used.
+ */
+function membersOnly(p: Plan): boolean {
+  return p.ipvs.ops.every((o) => o.op === 'add-real' || o.op === 'edit-real' || o.op === 'delete-real')
+    && p.sets.every((d) => !d.create && d.grow !== true)
+    && noAddressChanges(p.addrs) && p.restores.length === 0 && (p.nft === undefined || p.nft.length === 0);
+}
+
+/** Two sets of touched objects as one. */
+function union(a: Touched, b: Touched): Touched {
+  return {
+    virtualServers: new Set([...a.virtualServers, ...b.virtualServers]),
+    sets: new Set([...a.sets, ...b.sets]),
+    addresses: a.addresses || b.addresses,
+    nft: a.nft || b.nft,
+  };
+}
 
 /** The objects a sync's batches changed: their blocks are no longer as last read. */
 function touchedBy(ipvs: readonly IpvsOp[], sets: readonly SetDelta[], addrs: AddressChanges, nft: readonly NftOp[] | undefined): Touched {

@@ -13,7 +13,7 @@ import { parseIpsetSave, type ObservedSet } from '../tools/ipset.ts';
 import { ipvsadmSaveParser, type ObservedService } from '../tools/ipvsadm.ts';
 import { parseNftJson } from '../tools/nft-json.ts';
 import { NFT_TABLE } from '../compute/model/nft.ts';
-import { digestOf, ipsetBlocks, ipvsBlocks, linkAddressLines } from '../tools/dump-blocks.ts';
+import { digestOf, ipsetBlocks, ipvsBlocks, linkAddressLines, type Block } from '../tools/dump-blocks.ts';
 import { parseIptablesTexts, setsOfNft, type KernelState, type KernelText } from './kernel-state.ts';
 
 /** One read's blocks: what can be recorded once the sync has applied cleanly. */
@@ -76,6 +76,20 @@ export class BlockRecords {
     return r;
   }
 
+  /**
+   * A block found, by parsing, to hold exactly what `known` holds for its object (a resync's
+   * verification, verify-read.ts): from now on that block's bytes stand for `known`'s value.
+   */
+  recordIpvs(id: string, digest: string, key: string): void {
+    const was = this.#idOf.get(key);
+    if (was !== undefined && was !== id) this.#ipvs.delete(was);
+    this.#ipvs.set(id, { digest, key });
+    this.#idOf.set(key, id);
+  }
+
+  recordSet(name: string, digest: string): void { this.#sets.set(name, digest); }
+  recordAddresses(digest: string): void { this.#addresses = digest; }
+
   forget(t: Touched): void {
     for (const k of t.virtualServers) {
       const id = this.#idOf.get(k);
@@ -100,12 +114,29 @@ export class BlockRecords {
 const NO_RECORDS = new BlockRecords();
 
 /**
+ * Objects kube-ipvs applied after a read ended (a change served while the resync verified
+ * that read, verify-read.ts): the read is stale for them, and what was applied (`known`) is not.
+ */
+export interface SinceRead extends Touched {
+  readonly virtualServers: ReadonlySet<string>;
+  readonly sets: ReadonlySet<string>;
+  readonly iptables: boolean;
+}
+
+export interface ReadOptions {
+  /** The blocks already cut (a verified read), instead of cutting them again. */
+  readonly cut?: { readonly ipvs: readonly Block[]; readonly sets: readonly Block[] };
+  /** Objects applied since the read ended: taken from `known`, not from the read. */
+  readonly since?: SinceRead;
+}
+
+/**
  * The kernel state a read shows: blocks recorded unchanged from `known`, the others parsed.
  * Without `known` (a first sync, or after a failed batch) every block is parsed.
  */
 export function readState(
   t: KernelText, families: readonly Family[], known: KernelState | undefined, records: BlockRecords | undefined,
-  addrLines = linkAddressLines(t.addresses, DUMMY_LINK),
+  addrLines = linkAddressLines(t.addresses, DUMMY_LINK), o: ReadOptions = {},
 ): { readonly state: KernelState; readonly blocks: ReadBlocks; readonly cost: ReadCost; readonly dirty?: Dirty } {
   const rec = known === undefined ? NO_RECORDS : (records ?? NO_RECORDS);
   const parse = ipvsadmSaveParser();
@@ -114,7 +145,7 @@ export function readState(
   let ipvsParsed = 0;
   const dirtyVs = new Set<string>();
   const dirtySets = new Set<string>();
-  for (const b of ipvsBlocks(t.ipvs)) {
+  for (const b of o.cut?.ipvs ?? ipvsBlocks(t.ipvs)) {
     const key = rec.ipvs(b.id, b.digest);
     const s = key === undefined ? undefined : known?.ipvs.get(key);
     if (key !== undefined && s !== undefined) {
@@ -150,26 +181,60 @@ export function readState(
       nftParsed = true;
     }
   } else {
-    for (const b of ipsetBlocks(t.sets)) {
+    for (const b of o.cut?.sets ?? ipsetBlocks(t.sets)) {
       setBlocks++;
       const cur = known?.sets.get(b.id);
       if (cur !== undefined && rec.set(b.id, b.digest)) { sets.set(b.id, cur); setsRead.push({ name: b.id, digest: b.digest }); continue; }
+      if (o.since?.sets.has(b.id) === true && known !== undefined) continue; // stale: taken from `known` below, never parsed
+
       setsParsed++;
       const parsed = parseIpsetSave(t.sets.toString('utf8', b.start, b.end));
       for (const [name, s] of parsed) { sets.set(name, s); dirtySets.add(name); }
       if (b.id !== '' && parsed.size === 1 && parsed.has(b.id)) setsRead.push({ name: b.id, digest: b.digest });
     }
   }
-  const state: KernelState = {
+  let state: KernelState = {
     ipvs, sets, bound, linkExists,
     iptables: t.nft !== undefined ? new Map() : parseIptablesTexts(t.iptables, families),
     ...(t.nft !== undefined ? { nft } : {}),
   };
+  if (o.since !== undefined && known !== undefined) {
+    state = overlay(state, known, o.since);
+    // As applied, so not drifted as far as this read can tell: diffed only for pending changes.
+    for (const k of o.since.virtualServers) dirtyVs.delete(k);
+    for (const n of o.since.sets) dirtySets.delete(n);
+  }
   return {
     state,
     blocks: { ipvs: ipvsRead, sets: setsRead, addresses: addrLines.digest, nft: nftDigest },
     cost: { ipvsBlocks: ipvsRead.length, ipvsParsed, setBlocks, setsParsed, addressesParsed },
     // Only against records: without them everything was parsed, and the diff is whole.
     ...(rec === NO_RECORDS ? {} : { dirty: { virtualServers: dirtyVs, sets: dirtySets, addresses: addressesParsed, nft: nftParsed } }),
+  };
+}
+
+/**
+ * The read, but for the objects applied since it ended: those as applied (`known`). Sound: the
+ * read completed before that apply (a read overlapped by one is never used), so for every other
+ * object it shows the kernel as any resync's read does; the applied ones changed only by what
+ * was applied, which `known` holds. A drift of theirs before the apply is read at the next resync
+ * (their blocks are not recorded: the dataplane forgets them).
+ */
+function overlay(read: KernelState, known: KernelState, since: SinceRead): KernelState {
+  const ipvs = read.ipvs as Map<string, ObservedService>;
+  for (const k of since.virtualServers) {
+    const s = known.ipvs.get(k);
+    if (s === undefined) ipvs.delete(k); else ipvs.set(k, s);
+  }
+  const sets = read.sets as Map<string, ObservedSet>;
+  for (const name of since.sets) {
+    const s = known.sets.get(name);
+    if (s === undefined) sets.delete(name); else sets.set(name, s);
+  }
+  return {
+    ...read,
+    ...(since.addresses ? { bound: known.bound, linkExists: known.linkExists } : {}),
+    ...(since.iptables ? { iptables: known.iptables } : {}),
+    ...(since.nft ? { nft: known.nft, sets: new Map(known.sets) } : {}),
   };
 }

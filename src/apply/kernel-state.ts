@@ -1,6 +1,6 @@
 // What the kernel holds, as kube-ipvs reads it: one read per tool, and the same shape for
 // "what we last applied", so an incremental sync diffs against memory instead of the kernel.
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { Family, Ip } from '../compute/net/ip.ts';
 import type { DesiredState } from '../compute/model/desired.ts';
 import type { VirtualServer } from '../compute/model/types.ts';
@@ -10,7 +10,7 @@ import { fits, parseIpsetSave, type ObservedSet, type SetDelta } from '../tools/
 import { parseIptablesSave, iptablesBinary, type Backend, type SavedTable } from '../tools/iptables.ts';
 import { parseIpvsadmSave, type ObservedRealServer, type ObservedService } from '../tools/ipvsadm.ts';
 import { stdoutBytes, type Runner } from './exec.ts';
-import { ipsetBlocks, linkAddressLines } from '../tools/dump-blocks.ts';
+import { ipsetBlocks, linkAddressLines, type Block } from '../tools/dump-blocks.ts';
 import { readNftText } from './nft.ts';
 import { SET_DEFS, createOptions, setName, SET_BASES } from '../compute/model/ipsets.ts';
 import { NFT_TABLE, ipsetEntry, nftSetName, type RulesBackend } from '../compute/model/nft.ts';
@@ -102,16 +102,22 @@ export const parseIptablesTexts = (texts: readonly string[], families: readonly 
  * lifetimes count down). Equal digests: the kernel holds what it held at the earlier read.
  * The dumps' bytes are hashed as read, never decoded (SHA-256: ~10 MB at 10,000 Services).
  */
-export function kernelDigest(t: KernelText, addresses = linkAddressLines(t.addresses, DUMMY_LINK)): string {
-  const h = createHash('sha256');
-  h.update(t.ipvs).update('\0');
-  for (const b of ipsetBlocks(t.sets)) if (b.id.startsWith('KUBE-')) h.update(b.digest);
+export function kernelDigest(t: KernelText, addresses = linkAddressLines(t.addresses, DUMMY_LINK), pre?: DigestStart): string {
+  const h = pre?.ipvs ?? createHash('sha256').update(t.ipvs);
+  h.update('\0');
+  for (const b of pre?.sets ?? ipsetBlocks(t.sets)) if (b.id.startsWith('KUBE-')) h.update(b.digest);
   h.update('\0');
   for (const table of t.iptables) h.update(table.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '')).update('\0');
   h.update(t.nft === undefined ? '' : (t.nft ?? 'absent')).update('\0');
   h.update(addresses.digest);
   h.update(`\0${String(parseLinkShow(t.links).includes(DUMMY_LINK))}`);
   return h.digest('hex');
+}
+
+/** kernelDigest's costly part done ahead, in slices (kernel-read.ts): the hash fed with the whole IPVS dump, the sets cut. */
+export interface DigestStart {
+  readonly ipvs: Hash;
+  readonly sets: readonly Block[];
 }
 
 export async function observeKernel(runner: Runner, families: readonly Family[], backend?: Backend, rules?: RulesBackend): Promise<KernelState> {

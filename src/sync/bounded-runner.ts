@@ -46,9 +46,20 @@ export class BoundedFrequencyRunner {
   #lastPeriodicAt = 0;
   #thrown = 0;
   #listener: (() => void) | undefined;
+  /** A request asked for and not yet taken by a run (a 'requested' run, or a listener). */
+  #waiting = false;
   readonly #signal: RunSignal = {
     onRequest: (cb) => {
       const l = (): void => { cb(); };
+      // A request no run has taken yet (it came while the run listened to none — serving an
+      // earlier one — or before this run started, merged into it) is this listener's:
+      // otherwise it would wait for the whole run.
+      if (this.#waiting && this.#takeToken()) {
+        this.#waiting = false;
+        if (this.#queued === 'requested') this.#queued = undefined;
+        l();
+        return () => undefined;
+      }
       this.#listener = l;
       return () => { if (this.#listener === l) this.#listener = undefined; };
     },
@@ -89,16 +100,13 @@ export class BoundedFrequencyRunner {
     if (this.#stopped) return;
     if (this.#running) {
       const listener = this.#listener;
-      if (reason === 'requested' && listener !== undefined) {
-        this.#refill();
-        if (this.#o.minIntervalMs === 0 || this.#tokens >= 1) {
-          this.#tokens -= 1;
-          this.#listener = undefined;
-          listener();
-          return;
-        }
+      if (reason === 'requested' && listener !== undefined && this.#takeToken()) {
+        this.#listener = undefined;
+        listener();
+        return;
       }
       this.#queued ??= reason;
+      if (reason === 'requested') this.#waiting = true;
       return;
     }
     this.#refill();
@@ -106,7 +114,16 @@ export class BoundedFrequencyRunner {
       void this.#execute(reason);
       return;
     }
+    if (reason === 'requested') this.#waiting = true;
     this.#schedule(Math.ceil((1 - this.#tokens) * this.#o.minIntervalMs), reason);
+  }
+
+  /** A token for a request handed to a listener, if the rate limit allows one now. */
+  #takeToken(): boolean {
+    this.#refill();
+    if (this.#o.minIntervalMs > 0 && this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
   }
 
   #refill(): void {
@@ -125,6 +142,10 @@ export class BoundedFrequencyRunner {
     const now = this.#o.clock.now();
     const reason = now - this.#lastPeriodicAt >= this.#o.maxIntervalMs ? 'periodic' : requested;
     if (reason === 'periodic') this.#lastPeriodicAt = now;
+    // A requested run takes every change itself; another (a resync) hands a waiting request to
+    // its first listener — also the request that started it, when the period had come due.
+    if (reason === 'requested') this.#waiting = false;
+    else if (requested === 'requested') this.#waiting = true;
     try {
       await this.#o.fn(reason, this.#signal);
       this.#thrown = 0;

@@ -25,6 +25,16 @@ export interface DataplanePort {
   checkDrains(desired: DesiredState): Promise<number>;
   /** The kernel's dumps ahead of a full sync (absent: a full sync reads them itself, in one go). */
   readKernel?(): Promise<KernelText>;
+  /**
+   * Whether a full sync can take the read `text` although changes were applied during it (only
+   * members of existing objects changed). Absent: a read during which a change was applied is not.
+   */
+  usable?(text: KernelText): boolean;
+  /**
+   * Parses and records the read's blocks in slices; 'paused' when `pause()` said so between two
+   * (absent: the full sync parses what it must in one go).
+   */
+  verify?(text: KernelText, pause: () => boolean): Promise<'done' | 'paused'>;
 }
 
 export interface SyncReport {
@@ -84,8 +94,10 @@ const MAX_TRIGGER_TIMES = 10_000;
 export const RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
 /**
  * How many times a full sync's kernel read is discarded and started again because a change
- * was applied during it. Bounded so that changes arriving faster than the dumps can be read
- * never put off the drift repair by more than this many reads.
+ * applied during it may have shifted the dumps (one that adds or removes a virtual server, a
+ * set, an address or rules; an endpoint change does not). Bounded so that such changes arriving
+ * faster than the dumps can be read never put off the drift repair by more than this many reads
+ * (after them, the full sync reads once more itself, then without serving changes meanwhile).
  */
 export const MAX_READ_RESTARTS = 2;
 
@@ -157,19 +169,56 @@ export class Proxier {
    * the full sync must read them itself (the read failed, or an interleaved sync failed).
    */
   async #readServing(signal: RunSignal): Promise<KernelText | undefined> {
-    const read = this.#o.dataplane.readKernel?.bind(this.#o.dataplane);
+    const dp = this.#o.dataplane;
+    const read = dp.readKernel?.bind(dp);
     if (read === undefined) return undefined;
     for (let restarts = 0; ; restarts++) {
       // Settled either way at once: a read given up on must not reject unhandled.
       const dumps = read().then((t) => ({ text: t }), () => ({ text: undefined }));
-      if (restarts >= MAX_READ_RESTARTS) return (await dumps).text;
-      const first = await firstOf(dumps, signal);
-      if (first !== 'asked') return first.text;
-      // Served at once; so is every change asked for until the read, now stale, has ended.
-      do {
+      // Every change asked for while the read runs is applied at once.
+      let served = false;
+      while (await firstOf(dumps, signal) === 'asked') {
+        served = true;
         await this.#syncOnce('requested', undefined);
         if (this.#isFull('requested')) { await dumps; return undefined; } // failed: the full sync reads afresh
-      } while (await firstOf(dumps, signal) === 'asked');
+      }
+      const { text } = await dumps;
+      if (text === undefined) return undefined;
+      const usable = dp.usable?.(text) ?? !served;
+      // Spoiled by what was applied meanwhile: read again, a bounded number of times (then the
+      // dataplane, finding it spoiled, reads again itself).
+      if (!usable && restarts < MAX_READ_RESTARTS) continue;
+      return this.#verifyServing(text, signal);
+    }
+  }
+
+  /**
+   * The read verified in slices (Dataplane.verify); a change asked for meanwhile pauses it and
+   * is applied at once, incrementally, then the verification goes on over the same read. Not
+   * restarted: the read completed before that apply, and the dataplane takes what was applied
+   * since from what it applied (kernel-read.ts overlay), so every slice is progress, and changes
+   * arriving without pause cannot put off the resync (it ends once every block is verified).
+   */
+  async #verifyServing(text: KernelText | undefined, signal: RunSignal): Promise<KernelText | undefined> {
+    const verify = this.#o.dataplane.verify?.bind(this.#o.dataplane);
+    if (text === undefined || verify === undefined) return text;
+    for (;;) {
+      let asked = false;
+      const unsubscribe = signal.onRequest(() => { asked = true; });
+      let state: 'done' | 'paused';
+      try {
+        state = await verify(text, () => asked);
+      } catch (e) {
+        // What it recorded stays sound (each record on its own); the sync parses the rest.
+        this.#o.log.warn({ err: message(e) }, `verifying the kernel read failed; the resync parses it whole: ${message(e)}`);
+        return text;
+      } finally {
+        unsubscribe();
+      }
+      // A request taken just as it finished is the resync's own: it takes every pending change.
+      if (state === 'done') return text;
+      await this.#syncOnce('requested', undefined);
+      if (this.#isFull('requested')) return undefined; // failed: the full sync reads afresh
     }
   }
 

@@ -24,15 +24,14 @@ const SPACE = 32;
  * Cuts `dump` before every line that starts with `head`; a block's id is the text after
  * `head` up to the `words`-th space (the rest of the line when there is none).
  */
-function cut(dump: Buffer, head: string, words: number): Block[] {
-  const out: Block[] = [];
+function* cut(dump: Buffer, head: string, words: number): Generator<Block> {
   const marker = Buffer.from(`\n${head}`);
   let start = dump.subarray(0, head.length).toString('latin1') === head ? 0 : -1;
   if (start < 0) {
     const first = dump.indexOf(marker);
     const preamble = first < 0 ? dump.length : first + 1;
-    if (preamble > 0) out.push({ id: '', digest: digestOf(dump.subarray(0, preamble)), start: 0, end: preamble });
-    if (first < 0) return out;
+    if (preamble > 0) yield { id: '', digest: digestOf(dump.subarray(0, preamble)), start: 0, end: preamble };
+    if (first < 0) return;
     start = first + 1;
   }
   while (start < dump.length) {
@@ -47,17 +46,19 @@ function cut(dump: Buffer, head: string, words: number): Block[] {
       idEnd = sp;
       pos = sp + 1;
     }
-    out.push({ id: dump.toString('utf8', start + head.length, idEnd), digest: digestOf(dump.subarray(start, end)), start, end });
+    yield { id: dump.toString('utf8', start + head.length, idEnd), digest: digestOf(dump.subarray(start, end)), start, end };
     start = end;
   }
-  return out;
 }
 
 /** `ipvsadm -Sn`: one block per `-A` line and the `-a` lines after it; id `-t 10.96.0.10:80`. */
-export const ipvsBlocks = (dump: Buffer): Block[] => cut(dump, '-A ', 2);
+export const ipvsBlocks = (dump: Buffer): Block[] => [...cut(dump, '-A ', 2)];
+
+/** ipvsBlocks one at a time: a resync's verification cuts, hashes and parses in slices. */
+export const eachIpvsBlock = (dump: Buffer): Generator<Block> => cut(dump, '-A ', 2);
 
 /** `ipset save`: one block per `create` line and the `add` lines after it; id the set's name. */
-export const ipsetBlocks = (dump: Buffer): Block[] => cut(dump, 'create ', 1);
+export const ipsetBlocks = (dump: Buffer): Block[] => [...cut(dump, 'create ', 1)];
 
 /**
  * The lines of `ip -o addr show` that are `ifname`'s (`5: kube-ipvs0    inet …`), as bytes (a

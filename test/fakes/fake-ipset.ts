@@ -149,12 +149,15 @@ export class FakeIpset {
   }
 
   private save(name: string | undefined): string {
-    const lines: string[] = [];
+    return text([...this.saveLines(name)]);
+  }
+
+  /** `ipset save`'s lines one at a time, over the live sets (bench/kernel-server.ts serves it in chunks). */
+  *saveLines(name?: string): Generator<string> {
     for (const [n, s] of name === undefined ? this.sets : [[name, this.get(name)] as const]) {
       const opts = [...s.options].map(([k, v]) => `${k} ${v}`).join(' ');
-      lines.push(`create ${n} ${s.type} ${opts}${s.type.startsWith('hash') ? ` bucketsize 12 initval ${s.initval}` : ''}`);
-      for (const e of s.entries) lines.push(`add ${n} ${e}`);
+      yield `create ${n} ${s.type} ${opts}${s.type.startsWith('hash') ? ` bucketsize 12 initval ${s.initval}` : ''}`;
+      for (const e of s.entries) yield `add ${n} ${e}`;
     }
-    return text(lines);
   }
 }

@@ -14,9 +14,15 @@ const SAVE_PROTO: Readonly<Record<FakeService['proto'], string>> = { TCP: '-t', 
 const LIST_FORWARD: Readonly<Record<FakeForward, string>> = { m: 'Masq', g: 'Route', i: 'Tunnel' };
 
 /** `ipvsadm -Sn`: services in table order, each followed by its real servers. */
-export function ipvsSave(ipvs: FakeIpvs): string {
-  const lines: string[] = [];
+export const ipvsSave = (ipvs: FakeIpvs): string => text([...ipvsSaveLines(ipvs)]);
+
+/**
+ * ipvsSave's lines one service at a time, over the live table (as the kernel's dump: a change
+ * made between two services shows in what follows; bench/kernel-server.ts serves it in chunks).
+ */
+export function* ipvsSaveLines(ipvs: FakeIpvs): Generator<string> {
   for (const s of ipvs.services.values()) {
+    const lines: string[] = [];
     const svc = `${SAVE_PROTO[s.proto]} ${s.addr}`;
     const flags = flagNames(s);
     lines.push(`-A ${svc} -s ${s.scheduler}${s.persistence === undefined ? '' : ` -p ${s.persistence}`}` +
@@ -24,8 +30,8 @@ export function ipvsSave(ipvs: FakeIpvs): string {
     for (const [addr, r] of s.reals) {
       lines.push(`-a ${svc} -r ${addr} -${r.forward} -w ${r.weight}${r.forward === 'i' ? ' --tun-type ipip' : ''}`);
     }
+    yield* lines;
   }
-  return text(lines);
 }
 
 const num = (n: number): string => ` ${String(n).padStart(8)}`;

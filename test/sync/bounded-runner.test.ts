@@ -134,3 +134,87 @@ test('a run listening for requests takes one at once, within the rate limit; one
   assert.deepEqual(served, [30_000]);
   runner.stop();
 });
+
+test('a request queued while a listening run served an earlier one is handed to its next listener, not held to the end', async () => {
+  const clock = new FakeClock();
+  const served: number[] = [];
+  const runs: RunReason[] = [];
+  let release: () => void = () => undefined;
+  let serving: () => void = () => undefined;
+  const runner = new BoundedFrequencyRunner({
+    minIntervalMs: 0, maxIntervalMs: 30_000, burst: 2, clock, log: silentLog,
+    fn: async (r, signal) => {
+      runs.push(r);
+      if (r !== 'periodic') return;
+      // As a resync: listen, serve a request (not listening meanwhile), listen again.
+      for (let i = 0; i < 2; i++) {
+        await new Promise<void>((resolve) => { signal.onRequest(resolve); });
+        served.push(i);
+        await new Promise<void>((resolve) => { serving = resolve; });
+      }
+      await new Promise<void>((resolve) => { release = resolve; });
+    },
+  });
+  runner.start();
+  await clock.advance(30_000);
+  runner.run(); await flush(); // served: the run is now busy with it, listening to none
+  runner.run(); await flush(); // queued meanwhile
+  assert.deepEqual(served, [0]);
+  serving(); await flush(); // the run listens again: the queued request is its at once
+  assert.deepEqual(served, [0, 1]);
+  serving(); release(); await flush();
+  assert.deepEqual(runs, ['periodic'], 'not run again after the periodic one: it was served');
+  runner.stop();
+});
+
+test('a request that arrives while a periodic run is queued behind another is handed to the periodic run\'s first listener', async () => {
+  const clock = new FakeClock();
+  const served: number[] = [];
+  const runs: RunReason[] = [];
+  let finishFirst: () => void = () => undefined;
+  let release: () => void = () => undefined;
+  const runner = new BoundedFrequencyRunner({
+    minIntervalMs: 0, maxIntervalMs: 30_000, burst: 2, clock, log: silentLog,
+    fn: async (r, signal) => {
+      runs.push(r);
+      if (runs.length === 1) { await new Promise<void>((resolve) => { finishFirst = resolve; }); return; }
+      if (r !== 'periodic') return;
+      signal.onRequest(() => { served.push(clock.now()); });
+      await new Promise<void>((resolve) => { release = resolve; });
+    },
+  });
+  runner.start();
+  runner.run(); await flush(); // a long first run (a cold sync)
+  await clock.advance(30_000); // the periodic run comes due meanwhile: queued
+  runner.run(); await flush(); // a change: merged into the queued periodic run
+  finishFirst(); await flush();
+  assert.deepEqual(runs, ['requested', 'periodic']);
+  assert.deepEqual(served, [30_000], 'handed to the periodic run as it listens, not held to its end');
+  release(); await flush();
+  assert.deepEqual(runs, ['requested', 'periodic']);
+  runner.stop();
+});
+
+test('a request that finds the period due (its timer not yet run) is handed to the periodic run\'s first listener', async () => {
+  // As when a long callback delays the timers: the request's I/O callback runs first.
+  let now = 0;
+  const clock = { now: () => now, setTimer: (): unknown => 0, clearTimer: (): void => undefined };
+  const served: number[] = [];
+  const runs: RunReason[] = [];
+  let release: () => void = () => undefined;
+  const runner = new BoundedFrequencyRunner({
+    minIntervalMs: 0, maxIntervalMs: 30_000, burst: 2, clock, log: silentLog,
+    fn: async (r, signal) => {
+      runs.push(r);
+      signal.onRequest(() => { served.push(now); });
+      await new Promise<void>((resolve) => { release = resolve; });
+    },
+  });
+  runner.start();
+  now = 30_000;
+  runner.run(); await flush();
+  assert.deepEqual(runs, ['periodic']);
+  assert.deepEqual(served, [30_000], 'the change is served by the resync as it listens, not held to its end');
+  release(); await flush();
+  runner.stop();
+});

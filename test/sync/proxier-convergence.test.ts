@@ -61,22 +61,39 @@ function fault(r: Rig, rnd: () => number, log: string[]): void {
 }
 
 /**
- * The runner's signal, as when a change is asked for while a full sync reads the kernel: at
- * most once per sync, half the time, one more change then, served by the proxier at once.
+ * The runner's signal, as when a change is asked for while a full sync reads the kernel or
+ * verifies its read a slice at a time: at most once per sync, half the time, one more change,
+ * served by the proxier at once — either as the listener subscribes (during the read) or some
+ * turns of the event loop later (during the verification, if it still listens then).
  */
-function duringRead(r: Rig, rnd: () => number, log: string[], addressSets: readonly string[][]): RunSignal {
+function duringResync(r: Rig, rnd: () => number, log: string[], addressSets: readonly string[][]): RunSignal {
   let fired = false;
   return {
     onRequest: (cb) => {
-      if (!fired && rnd() < 0.5) {
+      let listening = true;
+      const fire = (when: string): void => {
+        if (fired || !listening) return;
         fired = true;
         change(r, rnd, log, addressSets);
-        log.push('  (asked for during the full sync\'s kernel read)');
+        log.push(`  (asked for during the full sync's ${when})`);
+        if (when !== 'kernel read') askedDuringVerification++;
         cb();
+      };
+      if (!fired && rnd() < 0.5) {
+        const turns = Math.floor(rnd() * 12);
+        if (turns === 0) fire('kernel read');
+        else void afterTurns(turns).then(() => { fire(`verification, ${String(turns)} turns in`); });
       }
-      return () => undefined;
+      return () => { listening = false; };
     },
   };
+}
+
+/** Changes asked for while a full sync verified its read (the property must cover some). */
+let askedDuringVerification = 0;
+
+async function afterTurns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise<void>((resolve) => { setImmediate(resolve); });
 }
 
 /** Same cluster, a fresh kernel, one clean full sync. */
@@ -91,11 +108,13 @@ async function cleanState(from: Rig): Promise<string> {
 }
 
 async function converges(addressSets: readonly string[][]): Promise<void> {
+  askedDuringVerification = 0;
   // KUBE_IPVS_SEED=n reruns one failing seed alone.
   const only = Number(process.env.KUBE_IPVS_SEED ?? 0);
   for (let seed = only || 1; seed <= (only || SEEDS); seed++) {
     const rnd = prng(seed);
-    const r = rig();
+    // A verification slice is one unit of work: a change can come in the middle of one.
+    const r = rig({ sliceMs: 0 });
     const log: string[] = [];
     r.cluster.setNode(makeNode('node-a', ['192.168.1.10']));
     for (let step = 0; step < STEPS; step++) {
@@ -104,7 +123,7 @@ async function converges(addressSets: readonly string[][]): Promise<void> {
       if (rnd() < 0.6) {
         const reason = rnd() < 0.7 ? 'requested' : 'periodic';
         log.push(`sync ${reason}`);
-        await r.proxier.sync(reason, duringRead(r, rnd, log, addressSets));
+        await r.proxier.sync(reason, duringResync(r, rnd, log, addressSets));
       }
     }
     // Faults stop: no more renders throw nor reads fail; armed tool faults are used up by the
@@ -120,6 +139,7 @@ async function converges(addressSets: readonly string[][]): Promise<void> {
     assert.equal(quiet, 2, `seed ${seed}: still failing after the faults stopped\n${log.join('\n')}`);
     assert.equal(kernelState(r.kernel), await cleanState(r), `seed ${seed}: kernel differs from a clean full sync\n${log.join('\n')}`);
   }
+  if (only === 0) assert.ok(askedDuringVerification >= 10, `changes asked for during a verification: ${String(askedDuringVerification)}`);
 }
 
 test(`random changes and faults converge to a clean full sync once faults stop (${SEEDS} seeds × ${STEPS} steps)`, async () => {

@@ -40,6 +40,8 @@ export function rig(o: {
   addresses?: string[]; synced?: (r: SyncReport) => void; log?: Log; serviceWarnings?: (key: string, ws: readonly Warning[]) => void;
   /** The tools as the dataplane runs them (e.g. a slow dump in front of the fake kernel). */
   runner?: (kernel: FakeKernel) => Runner;
+  /** The dataplane's verification slice (0: one unit of work between yields). */
+  sliceMs?: number;
 } = {}): Rig {
   const kernel = new FakeKernel();
   const clock = new FakeClock();
@@ -47,7 +49,7 @@ export function rig(o: {
   const reports: SyncReport[] = [];
   const errors: string[] = [];
   const log: Log = o.log ?? { ...silentLog, error: (_o, msg) => { errors.push(msg); } };
-  const dataplane = new Dataplane({ runner: o.runner?.(kernel) ?? kernel, families: [4], excludeCidrs: [], log: silentLog });
+  const dataplane = new Dataplane({ runner: o.runner?.(kernel) ?? kernel, families: [4], excludeCidrs: [], log: silentLog, ...(o.sliceMs === undefined ? {} : { sliceMs: o.sliceMs }) });
   const r: Rig = {
     kernel, cluster, clock, reports, invalid: [], retries: [], errors, addresses: o.addresses ?? ['192.168.1.10'],
     failAddressRead: false, throwingRender: new Set(), failDrainCheck: false,
@@ -56,6 +58,8 @@ export function rig(o: {
   const port = {
     sync: dataplane.sync.bind(dataplane),
     readKernel: dataplane.readKernel.bind(dataplane),
+    verify: dataplane.verify.bind(dataplane),
+    usable: dataplane.usable.bind(dataplane),
     checkDrains: (d: Parameters<Dataplane['checkDrains']>[0]) => (r.failDrainCheck ? Promise.reject(new InjectedFault('drain check: ipvsadm -Ln failed')) : dataplane.checkDrains(d)),
   };
   const proxier = new Proxier({

@@ -1,8 +1,10 @@
 // A periodic full resync reads the kernel's dumps first (seconds at 50,000 Services). A change
-// asked for meanwhile must not wait for the whole resync: it is applied at once, incrementally,
-// and the resync's read, which may predate it, is started again — a bounded number of times,
-// so drift is still repaired while changes keep arriving. Driven by the real runner, with the
-// fake kernel's `ipvsadm -Sn` held for as long as the test says.
+// asked for meanwhile must not wait for the whole resync: it is applied at once, incrementally.
+// One that only changes members of existing objects (an endpoint) leaves the read usable (what
+// it touched is taken from what was applied); one that adds or removes a virtual server could
+// shift the dumps, and the read is started again — a bounded number of times, so drift is still
+// repaired while changes keep arriving. Driven by the real runner, with the fake kernel's
+// `ipvsadm -Sn` held for as long as the test says.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Runner } from '../../src/apply/exec.ts';
@@ -91,12 +93,12 @@ test('an endpoint change asked for while a periodic resync waits on the kernel d
   assert.equal(periodicDone(r), 0);
   assert.match(ipvs(r), /10\.96\.0\.21:80 -r 10\.244\.1\.3:8080/);
 
-  // The resync then completes on a fresh read, with nothing left to do.
-  dump.releaseWaiting(); // the stale read
-  await flush();
+  // Endpoint changes only: the read is not spoiled; the resync completes on it, with nothing
+  // left to do (what the changes touched taken from what was applied).
   dump.held = false;
-  dump.releaseWaiting(); // the read started again
+  dump.releaseWaiting();
   await r.clock.advance(0);
+  assert.equal(dump.reads, 2, 'the cold sync\'s read and the resync\'s, not started again');
   const periodic = r.reports.filter((x) => x.reason === 'periodic');
   assert.equal(periodic.length, 1);
   assert.equal(periodic[0]?.error, undefined);
@@ -107,7 +109,7 @@ test('an endpoint change asked for while a periodic resync waits on the kernel d
   runner.stop();
 });
 
-test('drift is repaired within the resync while changes keep arriving during its reads', async () => {
+test('drift is repaired within the resync while new Services keep arriving during its reads', async () => {
   const { r, dump, runner } = setup();
   runner.start();
   runner.run();
@@ -117,9 +119,11 @@ test('drift is repaired within the resync while changes keep arriving during its
 
   dump.held = true;
   await r.clock.advance(PERIOD_MS);
-  // A change during every read, more of them than the restarts allowed: the resync still ends.
+  // A new virtual server during every read (it spoils the read), more of them than the restarts
+  // allowed: the resync still ends.
   const changes = MAX_READ_RESTARTS + 3;
   for (let i = 0; i < changes; i++) {
+    r.cluster.setService(`d/n${String(i)}`, makeService('d', `n${String(i)}`, { clusterIP: `10.96.1.${String(i)}`, ports: [{ name: 'p', port: 80 }] }));
     setEndpoints(r, 'web', 10 + i);
     runner.run();
     await flush();
@@ -136,7 +140,37 @@ test('drift is repaired within the resync while changes keep arriving during its
   dump.releaseWaiting();
   await r.clock.advance(0);
   assert.match(ipvs(r), /-A -t 10\.96\.0\.21:80/);
+  for (let i = 0; i < changes; i++) assert.match(ipvs(r), new RegExp(`-A -t 10\\.96\\.1\\.${String(i)}:80 `));
+  assert.ok(dump.reads <= 1 + MAX_READ_RESTARTS + 2, `reads: ${String(dump.reads)}`);
   assert.match(ipvs(r), new RegExp(`10\\.96\\.0\\.20:80 -r 10\\.244\\.1\\.${String(10 + changes - 1)}:8080`));
   assert.doesNotMatch(ipvs(r), /10\.96\.0\.20:80 -r 10\.244\.1\.1:8080/);
+  runner.stop();
+});
+
+test('drift is repaired by a resync whose one read saw endpoint changes applied during it', async () => {
+  const { r, dump, runner } = setup();
+  runner.start();
+  runner.run();
+  await r.clock.advance(0);
+  r.kernel.admin(['ipvsadm', '-D', '-t', '10.96.0.21:80']); // drift
+
+  dump.held = true;
+  await r.clock.advance(PERIOD_MS);
+  for (let i = 0; i < 5; i++) {
+    setEndpoints(r, 'web', 20 + i);
+    runner.run();
+    await flush();
+    assert.match(ipvs(r), new RegExp(`10\\.96\\.0\\.20:80 -r 10\\.244\\.1\\.${String(20 + i)}:8080`), 'applied during the read');
+  }
+  assert.equal(periodicDone(r), 0);
+  dump.held = false;
+  dump.releaseWaiting();
+  await r.clock.advance(0);
+  const resync = r.reports.find((x) => x.reason === 'periodic');
+  assert.equal(resync?.error, undefined);
+  assert.equal(resync?.result?.repairs, 2); // the virtual server and its real server, nothing for the changed one
+  assert.equal(dump.reads, 2, 'one read for the resync');
+  assert.match(ipvs(r), /-A -t 10\.96\.0\.21:80/);
+  assert.match(ipvs(r), /10\.96\.0\.20:80 -r 10\.244\.1\.24:8080/);
   runner.stop();
 });
