@@ -2,12 +2,14 @@
 // EndpointSlice changes are tracked per slice and mapped to their Service.
 import { isDeepStrictEqual } from 'node:util';
 import { SERVICE_NAME_LABEL, TRIGGER_TIME_ANNOTATION, type EndpointSlice, type Node, type Service } from '../compute/k8s/objects.ts';
+import { flat } from '../compute/text.ts';
 import { ChangeTracker } from './change-tracker.ts';
 
+// Flat (text.ts): the maps below keep one key per object.
 export const keyOf = (o: { readonly metadata?: { readonly namespace?: string; readonly name?: string } }): string =>
-  `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+  flat(o.metadata?.namespace ?? '', '/', o.metadata?.name ?? '');
 
-const serviceOfSlice = (s: EndpointSlice): string => `${s.metadata?.namespace ?? ''}/${s.metadata?.labels?.[SERVICE_NAME_LABEL] ?? ''}`;
+const serviceOfSlice = (s: EndpointSlice): string => flat(s.metadata?.namespace ?? '', '/', s.metadata?.labels?.[SERVICE_NAME_LABEL] ?? '');
 
 // Only what the proxy reads: a status-only or managedFields update is not a change. The decode
 // problems are part of it: a Service whose wrongly typed field was fixed (or removed) must be

@@ -116,8 +116,9 @@ export class DesiredIndex {
   #claim(vs: VirtualServer, sign: 1 | -1): void {
     const sameOwner = (c: VirtualServer): boolean => c.service.name === vs.service.name && c.service.namespace === vs.service.namespace;
     const cur = this.#claims.get(vs.key);
-    const claims = cur === undefined ? [] : cur.filter((c) => !sameOwner(c));
-    if (sign === 1) claims.push(vs);
+    const others = cur === undefined ? [] : cur.filter((c) => !sameOwner(c));
+    // Not pushed onto: a pushed array keeps room for 17 claims, and nearly every key has one.
+    const claims = sign === 1 ? (others.length === 0 ? [vs] : [...others, vs]) : others;
     if (claims.length === 0) this.#claims.delete(vs.key);
     else this.#claims.set(vs.key, claims);
     if (claims.length > 1) this.#contested.add(vs.key); else this.#contested.delete(vs.key);

@@ -2,6 +2,7 @@
 // types and entry formats, so a node moves between kube-proxy and kube-ipvs in place.
 import type { Family, Ip } from '../net/ip.ts';
 import type { Protocol } from './types.ts';
+import { flat } from '../text.ts';
 
 export type SetType = 'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net' | 'bitmap:port';
 
@@ -72,9 +73,10 @@ export function createOptions(type: SetType, family: Family, members = 0): strin
 
 // Entry text exactly as `ipset save` prints it, so desired and observed compare as strings.
 const proto = (p: Protocol): string => p.toLowerCase();
-export const ipPortEntry = (ip: Ip, p: Protocol, port: number): string => `${ip.text},${proto(p)}:${port}`;
+// Flat (text.ts): every entry is kept by the desired state, its Counted set and the known kernel state.
+export const ipPortEntry = (ip: Ip, p: Protocol, port: number): string => flat(ip.text, ',', proto(p), ':', port);
 export const ipPortIpEntry = (ip: Ip, p: Protocol, port: number, ip2: Ip): string =>
-  `${ipPortEntry(ip, p, port)},${ip2.text}`;
+  flat(ip.text, ',', proto(p), ':', port, ',', ip2.text);
 /** A host network prints without its mask (`1.2.3.4`, not `1.2.3.4/32`). */
 export const ipPortNetEntry = (ip: Ip, p: Protocol, port: number, net: { ip: Ip; prefix: number }): string =>
-  `${ipPortEntry(ip, p, port)},${net.prefix === (net.ip.family === 4 ? 32 : 128) ? net.ip.text : `${net.ip.text}/${net.prefix}`}`;
+  flat(ip.text, ',', proto(p), ':', port, ',', net.ip.text, ...(net.prefix === (net.ip.family === 4 ? 32 : 128) ? [] : ['/', net.prefix]));

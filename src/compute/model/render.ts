@@ -212,12 +212,14 @@ export function renderService(
     }
   }
   for (const ip of b.bound) b.add('KUBE-IPVS-IPS', ip.family, ip.text);
+  // Copies sized to fit: an array grown by push keeps room for 17 elements (152 bytes), and
+  // each Service keeps three of these for as long as it exists (#12).
   return {
     key: `${info.namespace}/${info.name}`,
-    virtualServers: b.vss,
-    bound: b.bound,
-    setEntries: b.entries,
-    outFilterDrops: b.drops,
+    virtualServers: b.vss.slice(),
+    bound: b.bound.slice(),
+    setEntries: b.entries.slice(),
+    outFilterDrops: b.drops.slice(),
     ...(info.healthCheckNodePort === 0 ? {} : { healthCheck: { nodePort: info.healthCheckNodePort, localEndpoints: localReady.size } }),
     noLocalEndpoints: { internal: b.noLocalInternal, external: b.noLocalExternal },
     ...(info.healthCheck === undefined ? {} : { probes: { spec: info.healthCheck, targets: b.probeTargets } }),

@@ -1,5 +1,6 @@
 // The desired kernel state: what kube-proxy's IPVS mode would program, as data.
 import type { Ip } from '../net/ip.ts';
+import { flat } from '../text.ts';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
@@ -43,7 +44,7 @@ export interface VirtualServer {
 }
 
 export const virtualServerKey = (protocol: Protocol, ip: Ip, port: number): string =>
-  `${protocol}/${ip.family === 6 ? `[${ip.text}]` : ip.text}:${port}`;
+  ip.family === 6 ? flat(protocol, '/[', ip.text, ']:', port) : flat(protocol, '/', ip.text, ':', port);
 
 /** A problem with one object; that object (or the named part of it) was skipped. */
 export interface Warning {
