@@ -289,12 +289,18 @@ static void fill_syn(uint8_t *t, uint16_t sport, uint16_t dport_net, uint32_t se
 	t[23] = 0xb4;
 }
 
+/* A probe leaves: in flight until its answer or its timeout, whichever comes first. */
+static void begin_probe(uint32_t id, uint64_t now) {
+	struct target *t = &targets[id];
+	t->inflight = 1;
+	inflight_n++;
+	t->sent = now;
+	set_key(id, now + t->timeout);
+}
+
 static void send_probe(uint32_t id, uint64_t now) {
 	struct target *p = &targets[id];
-	p->inflight = 1;
-	inflight_n++;
-	p->sent = now;
-	set_key(id, now + p->timeout);
+	begin_probe(id, now);
 	struct batch *b = p->family == 4 ? &b4 : &b6;
 	uint32_t seq = (uint32_t)p->gen << SLOT_BITS | id;
 	uint8_t *t = b->pkt[b->n];
@@ -514,11 +520,7 @@ static void emit_quiet_oks(uint64_t now, int now_anyway) {
 static uint64_t next_tick(uint64_t ms) { return ms - ms % TICK_MS + TICK_MS; }
 
 static void start_http(uint32_t id, uint64_t now) {
-	struct target *t = &targets[id];
-	t->inflight = 1;
-	inflight_n++;
-	t->sent = now;
-	set_key(id, now + t->timeout);
+	begin_probe(id, now);
 	http_start(id, now); /* may end at once (refused, no socket): then finished */
 }
 
