@@ -9,6 +9,8 @@ const node = join(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'node
 const files = process.argv.slice(2).flatMap((p) => globSync(p)).sort();
 let passed = 0;
 let failed = 0;
+/** The failed tests' names and first error lines, printed again at the end: CI shows only the tail. */
+const failures: string[] = [];
 /**
  * Runs one file in a fresh network namespace; returns its TAP report. Under QEMU's software
  * emulation the node binary has been seen to die at start-up with a V8 fatal error (an
@@ -31,6 +33,26 @@ function runFile(file: string, ns: string): { report: string; status: number | n
 
 const START_ATTEMPTS = 3;
 
+/**
+ * Each failed test of a TAP report with the start of its YAML block's `error` (and `failureType`,
+ * `exitCode`, `signal`): `not ok 3 - name`, then `  ---`, key lines, `  ...`.
+ */
+function failedTests(report: string): string[] {
+  const lines = report.split('\n');
+  const out: string[] = [];
+  for (const [i, line] of lines.entries()) {
+    const m = /^\s*not ok \d+ - (.*)$/.exec(line);
+    if (m === null) continue;
+    const end = lines.findIndex((l, j) => j > i && /^\s*\.\.\.$/.test(l));
+    const block = lines.slice(i + 1, end < 0 ? i + 40 : end);
+    const stack = block.findIndex((l) => /^\s+stack:/.test(l));
+    const why = (stack < 0 ? block : block.slice(0, stack))
+      .filter((l) => !/^\s+(---|duration_ms:|location:|type:)/.test(l)).slice(0, 6);
+    out.push(`  ${m[1] ?? ''}`, ...why.map((l) => `    ${l.trim()}`));
+  }
+  return out;
+}
+
 const count = (report: string, k: string): number => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(report)?.[1] ?? 0);
 // The file itself failed before any of its tests reported (crash at load or start-up): every
 // result line of the report names the file, none a test.
@@ -49,6 +71,8 @@ for (const [i, file] of files.entries()) {
   passed += count(run.report, 'pass');
   // A runner that exits non-zero without a failed test (it could not start) is a failure too.
   failed += count(run.report, 'fail') + (run.status !== 0 && count(run.report, 'fail') === 0 ? 1 : 0);
+  if (count(run.report, 'fail') > 0 || run.status !== 0) failures.push(`${file} (exit ${String(run.status)}):`, ...failedTests(run.report));
 }
+if (failures.length > 0) process.stdout.write(`\ne2e failures:\n${failures.join('\n')}\n`);
 process.stdout.write(`\ne2e: ${files.length} files\n${passed} passed, ${failed} failed\n`);
 process.exitCode = failed > 0 || files.length === 0 ? 1 : 0;
