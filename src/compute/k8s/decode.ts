@@ -154,19 +154,27 @@ export function decodeHintsGeneral(r: FieldReader, h: JsonRecord, f: string): No
   return frozen;
 }
 
+// Run for every endpoint of every list: a well-typed field is taken as it is, and only a field
+// the reader must look at (absent, null, wrongly typed) gets its path built — the reader's result
+// is the same either way (test/compute/k8s/decode-fast-paths.test.ts).
+const boolAt = (r: FieldReader, v: unknown, f: string, k: string): boolean | undefined =>
+  typeof v === 'boolean' ? v : r.bool(v, `${f}.conditions.${k}`);
+
 function decodeEndpoint(r: FieldReader, e: JsonRecord, f: string): Endpoint {
   const out: Mutable<Endpoint> = {};
-  put(out, 'addresses', r.strings(e.addresses, `${f}.addresses`));
-  const c = r.obj(e.conditions, `${f}.conditions`);
+  const a = e.addresses;
+  put(out, 'addresses', Array.isArray(a) && a.every(isString) ? a.slice() : r.strings(a, `${f}.addresses`));
+  const c = isRecord(e.conditions) ? e.conditions : r.obj(e.conditions, `${f}.conditions`);
   if (c !== undefined) {
-    out.conditions = conditions(r.bool(c.ready, `${f}.conditions.ready`), r.bool(c.serving, `${f}.conditions.serving`),
-      r.bool(c.terminating, `${f}.conditions.terminating`));
+    out.conditions = conditions(boolAt(r, c.ready, f, 'ready'), boolAt(r, c.serving, f, 'serving'), boolAt(r, c.terminating, f, 'terminating'));
   }
-  put(out, 'nodeName', r.str(e.nodeName, `${f}.nodeName`));
-  const hints = r.obj(e.hints, `${f}.hints`);
+  put(out, 'nodeName', typeof e.nodeName === 'string' ? e.nodeName : r.str(e.nodeName, `${f}.nodeName`));
+  const hints = isRecord(e.hints) ? e.hints : r.obj(e.hints, `${f}.hints`);
   if (hints !== undefined) out.hints = decodeHints(r, hints, `${f}.hints`);
   return out;
 }
+
+const isString = (v: unknown): v is string => typeof v === 'string';
 
 function decodeEndpointPort(r: FieldReader, p: JsonRecord, f: string): EndpointPort {
   const out: Mutable<EndpointPort> = {};

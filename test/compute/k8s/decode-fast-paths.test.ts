@@ -39,6 +39,54 @@ test('one-zone hints by zone name: the same hints, problems and shared object as
   }
 });
 
+/** The endpoint as the reader reads it field by field (the decoder before its shortcuts): the oracle. */
+function endpointByReader(r: FieldReader, e: JsonRecord, f: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const addresses = r.strings(e.addresses, `${f}.addresses`);
+  if (addresses !== undefined) out.addresses = addresses;
+  const c = r.obj(e.conditions, `${f}.conditions`);
+  if (c !== undefined) {
+    const cond: Record<string, boolean> = {};
+    for (const k of ['ready', 'serving', 'terminating']) {
+      const b = r.bool(c[k], `${f}.conditions.${k}`);
+      if (b !== undefined) cond[k] = b;
+    }
+    out.conditions = cond;
+  }
+  const nodeName = r.str(e.nodeName, `${f}.nodeName`);
+  if (nodeName !== undefined) out.nodeName = nodeName;
+  const hints = r.obj(e.hints, `${f}.hints`);
+  if (hints !== undefined) out.hints = decodeHintsGeneral(r, hints, `${f}.hints`);
+  return out;
+}
+
+/** An endpoint with each field absent, null, well or wrongly typed. */
+function randomEndpoint(rnd: () => number): JsonRecord {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+  const bool = (): unknown => pick([true, false, undefined, null, 'true', 1]);
+  const e: Record<string, unknown> = {};
+  const set = (k: string, v: unknown): void => { if (v !== undefined || rnd() < 0.3) e[k] = v; };
+  set('addresses', pick([['10.0.0.1'], ['10.0.0.1', 'fd00::1'], [], undefined, null, '10.0.0.1', [7], ['10.0.0.1', null], [{ ip: 'x' }]]));
+  set('conditions', pick([{ ready: bool(), serving: bool(), terminating: bool() }, {}, undefined, null, 'ready', [true]]));
+  set('nodeName', pick(['node-a', '', undefined, null, 5, ['node-a']]));
+  set('hints', pick([randomHints(rnd), undefined, null, 'z1', []]));
+  if (rnd() < 0.3) e.targetRef = { kind: 'Pod', name: 'p' };
+  return e;
+}
+
+test('endpoints: well-typed fields taken as they are, the rest read field by field — the same endpoints and problems as the reader alone (property, 20,000 cases)', () => {
+  const rnd = prng(SEED + 1);
+  for (let i = 0; i < 20_000; i++) {
+    const endpoints = [randomEndpoint(rnd), randomEndpoint(rnd)];
+    const s = decodeEndpointSlice({ metadata: meta, addressType: 'IPv4', endpoints });
+    const r = new FieldReader();
+    const want = endpoints.map((e, k) => endpointByReader(r, e, `endpoints[${String(k)}]`));
+    const why = `seed ${String(SEED + 1)} case ${String(i)}: ${JSON.stringify(endpoints)}`;
+    assert.deepEqual(s.endpoints, want, why);
+    assert.deepEqual(s.problems, r.problems, why);
+  }
+});
+
 test('every condition set (absent, false, true each) is decoded as given and shared', () => {
   const values = [undefined, false, true] as const;
   for (const ready of values) {
