@@ -90,16 +90,19 @@ export function decodeService(raw: unknown): Service {
 }
 
 // Nearly every endpoint has one of a few condition sets: share them instead of one object each.
-const conditionSets = new Map<string, EndpointConditions>();
+// 27 possible sets (each condition absent, false or true), indexed without building a key: this
+// runs for every endpoint of every list (100,000 at 10,000 Services).
+const conditionSets: (EndpointConditions | undefined)[] = [];
+const tri = (b: boolean | undefined): number => (b === undefined ? 0 : b ? 2 : 1);
 function conditions(ready: boolean | undefined, serving: boolean | undefined, terminating: boolean | undefined): EndpointConditions {
-  const key = `${String(ready)}/${String(serving)}/${String(terminating)}`;
-  let c = conditionSets.get(key);
+  const key = tri(ready) * 9 + tri(serving) * 3 + tri(terminating);
+  let c = conditionSets[key];
   if (c === undefined) {
     const m: Mutable<EndpointConditions> = {};
     if (ready !== undefined) m.ready = ready;
     if (serving !== undefined) m.serving = serving;
     if (terminating !== undefined) m.terminating = terminating;
-    conditionSets.set(key, (c = Object.freeze(m)));
+    conditionSets[key] = c = Object.freeze(m);
   }
   return c;
 }
@@ -110,7 +113,28 @@ function conditions(ready: boolean | undefined, serving: boolean | undefined, te
 // cluster with hints per node cannot grow it without limit.
 const hintSets = new Map<string, NonNullable<Endpoint['hints']>>();
 const MAX_HINT_SETS = 10_000;
+/** Hints of the usual shape, one zone and no nodes, by zone name (the same objects as hintSets'). */
+const oneZoneHints = new Map<string, NonNullable<Endpoint['hints']>>();
+
+/**
+ * The usual shape (`{ forZones: [{ name }] }` with a string name) found without building its
+ * key; anything else, or a zone not seen yet, goes the general way (decodeHintsGeneral).
+ */
 function decodeHints(r: FieldReader, h: JsonRecord, f: string): NonNullable<Endpoint['hints']> {
+  const zones = h.forZones;
+  const zone: unknown = h.forNodes === undefined && Array.isArray(zones) && zones.length === 1 ? zones[0] : undefined;
+  const name = isRecord(zone) ? zone.name : undefined;
+  if (typeof name !== 'string') return decodeHintsGeneral(r, h, f);
+  let known = oneZoneHints.get(name);
+  if (known === undefined) {
+    known = decodeHintsGeneral(r, h, f);
+    if (oneZoneHints.size < MAX_HINT_SETS) oneZoneHints.set(name, known);
+  }
+  return known;
+}
+
+/** Any hints: read field by field (problems reported), shared by the names read. */
+export function decodeHintsGeneral(r: FieldReader, h: JsonRecord, f: string): NonNullable<Endpoint['hints']> {
   const names = (k: 'forZones' | 'forNodes'): { name?: string }[] | undefined =>
     r.objects(h[k], `${f}.${k}`, (x, g) => {
       const name = r.str(x.name, `${g}.name`);
@@ -130,19 +154,27 @@ function decodeHints(r: FieldReader, h: JsonRecord, f: string): NonNullable<Endp
   return frozen;
 }
 
+// Run for every endpoint of every list: a well-typed field is taken as it is, and only a field
+// the reader must look at (absent, null, wrongly typed) gets its path built — the reader's result
+// is the same either way (test/compute/k8s/decode-fast-paths.test.ts).
+const boolAt = (r: FieldReader, v: unknown, f: string, k: string): boolean | undefined =>
+  typeof v === 'boolean' ? v : r.bool(v, `${f}.conditions.${k}`);
+
 function decodeEndpoint(r: FieldReader, e: JsonRecord, f: string): Endpoint {
   const out: Mutable<Endpoint> = {};
-  put(out, 'addresses', r.strings(e.addresses, `${f}.addresses`));
-  const c = r.obj(e.conditions, `${f}.conditions`);
+  const a = e.addresses;
+  put(out, 'addresses', Array.isArray(a) && a.every(isString) ? a.slice() : r.strings(a, `${f}.addresses`));
+  const c = isRecord(e.conditions) ? e.conditions : r.obj(e.conditions, `${f}.conditions`);
   if (c !== undefined) {
-    out.conditions = conditions(r.bool(c.ready, `${f}.conditions.ready`), r.bool(c.serving, `${f}.conditions.serving`),
-      r.bool(c.terminating, `${f}.conditions.terminating`));
+    out.conditions = conditions(boolAt(r, c.ready, f, 'ready'), boolAt(r, c.serving, f, 'serving'), boolAt(r, c.terminating, f, 'terminating'));
   }
-  put(out, 'nodeName', r.str(e.nodeName, `${f}.nodeName`));
-  const hints = r.obj(e.hints, `${f}.hints`);
+  put(out, 'nodeName', typeof e.nodeName === 'string' ? e.nodeName : r.str(e.nodeName, `${f}.nodeName`));
+  const hints = isRecord(e.hints) ? e.hints : r.obj(e.hints, `${f}.hints`);
   if (hints !== undefined) out.hints = decodeHints(r, hints, `${f}.hints`);
   return out;
 }
+
+const isString = (v: unknown): v is string => typeof v === 'string';
 
 function decodeEndpointPort(r: FieldReader, p: JsonRecord, f: string): EndpointPort {
   const out: Mutable<EndpointPort> = {};
