@@ -4,10 +4,13 @@
 // kept-alive connection per endpoint; everything else fails; a bad "h" line changes nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PROBER_PATH } from '../../src/observe/native-prober.ts';
 import { Prober } from '../support/prober-process.ts';
 
@@ -263,3 +266,21 @@ for (const io of IO_PATHS) {
     assert.ok(short.some((l) => / ok$/.test(l)), 'the others probed');
   });
 }
+
+test('io_uring refused (a seccomp filter, as a container runtime\'s default profile): the helper says epoll, and its HTTP checks work', async (t) => {
+  // A small C harness that refuses io_uring_setup, then runs the helper (test/native/deny-io-uring.c).
+  const deny = join(mkdtempSync(join(tmpdir(), 'deny-io-uring-')), 'deny-io-uring');
+  execFileSync('gcc', ['-O2', '-Wall', '-Werror', '-o', deny, join(import.meta.dirname, 'deny-io-uring.c')], { timeout: 60_000 });
+  const srv = await httpServer();
+  const p = new Prober([deny, PROBER_PATH]);
+  t.after(async () => {
+    if (p.child.exitCode === null) await p.end();
+    srv.server.close();
+  });
+  assert.match(await p.until(/^ready /), /^ready \d+ \d+ tcp,http epoll$/);
+  p.send(`h 1 127.0.0.1 ${srv.port} 100 1000 100 /ok\n`);
+  await sleep(550);
+  const r = results(p, 1);
+  assert.ok(r.length >= 3 && r.every((x) => x === 'ok'), r.join(' '));
+  assert.equal(srv.connections, 1, 'one kept-alive connection');
+});
