@@ -25,7 +25,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -53,17 +52,13 @@ enum state {
 
 enum { FRAME_NONE, FRAME_LENGTH, FRAME_CHUNKED };
 
-/* io_uring: the operations in flight; OP_FILE puts a connection in its target's slot of
- * registered files or takes it out (the slot is the target's id). */
-enum { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 4, OP_FILE = 8 };
+enum { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 4 }; /* io_uring: the operations in flight */
 
 struct http {
 	int fd;          /* -1: no connection */
 	uint32_t conn;   /* unique per connection: events (completions) of a closed one miss */
 	uint32_t events; /* what epoll watches on fd */
 	uint8_t ops;     /* io_uring: OP_* in flight on fd */
-	int file;        /* io_uring: the fd that OP_FILE puts in the slot (read when submitted) */
-	uint16_t id;     /* the target's id: its slot of registered files */
 	uint8_t state;   /* enum state */
 	uint8_t used;    /* the connection carried a whole answer already */
 	uint8_t retried; /* this probe's one retry on a new connection is spent */
@@ -86,16 +81,11 @@ static int ep = -1;
 static char rbuf[64 * 1024];
 static int uring; /* the I/O goes through io_uring (uring.c), else epoll */
 static uint32_t conns;
-static uint32_t files; /* io_uring: ids below this have a slot of registered files */
 
 /* io_uring unless it is refused (or KUBE_IPVS_PROBER_IO=epoll): see uring.c. */
 int http_init(void) {
 	const char *io = getenv("KUBE_IPVS_PROBER_IO");
-	/* A slot of registered files per target id below the open-files limit (the kernel's bound
-	 * of the table; the daemon hands out the lowest ids first), a plain descriptor above. */
-	struct rlimit r;
-	files = getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < MAX_TARGETS ? (uint32_t)r.rlim_cur : MAX_TARGETS;
-	uring = (io == NULL || strcmp(io, "epoll") != 0) && uring_init(files) == 0;
+	uring = (io == NULL || strcmp(io, "epoll") != 0) && uring_init() == 0;
 	if (uring) return 0;
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	return ep;
@@ -119,13 +109,10 @@ struct http *http_new(const struct target *t, const char *path) {
 	return h;
 }
 
-static void unregister(uint32_t id);
-
 static void disconnect(struct http *h) {
 	/* An operation in flight holds the socket open past close(): shutdown() ends it (its
 	 * completion then misses: fd is -1). With epoll, close() also leaves the epoll set. */
 	if (h->fd >= 0 && h->ops != 0) shutdown(h->fd, SHUT_RDWR);
-	if (h->fd >= 0 && uring && h->id < files) unregister(h->id); /* the slot's reference goes too */
 	if (h->fd >= 0) close(h->fd);
 	h->fd = -1;
 	h->used = 0;
@@ -173,40 +160,15 @@ static void open_and_send(uint32_t id, struct http *h, uint64_t now);
 /* io_uring: the user_data of an operation on a target's connection. */
 static uint64_t tag(unsigned op, const struct http *h, uint32_t id) { return (uint64_t)op << 48 | (uint64_t)h->conn << 16 | id; }
 
-/* io_uring: an SQE for an operation on the target's connection, through its slot of
- * registered files (NULL: the queue is full). */
+/* io_uring: an SQE for an operation on the target's connection (NULL: the queue is full). */
 static struct io_uring_sqe *queue(unsigned op, uint8_t opcode, uint32_t id, struct http *h) {
 	struct io_uring_sqe *s = uring_sqe();
 	if (s == NULL) return NULL;
 	s->opcode = opcode;
-	s->fd = id < files ? (int32_t)id : h->fd;
-	s->flags = id < files ? IOSQE_FIXED_FILE : 0;
+	s->fd = h->fd;
 	s->user_data = tag(op, h, id);
 	h->ops |= (uint8_t)op;
 	return s;
-}
-
-/* io_uring: puts *fd in the target's slot of registered files when the queue is submitted
- * (in order with the operations queued around it); `link`: the next SQE waits for it. */
-static struct io_uring_sqe *set_file(uint32_t id, struct http *h, const int *fd, int link) {
-	struct io_uring_sqe *s = uring_sqe();
-	if (s == NULL) return NULL;
-	s->opcode = IORING_OP_FILES_UPDATE;
-	s->fd = -1;
-	s->addr = (uint64_t)(uintptr_t)fd;
-	s->len = 1;
-	s->off = id;
-	s->flags = link ? IOSQE_IO_LINK : 0;
-	s->user_data = tag(OP_FILE, h, id);
-	return s;
-}
-
-static const int no_file = -1;
-
-/* io_uring: the connection leaves its slot of registered files (at once when the queue is full). */
-static void unregister(uint32_t id) {
-	struct http *h = targets[id].http;
-	if (set_file(id, h, &no_file, 0) == NULL) uring_set_file(id, -1);
 }
 
 /* io_uring: one receive armed for the connection's life (multishot): answers, and the close. */
@@ -214,7 +176,7 @@ static void arm_recv(uint32_t id, struct http *h) {
 	struct io_uring_sqe *s = queue(OP_RECV, IORING_OP_RECV, id, h);
 	if (s == NULL) return; /* the next completion or the probe's timeout sees to it */
 	s->ioprio = IORING_RECV_MULTISHOT | IORING_RECVSEND_POLL_FIRST; /* nothing to read yet */
-	s->flags |= IOSQE_BUFFER_SELECT;
+	s->flags = IOSQE_BUFFER_SELECT;
 	s->buf_group = URING_BGID;
 }
 
@@ -294,8 +256,7 @@ static void open_and_send(uint32_t id, struct http *h, uint64_t now) {
 	if (uring) {
 		/* The address is read when the tick's queue is submitted: kept with the target. */
 		*sa = a;
-		h->file = fd;
-		struct io_uring_sqe *s = id < files && set_file(id, h, &h->file, 1) == NULL ? NULL : queue(OP_CONNECT, IORING_OP_CONNECT, id, h);
+		struct io_uring_sqe *s = queue(OP_CONNECT, IORING_OP_CONNECT, id, h);
 		if (s == NULL) { done(id, h, "failed", 0, now); return; }
 		s->addr = (uint64_t)(uintptr_t)sa;
 		s->off = len;
@@ -314,7 +275,6 @@ static void open_and_send(uint32_t id, struct http *h, uint64_t now) {
 
 void http_start(uint32_t id, uint64_t now) {
 	struct http *h = targets[id].http;
-	h->id = (uint16_t)id;
 	h->retried = 0;
 	h->got = 0;
 	h->head = 0;

@@ -55,7 +55,7 @@ static void give_back(uint16_t bid) {
 	__atomic_store_n(&br->tail, br_tail, __ATOMIC_RELEASE);
 }
 
-int uring_init(unsigned files) {
+int uring_init(void) {
 	struct io_uring_params p = { 0 };
 	p.flags = IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
 	p.cq_entries = CQ_ENTRIES;
@@ -91,21 +91,12 @@ int uring_init(unsigned files) {
 	struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)br, .ring_entries = BUFS, .bgid = URING_BGID };
 	if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) goto fail;
 	for (uint16_t i = 0; i < BUFS; i++) give_back(i);
-	/* A table of registered files, one slot per target: an operation on a registered file
-	 * skips the descriptor table and its reference counting. */
-	struct io_uring_rsrc_register files_reg = { .nr = files, .flags = IORING_RSRC_REGISTER_SPARSE };
-	if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_FILES2, &files_reg, sizeof files_reg) < 0) goto fail;
 	return 0;
 fail:
 	/* The mappings stay (a few pages, once); the epoll path is used. */
 	close(ring);
 	ring = -1;
 	return -1;
-}
-
-int uring_set_file(unsigned slot, int fd) {
-	struct io_uring_files_update u = { .offset = slot, .fds = (uint64_t)(uintptr_t)&fd };
-	return (int)syscall(__NR_io_uring_register, ring, IORING_REGISTER_FILES_UPDATE, &u, 1);
 }
 
 void uring_submit(void) {

@@ -11,11 +11,8 @@
 #define URING_BGID 0          /* the receive buffers' group (sqe->buf_group) */
 #define URING_BUF_SIZE 4096   /* bytes of one receive buffer */
 
-/* 0: in use, with `files` slots of registered files (all empty); -1: no io_uring here
- * (refused, disabled, or too old a kernel). */
-int uring_init(unsigned files);
-/* Puts fd in a slot of registered files (-1: empties it) at once, by a system call. */
-int uring_set_file(unsigned slot, int fd);
+/* 0: in use; -1: no io_uring here (refused, disabled, or too old a kernel). */
+int uring_init(void);
 /* A zeroed SQE to fill, sent with the next uring_submit (NULL: the queue is full and the
  * kernel takes nothing more now). */
 struct io_uring_sqe *uring_sqe(void);
