@@ -28,7 +28,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY src/native ./src/native
-RUN gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o kube-ipvs-prober src/native/prober.c src/native/http.c
+RUN gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o kube-ipvs-prober src/native/prober.c src/native/http.c src/native/uring.c
 
 # 3. The runtime dependencies alone.
 FROM ${NODE_IMAGE} AS deps

@@ -20,8 +20,8 @@ $(STAMP): package.json package-lock.json
 # long-lived child. Built here for the tests, `make demo` and the VM (which runs the host's
 # files: same glibc); the image builds its own (Dockerfile). gcc and libc6-dev if missing.
 PROBER := bin/kube-ipvs-prober
-PROBER_SRC := src/native/prober.c src/native/http.c
-$(PROBER): $(PROBER_SRC) src/native/prober.h
+PROBER_SRC := src/native/prober.c src/native/http.c src/native/uring.c
+$(PROBER): $(PROBER_SRC) src/native/prober.h src/native/uring.h
 	test/support/apt-install.sh gcc gcc
 	test/support/apt-install.sh libc6-dev /usr/include/stdio.h
 	@mkdir -p $(@D)

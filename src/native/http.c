@@ -12,9 +12,12 @@
  * Status line and headers are bounded (MAX_HEAD); a body is discarded as it streams.
  *
  * Why here and not in node: node's share of an HTTP probe was ~35 us (a socket's events, a
- * Buffer per read, a promise, a timer); here it is one send() and one recv() and a slice of
- * an epoll_wait shared by a tick's answers. The epoll set is only read once per tick (the
- * main loop's 10 ms grid), so 10,000 answers a second are not 10,000 wake-ups.
+ * Buffer per read, a promise, a timer); here it is a slot of a tick's io_uring submission (the
+ * request) and a completion read from the ring (the answer): ~0.1 system calls a probe
+ * (uring.c). Where io_uring is refused, one send() and one recv() and a slice of an
+ * epoll_wait shared by a tick's answers. Either is read only once per tick (the main loop's
+ * 10 ms grid), so 10,000 answers a second are not 10,000 wake-ups. The two paths share
+ * everything but the I/O: the state, the parser, and what ends a probe or a connection.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -29,6 +32,7 @@
 #include <unistd.h>
 
 #include "prober.h"
+#include "uring.h"
 
 #define MAX_HEAD (64 * 1024) /* status line, headers and chunked trailers of one answer */
 #define LINE_CAP 128         /* the part of a line kept: enough for every header read here */
@@ -51,10 +55,13 @@ enum state {
 
 enum { FRAME_NONE, FRAME_LENGTH, FRAME_CHUNKED };
 
+enum { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 4 }; /* io_uring: the operations in flight */
+
 struct http {
 	int fd;          /* -1: no connection */
-	uint32_t conn;   /* bumped per connection: events of a closed one miss */
+	uint32_t conn;   /* unique per connection: events (completions) of a closed one miss */
 	uint32_t events; /* what epoll watches on fd */
+	uint8_t ops;     /* io_uring: OP_* in flight on fd */
 	uint8_t state;   /* enum state */
 	uint8_t used;    /* the connection carried a whole answer already */
 	uint8_t retried; /* this probe's one retry on a new connection is spent */
@@ -68,17 +75,26 @@ struct http {
 	uint32_t head; /* bytes of status line, headers and trailers so far */
 	uint64_t got;  /* bytes of this answer so far */
 	uint64_t left;
+	struct sockaddr_in6 sa; /* io_uring: the address of the connect queued */
 	char line[LINE_CAP];
 	char req[]; /* the request, built once */
 };
 
 static int ep = -1;
 static char rbuf[64 * 1024];
+static int uring; /* the I/O goes through io_uring (uring.c), else epoll */
+static uint32_t conns;
 
+/* io_uring unless it is refused (or KUBE_IPVS_PROBER_IO=epoll): see uring.c. */
 int http_init(void) {
+	const char *io = getenv("KUBE_IPVS_PROBER_IO");
+	uring = (io == NULL || strcmp(io, "epoll") != 0) && uring_init() == 0;
+	if (uring) return 0;
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	return ep;
 }
+
+const char *http_io(void) { return uring ? "io_uring" : "epoll"; }
 
 struct http *http_new(const struct target *t, const char *path) {
 	char ip[INET6_ADDRSTRLEN];
@@ -97,10 +113,14 @@ struct http *http_new(const struct target *t, const char *path) {
 }
 
 static void disconnect(struct http *h) {
-	if (h->fd >= 0) close(h->fd); /* also leaves the epoll set */
+	/* An operation in flight holds the socket open past close(): shutdown() ends it (its
+	 * completion then misses: fd is -1). With epoll, close() also leaves the epoll set. */
+	if (h->fd >= 0 && h->ops != 0) shutdown(h->fd, SHUT_RDWR);
+	if (h->fd >= 0) close(h->fd);
 	h->fd = -1;
 	h->used = 0;
 	h->events = 0;
+	h->ops = 0;
 }
 
 void http_free(struct http *h) {
@@ -140,6 +160,29 @@ static const char *failure_of(int err) {
 
 static void open_and_send(uint32_t id, struct http *h, uint64_t now);
 
+/* io_uring: the user_data of an operation on a target's connection. */
+static uint64_t tag(unsigned op, const struct http *h, uint32_t id) { return (uint64_t)op << 48 | (uint64_t)h->conn << 16 | id; }
+
+/* io_uring: an SQE for an operation on the target's connection (NULL: the queue is full). */
+static struct io_uring_sqe *queue(unsigned op, uint8_t opcode, uint32_t id, struct http *h) {
+	struct io_uring_sqe *s = uring_sqe();
+	if (s == NULL) return NULL;
+	s->opcode = opcode;
+	s->fd = h->fd;
+	s->user_data = tag(op, h, id);
+	h->ops |= (uint8_t)op;
+	return s;
+}
+
+/* io_uring: one receive armed for the connection's life (multishot): answers, and the close. */
+static void arm_recv(uint32_t id, struct http *h) {
+	struct io_uring_sqe *s = queue(OP_RECV, IORING_OP_RECV, id, h);
+	if (s == NULL) return; /* the next completion or the probe's timeout sees to it */
+	s->ioprio = IORING_RECV_MULTISHOT | IORING_RECVSEND_POLL_FIRST; /* nothing to read yet */
+	s->flags = IOSQE_BUFFER_SELECT;
+	s->buf_group = URING_BGID;
+}
+
 /* The connection failed (err; 0: closed) before the answer was whole. */
 static void broken(uint32_t id, struct http *h, int err, uint64_t now) {
 	if (h->got == 0 && h->used && !h->retried) {
@@ -153,6 +196,16 @@ static void broken(uint32_t id, struct http *h, int err, uint64_t now) {
 }
 
 static void send_request(uint32_t id, struct http *h, uint64_t now) {
+	if (uring) {
+		/* Sent with the tick's other requests; the answer comes on the armed receive. */
+		struct io_uring_sqe *s = queue(OP_SEND, IORING_OP_SEND, id, h);
+		if (s == NULL) { done(id, h, "failed", 0, now); return; }
+		s->addr = (uint64_t)(uintptr_t)(h->req + h->req_sent);
+		s->len = (uint32_t)(h->req_len - h->req_sent);
+		s->msg_flags = MSG_NOSIGNAL;
+		h->state = STATUS;
+		return;
+	}
 	while (h->req_sent < h->req_len) {
 		ssize_t n = send(h->fd, h->req + h->req_sent, h->req_len - h->req_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR) continue;
@@ -173,7 +226,8 @@ static void send_request(uint32_t id, struct http *h, uint64_t now) {
 
 static void open_and_send(uint32_t id, struct http *h, uint64_t now) {
 	struct target *t = &targets[id];
-	int fd = socket(t->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* io_uring's operations wait on a blocking socket without blocking us (they poll). */
+	int fd = socket(t->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | (uring ? 0 : SOCK_NONBLOCK), 0);
 	if (fd < 0) {
 		/* Out of descriptors or memory: this probe fails, said once until a socket opens. */
 		if (!h->said) emit("e no socket for %u: %s\n", id, strerror(errno));
@@ -183,10 +237,12 @@ static void open_and_send(uint32_t id, struct http *h, uint64_t now) {
 	}
 	h->said = 0;
 	h->fd = fd;
-	h->conn++;
+	h->conn = ++conns;
 	h->events = 0;
+	h->ops = 0;
 	h->used = 0;
 	h->req_sent = 0;
+	struct sockaddr_in6 *sa = &h->sa;
 	struct sockaddr_in6 a = { 0 };
 	socklen_t len = sizeof a;
 	if (t->family == 4) {
@@ -199,6 +255,16 @@ static void open_and_send(uint32_t id, struct http *h, uint64_t now) {
 		a.sin6_family = AF_INET6;
 		a.sin6_port = t->port;
 		memcpy(&a.sin6_addr, t->addr, 16);
+	}
+	if (uring) {
+		/* The address is read when the tick's queue is submitted: kept with the target. */
+		*sa = a;
+		struct io_uring_sqe *s = queue(OP_CONNECT, IORING_OP_CONNECT, id, h);
+		if (s == NULL) { done(id, h, "failed", 0, now); return; }
+		s->addr = (uint64_t)(uintptr_t)sa;
+		s->off = len;
+		h->state = CONNECTING;
+		return;
 	}
 	if (connect(fd, (struct sockaddr *)&a, len) == 0) {
 		send_request(id, h, now);
@@ -373,31 +439,38 @@ static int feed(struct http *h, const char *b, size_t n, size_t *rest) {
 
 static int ok_status(const struct http *h) { return h->status >= 200 && h->status < 400; }
 
-/* Bytes came on a connection: the answer, or bytes nobody asked for. */
+/* What a read of the connection gave: n bytes at b, 0 its close, -errno its failure. The
+ * answer, or bytes nobody asked for. 1: read on; 0: the probe or the connection ended. */
+static int received(uint32_t id, struct http *h, const char *b, ssize_t n, uint64_t now) {
+	if (h->state == IDLE) { /* closed, reset, or unasked bytes: not a connection to keep */
+		disconnect(h);
+		return 0;
+	}
+	if (n < 0) { broken(id, h, (int)-n, now); return 0; }
+	if (n == 0) {
+		/* A body that runs to the close is whole; anything else is cut short. */
+		if (h->state == BODY_CLOSE) done(id, h, ok_status(h) ? "ok" : "failed", 0, now);
+		else broken(id, h, 0, now);
+		return 0;
+	}
+	size_t rest = 0;
+	int r = feed(h, b, (size_t)n, &rest);
+	if (r < 0) { done(id, h, "failed", 0, now); return 0; }
+	if (r > 0) {
+		h->used = 1;
+		done(id, h, ok_status(h) ? "ok" : "failed", h->keep && rest == 0, now);
+		return 0;
+	}
+	return 1;
+}
+
+/* epoll: the connection is readable. */
 static void readable(uint32_t id, struct http *h, uint64_t now) {
 	for (int i = 0; i < READS_PER_EVENT; i++) {
 		ssize_t n = recv(h->fd, rbuf, sizeof rbuf, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR) continue;
 		if (n < 0 && errno == EAGAIN) return;
-		if (h->state == IDLE) { /* closed, reset, or unasked bytes: not a connection to keep */
-			disconnect(h);
-			return;
-		}
-		if (n < 0) { broken(id, h, errno, now); return; }
-		if (n == 0) {
-			/* A body that runs to the close is whole; anything else is cut short. */
-			if (h->state == BODY_CLOSE) done(id, h, ok_status(h) ? "ok" : "failed", 0, now);
-			else broken(id, h, 0, now);
-			return;
-		}
-		size_t rest = 0;
-		int r = feed(h, rbuf, (size_t)n, &rest);
-		if (r < 0) { done(id, h, "failed", 0, now); return; }
-		if (r > 0) {
-			h->used = 1;
-			done(id, h, ok_status(h) ? "ok" : "failed", h->keep && rest == 0, now);
-			return;
-		}
+		if (!received(id, h, rbuf, n < 0 ? -errno : n, now)) return;
 	}
 }
 
@@ -419,7 +492,49 @@ static void event(const struct epoll_event *ev, uint64_t now) {
 	else readable(id, h, now);
 }
 
+static uint64_t reap_now;
+
+/* io_uring: one operation on a connection completed. */
+static void completion(uint64_t user_data, int32_t res, uint32_t flags, const char *buf) {
+	uint32_t id = (uint32_t)(user_data & 0xffffu), conn = (uint32_t)(user_data >> 16);
+	unsigned op = (unsigned)(user_data >> 48);
+	struct target *t = &targets[id];
+	struct http *h = t->http;
+	if (t->family == 0 || t->kind != KIND_HTTP || h == NULL || h->fd < 0 || h->conn != conn) return; /* gone meanwhile */
+	uint64_t now = reap_now;
+	switch (op) {
+	case OP_CONNECT:
+		h->ops &= (uint8_t)~OP_CONNECT;
+		if (res < 0) { done(id, h, failure_of(-res), 0, now); return; }
+		arm_recv(id, h);
+		send_request(id, h, now);
+		return;
+	case OP_SEND:
+		h->ops &= (uint8_t)~OP_SEND;
+		if (res < 0 && h->state == IDLE) disconnect(h);
+		else if (res < 0) broken(id, h, -res, now);
+		else if (h->state != IDLE && (h->req_sent += (uint16_t)res) < h->req_len) send_request(id, h, now); /* the rest */
+		return;
+	case OP_RECV:
+		if (!(flags & IORING_CQE_F_MORE)) h->ops &= (uint8_t)~OP_RECV;
+		/* Out of buffers: armed again (they are back by the time the tick's queue goes). */
+		if (res != -ENOBUFS) received(id, h, buf, res, now);
+		if (h->fd >= 0 && h->conn == conn && !(h->ops & OP_RECV)) arm_recv(id, h);
+		return;
+	default: return;
+	}
+}
+
+void http_flush(void) {
+	if (uring) uring_submit();
+}
+
 void http_poll(uint64_t now) {
+	if (uring) {
+		reap_now = now;
+		uring_reap(completion);
+		return;
+	}
 	static struct epoll_event ev[EVENTS];
 	for (int round = 0; round < 64; round++) {
 		int n = epoll_wait(ep, ev, EVENTS, 0);

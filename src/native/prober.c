@@ -28,9 +28,13 @@
  *
  * Protocol (lines of ASCII; the daemon batches many per write, this process answers in
  * batches at most every TICK_MS):
- *   stdout, once:  "ready <port4> <port6> <kinds>"   requests accepted; kinds "tcp,http", or
- *                                             "http" (and ports 0) when raw sockets are refused
- *                                             (no CAP_NET_RAW): then "a" lines are refused
+ *   stdout, once:  "ready <port4> <port6> <kinds> <io>"   requests accepted; kinds "tcp,http",
+ *                                             or "http" (and ports 0) when raw sockets are refused
+ *                                             (no CAP_NET_RAW): then "a" lines are refused; io
+ *                                             "io_uring" or "epoll": how the HTTP checks do their
+ *                                             I/O (epoll when io_uring is refused, or when
+ *                                             KUBE_IPVS_PROBER_IO=epoll); a reader of the first
+ *                                             four fields (older daemons) is not affected
  *   stdin:         "a <id> <ip> <port> <interval_ms> <timeout_ms> <rise>"   probe this target
  *                  by TCP from now on (first at a random point of the interval, then every
  *                  interval +-5 %); id in [0, 65535], chosen by the daemon; an id in use is
@@ -638,7 +642,7 @@ int main(int argc, char **argv) {
 	}
 	for (uint32_t i = 0; i < MAX_TARGETS; i++) targets[i].heap_pos = -1;
 	rng ^= (uint64_t)getpid() << 32 ^ now_ms();
-	emit("ready %u %u %s\n", raw4 < 0 ? 0 : port4, raw6 < 0 ? 0 : port6, raw4 < 0 ? "http" : "tcp,http");
+	emit("ready %u %u %s %s\n", raw4 < 0 ? 0 : port4, raw6 < 0 ? 0 : port6, raw4 < 0 ? "http" : "tcp,http", http_io());
 	flush_out();
 
 	/* Only stdin wakes it up; answers wait in the raw sockets' buffers and the connections'
@@ -664,6 +668,7 @@ int main(int argc, char **argv) {
 			if (raw6 >= 0) read_answers(raw6, 6, now);
 			http_poll(now);
 			run_due(now);
+			http_flush();
 			emit_quiet_oks(now, 0);
 			flush_out();
 		}

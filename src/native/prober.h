@@ -41,6 +41,8 @@ void finish(uint32_t id, const char *result, uint64_t now);
 
 /* http.c */
 int http_init(void);
+/* How the HTTP checks do their I/O: "io_uring" or "epoll". */
+const char *http_io(void);
 /* The state of an HTTP target probing `path` (NULL when out of memory). */
 struct http *http_new(const struct target *t, const char *path);
 void http_free(struct http *h);
@@ -50,5 +52,7 @@ void http_start(uint32_t id, uint64_t now);
 void http_abort(struct http *h);
 /* Whatever the connections have for us: answers, closes, connects that completed. */
 void http_poll(uint64_t now);
+/* The tick's requests go (io_uring: one submission for all; epoll: already sent). */
+void http_flush(void);
 
 #endif

@@ -33,6 +33,13 @@ const STABLE_MS = 60_000;
 const STUCK_MS = 5000;
 
 export type ProberInUse = 'native' | 'in-process';
+/**
+ * How the helper's HTTP checks do their I/O (the 5th field of its `ready` line): io_uring (a
+ * tick's requests in one system call), or epoll where io_uring is refused (a container
+ * runtime's default seccomp profile, io_uring_disabled, an older kernel) or
+ * KUBE_IPVS_PROBER_IO=epoll is set; unknown from a helper that does not say.
+ */
+export type ProberIo = 'io_uring' | 'epoll' | 'unknown';
 
 /** What the helper's results go to (the checker). */
 export interface ScheduleListener {
@@ -88,6 +95,7 @@ export class NativeProber {
   #ready = false;
   /** The kinds of check the ready helper takes (its `ready` line says). */
   #kinds: ReadonlySet<HealthCheckKind> = new Set();
+  #io: ProberIo = 'unknown';
   #stopped = false;
   #unavailable = false;
   #attempt = 0;
@@ -114,6 +122,9 @@ export class NativeProber {
   prober(kind: HealthCheckKind): ProberInUse { return this.#ready && this.#kinds.has(kind) ? 'native' : 'in-process'; }
 
   get ready(): boolean { return this.#ready; }
+
+  /** How the ready helper's HTTP checks do their I/O. */
+  get io(): ProberIo { return this.#io; }
 
   /** Targets the helper probes now. */
   get targets(): number { return this.#inUse; }
@@ -219,15 +230,17 @@ export class NativeProber {
       this.#free.push(Number(line.slice(2)));
     } else if (line.startsWith('ready ')) {
       this.#ready = true;
-      this.#kinds = new Set(HEALTH_CHECK_KINDS.filter((k) => (line.split(' ')[3] ?? '').split(',').includes(k)));
+      const fields = line.split(' ');
+      this.#kinds = new Set(HEALTH_CHECK_KINDS.filter((k) => (fields[3] ?? '').split(',').includes(k)));
+      this.#io = fields[4] === 'io_uring' || fields[4] === 'epoll' ? fields[4] : 'unknown';
       this.#free = Array.from({ length: MAX_TARGETS }, (_, i) => MAX_TARGETS - 1 - i);
       this.#inUse = 0;
       this.#slowest = 0;
-      const fields = { prober: 'native', pid: this.#helper?.pid, path: this.#path };
+      const said = { prober: 'native', pid: this.#helper?.pid, path: this.#path, io: this.#io };
       if (this.#kinds.has('tcp')) {
-        this.#o.log.info(fields, 'health checks: TCP and HTTP probes by kube-ipvs-prober (TCP: half-open SYN probes on a raw socket; HTTP: kept-alive connections)');
+        this.#o.log.info(said, 'health checks: TCP and HTTP probes by kube-ipvs-prober (TCP: half-open SYN probes on a raw socket; HTTP: kept-alive connections)');
       } else {
-        this.#o.log.warn(fields, 'health checks: HTTP probes by kube-ipvs-prober; its raw sockets refused (needs CAP_NET_RAW): TCP probes run in-process (about 5x the CPU per probe)');
+        this.#o.log.warn(said, 'health checks: HTTP probes by kube-ipvs-prober; its raw sockets refused (needs CAP_NET_RAW): TCP probes run in-process (about 5x the CPU per probe)');
       }
       for (const k of this.#kinds) this.#o.inUse?.(k, 'native');
       this.#watchdog ??= this.#o.clock.setTimer(() => { this.#watch(); }, 1000);
@@ -246,6 +259,7 @@ export class NativeProber {
     this.#helper = undefined;
     this.#ready = false;
     this.#kinds = new Set();
+    this.#io = 'unknown';
     this.#batch = '';
     this.#free = [];
     this.#inUse = 0;

@@ -18,7 +18,7 @@ const BASE = `node:${lock.packages['node_modules/node']?.version ?? '(no node de
 const PACKAGES = ['conntrack', 'iproute2', 'ipset', 'iptables', 'ipvsadm', 'kmod', 'nftables'];
 /** The prober stage's: kube-ipvs-prober is compiled with them. */
 const BUILD_PACKAGES = ['gcc', 'libc6-dev'];
-const GCC = 'gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o kube-ipvs-prober src/native/prober.c src/native/http.c';
+const GCC = 'gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o kube-ipvs-prober src/native/prober.c src/native/http.c src/native/uring.c';
 const APP = '/opt/kube-ipvs';
 const ENTRYPOINT = join(ROOT, 'image', 'kube-ipvs.sh');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -34,7 +34,7 @@ test('the Dockerfile: bookworm Node 24 stages, production dependencies only, kub
   assert.deepEqual(d.stages.map((s) => [s.name, baseOf(d, s)]), [['build', BASE], ['prober', BASE], ['deps', BASE], [undefined, BASE]]);
   // kube-ipvs-prober: built as `make native` builds it, put where the compiled code looks (../../bin).
   assert.ok(ops(stage(d, 'prober'), 'RUN').includes(GCC), 'the prober stage compiles with make native\'s flags');
-  assert.match(sh('make', ['-n', '-B', 'native'], { cwd: ROOT }).stdout, /^gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o bin\/kube-ipvs-prober src\/native\/prober\.c src\/native\/http\.c$/m);
+  assert.match(sh('make', ['-n', '-B', 'native'], { cwd: ROOT }).stdout, /^gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o bin\/kube-ipvs-prober src\/native\/prober\.c src\/native\/http\.c src\/native\/uring\.c$/m);
   const build = stage(d, 'build');
   assert.ok(ops(build, 'RUN').includes('node_modules/.bin/tsc -p tsconfig.build.json'), 'dist/ is built by the project\'s build');
   assert.ok(ops(stage(d, 'deps'), 'RUN').some((r) => /^npm ci --omit=dev\b/.test(r)), 'the deps stage installs production dependencies only');
@@ -147,7 +147,7 @@ test('the build output runs as the image runs it: production dependencies only, 
   assert.equal(where.stdout.trim(), join(app, 'bin', 'kube-ipvs-prober'), where.stderr);
   const ready = sh(join(app, 'bin', 'kube-ipvs-prober'), [], { input: '' });
   assert.equal(ready.status, 0, ready.stderr);
-  assert.match(ready.stdout, /^ready \d+ \d+ tcp,http\n$/);
+  assert.match(ready.stdout, /^ready \d+ \d+ tcp,http (io_uring|epoll)\n$/);
 });
 
 // --- the entrypoint's iptables backend choice, with fake tools first in PATH ---------------

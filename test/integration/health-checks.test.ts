@@ -32,8 +32,9 @@ async function listenHttp(host: string, port: number, failing: () => boolean): P
   return s;
 }
 
-for (const prober of ['native', 'in-process'] as const) {
-test(`an endpoint that stops answering is held at weight 0 (log line, metrics) and comes back when it answers (${prober} prober)`, async (t) => {
+// The helper's HTTP checks on both of its I/O paths: io_uring (the default here) and epoll.
+for (const [prober, io] of [['native', 'io_uring'], ['native', 'epoll'], ['in-process', undefined]] as const) {
+test(`an endpoint that stops answering is held at weight 0 (log line, metrics) and comes back when it answers (${prober} prober${io === undefined ? '' : `, ${io}`})`, async (t) => {
   const api = await start();
   t.after(() => api.stop());
   const [healthz, metrics, backend, web] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -52,7 +53,7 @@ test(`an endpoint that stops answering is held at weight 0 (log line, metrics) a
   api.create(endpointSlice('default', 'api-1', 'api', ['127.0.0.7', '127.0.0.9']));
   const proc = spawn(process.execPath, [main, '--kubeconfig', api.kubeconfigPath, '--hostname-override=node-a',
     '--healthz-bind-address', `127.0.0.1:${healthz}`, '--metrics-bind-address', `127.0.0.1:${metrics}`, '--ipvs-sync-period', '1m0s'],
-  { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBE_IPVS_PROBER: prober === 'native' ? PROBER_PATH : '/nonexistent/kube-ipvs-prober' } });
+  { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBE_IPVS_PROBER: prober === 'native' ? PROBER_PATH : '/nonexistent/kube-ipvs-prober', ...(io === undefined ? {} : { KUBE_IPVS_PROBER_IO: io }) } });
   tracked(t, proc);
   let logs = '';
   proc.stderr.on('data', (c: Buffer) => { logs += c.toString(); });
@@ -96,5 +97,6 @@ test(`an endpoint that stops answering is held at weight 0 (log line, metrics) a
   const said = logs.split('\n').filter((l) => l.includes('kube-ipvs-prober'));
   assert.equal(said.length, 1, said.join('\n'));
   assert.match(said[0]!, prober === 'native' ? /TCP and HTTP probes by kube-ipvs-prober/ : /kube-ipvs-prober not found.*TCP and HTTP probes run in-process/);
+  if (io !== undefined) assert.match(said[0]!, new RegExp(`"io":"${io}"`), 'the log line says which I/O the HTTP checks use');
 });
 }

@@ -69,6 +69,10 @@ test('a backend that stops answering while ready is out of rotation within inter
   }
   assert.match(daemon.logs, /health checks: TCP and HTTP probes by kube-ipvs-prober/);
   assert.doesNotMatch(daemon.logs, /probes run in-process/);
+  // Debian's 6.1 kernel has io_uring with deferred task running: the HTTP checks use it.
+  const io = /"io":"([a-z_]+)"/.exec(daemon.logs)?.[1];
+  t.diagnostic(`kube-ipvs-prober's HTTP checks: ${io ?? 'I/O not said'}`);
+  assert.equal(io, 'io_uring');
   await waitFor(() => metric('kubeipvs_health_checks_total', { result: 'success' }), (n) => n >= 4, 'health checks passing', 30_000);
   assert.deepEqual(new Set(await requests(CHECKED, 4)), new Set(['be31', 'be32']));
   // The HTTP check's kept-alive connection to each backend is the helper's, from the node.

@@ -191,13 +191,25 @@ test('raw sockets refused (no CAP_NET_RAW): the helper takes the HTTP checks onl
   assert.deepEqual(s.logs.filter((l) => l.includes('kube-ipvs-prober')), ['health checks: HTTP probes by kube-ipvs-prober; its raw sockets refused (needs CAP_NET_RAW): TCP probes run in-process (about 5x the CPU per probe)']);
 });
 
-test('kube-ipvs-prober takes the HTTP checks over: no in-process probe, one kept-alive connection; down on 500s, back on 200s', async (t) => {
+// Both I/O paths of the helper's HTTP checks: io_uring (the default where the kernel allows it,
+// as here) and epoll (forced by KUBE_IPVS_PROBER_IO, which the helper inherits).
+for (const io of ['io_uring', 'epoll'] as const) {
+test(`kube-ipvs-prober takes the HTTP checks over (${io}): no in-process probe, one kept-alive connection; down on 500s, back on 200s`, async (t) => {
   const host = '127.0.0.12';
   const web = await httpListen(host);
+  const before = process.env.KUBE_IPVS_PROBER_IO;
+  process.env.KUBE_IPVS_PROBER_IO = io;
   const s = setup({ kind: 'http' });
-  t.after(async () => { s.checker.stop(); s.native.stop(); await close(web); });
+  t.after(async () => {
+    if (before === undefined) delete process.env.KUBE_IPVS_PROBER_IO;
+    else process.env.KUBE_IPVS_PROBER_IO = before;
+    s.checker.stop();
+    s.native.stop();
+    await close(web);
+  });
   await s.native.start();
   assert.equal(s.native.prober('http'), 'native');
+  assert.equal(s.native.io, io, 'the helper says which I/O its HTTP checks use');
   s.checker.setTargets('shop/web', s.target(host, web.port));
   await until(() => s.results.length >= 3, '3 probes');
   assert.equal(s.native.targets, 1, 'the helper has the target');
@@ -210,6 +222,7 @@ test('kube-ipvs-prober takes the HTTP checks over: no in-process probe, one kept
   assert.equal(web.accepted, 1, 'every probe on one kept-alive connection');
   assert.ok(web.requests >= 8, `${web.requests} requests`);
 });
+}
 
 test('HTTP checks: a helper that dies leaves them in-process until it is back, nothing taken down', async (t) => {
   const host = '127.0.0.13';

@@ -11,9 +11,10 @@ export class Prober {
   readonly child: ChildProcessWithoutNullStreams;
   readonly #waiters: (() => void)[] = [];
 
-  constructor(argv: readonly string[] = [PROBER_PATH]) {
+  /** `env`: added to this process's (KUBE_IPVS_PROBER_IO=epoll forces the epoll path). */
+  constructor(argv: readonly string[] = [PROBER_PATH], env: Readonly<Record<string, string>> = {}) {
     const [cmd, ...args] = argv;
-    this.child = spawn(cmd!, args);
+    this.child = spawn(cmd!, args, { env: { ...process.env, ...env } });
     let text = '';
     this.child.stdout.setEncoding('utf8').on('data', (c: string) => {
       text += c;
