@@ -222,8 +222,8 @@ export class Dataplane {
     if (known === undefined || opts.full) {
       const text = given?.text ?? await this.readKernel();
       this.#read = undefined; // taken by this sync
-      const addresses = linkAddressLines(text.addresses, DUMMY_LINK);
       const verified = given?.verifier;
+      const addresses = verified?.addresses ?? linkAddressLines(text.addresses, DUMMY_LINK);
       digest = verified?.digest ?? kernelDigest(text, addresses);
       // Of a read stale for what was applied since: no shortcut, and not the kernel's digest now.
       if (since !== undefined) digest = undefined;

@@ -50,6 +50,9 @@ export class ReadVerifier {
 
   get done(): boolean { return this.#phase === 'done'; }
 
+  /** kube-ipvs0's address lines of the read and their digest (linkAddressLines). */
+  get addresses(): { readonly lines: Buffer; readonly digest: string } { return this.#addresses; }
+
   /** The kernel's digest (kernelDigest) once computed. */
   get digest(): string | undefined { return this.#digest; }
 
