@@ -14,8 +14,8 @@ import { createHash, type Hash } from 'node:crypto';
 import type { InterfaceAddress } from '../tools/ip.ts';
 import { boundAddresses, parseAddrShow } from '../tools/ip.ts';
 import { parseIpsetSave, type ObservedSet } from '../tools/ipset.ts';
-import { ipvsadmSaveParser, type ObservedService } from '../tools/ipvsadm.ts';
-import { eachIpvsBlock, ipsetBlocks, type Block } from '../tools/dump-blocks.ts';
+import { ipvsadmSaveParser, keyOfServiceArg, savedTexts, type ObservedService } from '../tools/ipvsadm.ts';
+import { digestOf, eachIpvsBlock, ipsetBlocks, type Block } from '../tools/dump-blocks.ts';
 import type { BlockRecords, SinceRead, Touched } from './kernel-read.ts';
 import { kernelDigest, type KernelState, type KernelText } from './kernel-state.ts';
 
@@ -39,9 +39,10 @@ export class ReadVerifier {
   #sets: readonly Block[] = [];
   readonly #ids = new Set<string>();
   #digest: string | undefined;
-  /** Blocks parsed, and of those found as applied and recorded. */
+  /** Blocks parsed; found as applied and recorded (parsed, or `printed`: the bytes printed for what was applied). */
   parsed = 0;
   recorded = 0;
+  printed = 0;
 
   constructor(t: KernelText, addresses: { readonly lines: Buffer; readonly digest: string }) {
     this.#t = t;
@@ -111,6 +112,16 @@ export class ReadVerifier {
       if (twice || b.id === '') continue; // always parsed by the sync (kernel-read.ts)
       const key = records.ipvs(b.id, b.digest);
       if (key !== undefined && known.ipvs.has(key)) continue;
+      // Exactly the bytes ipvsadm prints for what was applied: as applied, without a parse (the
+      // first resync after a cold sync, and after changes: every block the sync wrote).
+      const k = keyOfServiceArg(b.id);
+      const was = k === undefined || since.virtualServers.has(k) ? undefined : known.ipvs.get(k);
+      if (k !== undefined && was !== undefined && savedTexts(was).some((t) => digestOf(t) === b.digest)) {
+        records.recordIpvs(b.id, b.digest, k);
+        this.recorded++;
+        this.printed++;
+        continue;
+      }
       this.parsed++;
       const parsed = [...this.#parse(this.#t.ipvs.toString('utf8', b.start, b.end)).services.values()];
       const s = parsed.length === 1 ? parsed[0] : undefined;

@@ -15,7 +15,8 @@ export interface Block {
   readonly end: number;
 }
 
-export const digestOf = (bytes: Uint8Array): string => hash('sha256', bytes, 'base64');
+/** A block's digest; of a string, the digest of its UTF-8 bytes (as the tool would print it). */
+export const digestOf = (bytes: Uint8Array | string): string => hash('sha256', bytes, 'base64');
 
 const NL = 10;
 const SPACE = 32;
