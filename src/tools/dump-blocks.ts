@@ -66,7 +66,18 @@ export const ipsetBlocks = (dump: Buffer): Block[] => [...cut(dump, 'create ', 1
  * adjacent lines merged: one range when they follow each other, as `ip` prints an interface's
  * addresses together.
  */
-function linkLineRuns(dump: Buffer, ifname: string): [number, number][] {
+function linkLineRuns(dump: Buffer, ifname: string): readonly (readonly [number, number])[] {
+  // A resync looks for them twice in the same dump: its verification and the node's addresses.
+  const memo = runsMemo.get(dump);
+  if (memo?.ifname === ifname) return memo.runs;
+  const runs = findRuns(dump, ifname);
+  runsMemo.set(dump, { ifname, runs });
+  return runs;
+}
+
+const runsMemo = new WeakMap<Buffer, { readonly ifname: string; readonly runs: readonly (readonly [number, number])[] }>();
+
+function findRuns(dump: Buffer, ifname: string): [number, number][] {
   const needle = Buffer.from(`: ${ifname} `);
   const runs: [number, number][] = [];
   let runStart = -1;

@@ -197,6 +197,8 @@ test('drift made right after a cold sync is repaired by the first resync, which 
   a('-a', '-t', `${vip(11)}:80`, '-r', '10.9.9.9:80', '-m', '-w', '1'); // a foreign real server added
   a('-E', '-t', `${vip(12)}:80`, '-s', 'wrr'); // the scheduler changed
   a('-D', '-t', `${vip(13)}:80`); // a virtual server deleted
+  r.kernel.admin(['ipset', 'del', 'KUBE-CLUSTER-IP', `${vip(14)},tcp:80`]); // a set member deleted
+  r.kernel.admin(['ipset', 'add', 'KUBE-CLUSTER-IP', '10.96.250.1,tcp:80']); // a foreign one added
   dump.release();
   await untilResyncEnds(r);
   const resync = periodic(r)[0];
@@ -204,11 +206,14 @@ test('drift made right after a cold sync is repaired by the first resync, which 
   assert.equal(resync.error, undefined);
   // The four drifted blocks left are parsed (the deleted one has no block); the rest recorded as printed.
   assert.equal(resync.result?.read?.verified?.printed, SERVICES - 5);
-  assert.ok(resync.result.repairs >= 5, `repairs ${String(resync.result.repairs)}`);
+  assert.ok(resync.result.repairs >= 6, `repairs ${String(resync.result.repairs)}`);
   const dumped = ipvs(r);
   for (const i of [9, 10, 11, 12, 13]) {
     const v = vip(i).replaceAll('.', '\\.');
     assert.match(dumped, new RegExp(`-A -t ${v}:80 -s rr\\n-a -t ${v}:80 -r 10\\.244\\.1\\.${String(i)}:8080 -m -w 1\\n(?!-a)`), `virtual server ${String(i)} as applied`);
   }
+  const sets = r.kernel.admin(['ipset', 'save']);
+  assert.ok(sets.includes(`add KUBE-CLUSTER-IP ${vip(14)},tcp:80\n`), 'the deleted member is back');
+  assert.ok(!sets.includes('10.96.250.1,tcp:80'), 'the foreign member is gone');
   runner.stop();
 });

@@ -20,7 +20,7 @@ test('the real ipvsadm -Sn (fixture from the VM): every block of the shape kube-
     const s = [...parseIpvsadmSave(text).services.values()][0];
     assert.ok(s !== undefined, text);
     assert.equal(keyOfServiceArg(b.id), s.key);
-    const texts = savedTexts(s);
+    const texts = [...savedTexts(s)];
     if (texts.length === 0) continue;
     supported++;
     assert.ok(texts.includes(text), `${text} not among ${JSON.stringify(texts)}`);
@@ -34,7 +34,7 @@ test('shapes kube-ipvs does not program have no text (their blocks are parsed)',
   for (const key of ['FWM/100', virtualServerKey('TCP', parseIp('10.96.0.14')!, 80), virtualServerKey('UDP', parseIp('10.96.0.30')!, 514)]) {
     const s = shapes.get(key);
     assert.ok(s !== undefined, key);
-    assert.deepEqual(savedTexts(s), [], key); // firewall mark; -M mask and tunnel forwarding; -o
+    assert.deepEqual([...savedTexts(s)], [], key); // firewall mark; -M mask and tunnel forwarding; -o
   }
 });
 
@@ -67,7 +67,7 @@ test('each text parses back to the service it was printed for (500 random servic
       key: virtualServerKey(protocol, ip, port), target: { kind: 'address', protocol, ip, port }, scheduler, schedulerFlags: flags,
       ...(rnd() < 0.3 ? { persistence: pick([300, 10800]) } : {}), otherOptions: [], realServers,
     };
-    const texts = savedTexts(s);
+    const texts = [...savedTexts(s)];
     assert.ok(texts.length >= 1 && texts.length <= 2);
     for (const text of texts) {
       const table = parseIpvsadmSave(text);
