@@ -174,10 +174,21 @@ test('a batch that fails while the resync is paused leaves nothing half-known: t
   runner.stop();
 });
 
-test('the first resync after a cold sync parses no virtual server: each block is the bytes ipvsadm prints for what was applied', async () => {
-  const { r, dump, runner } = await resyncHeld();
-  dump.release();
+/** The cold sync fills the kernel; `drift` then changes it; the first periodic resync runs to its end. */
+async function firstResyncAfter(drift: (r: Rig) => void): Promise<{ r: Rig; runner: BoundedFrequencyRunner }> {
+  const { r, runner } = setup();
+  runner.start();
+  runner.run();
+  await r.clock.advance(0);
+  assert.ok(has(r, 7, 1));
+  drift(r);
+  await r.clock.advance(PERIOD_MS);
   await untilResyncEnds(r);
+  return { r, runner };
+}
+
+test('the first resync after a cold sync parses no virtual server: each block is the bytes ipvsadm prints for what was applied', async () => {
+  const { r, runner } = await firstResyncAfter(() => undefined);
   const resync = periodic(r)[0];
   assert.ok(resync !== undefined);
   assert.equal(resync.error, undefined);
@@ -190,17 +201,16 @@ test('the first resync after a cold sync parses no virtual server: each block is
 });
 
 test('drift made right after a cold sync is repaired by the first resync, which parses only the drifted blocks', async () => {
-  const { r, dump, runner } = await resyncHeld();
-  const a = (...argv: string[]): void => { r.kernel.admin(['ipvsadm', ...argv]); };
-  a('-e', '-t', `${vip(9)}:80`, '-r', '10.244.1.9:8080', '-m', '-w', '0'); // a weight hand-set to 0
-  a('-d', '-t', `${vip(10)}:80`, '-r', '10.244.1.10:8080'); // a real server deleted
-  a('-a', '-t', `${vip(11)}:80`, '-r', '10.9.9.9:80', '-m', '-w', '1'); // a foreign real server added
-  a('-E', '-t', `${vip(12)}:80`, '-s', 'wrr'); // the scheduler changed
-  a('-D', '-t', `${vip(13)}:80`); // a virtual server deleted
-  r.kernel.admin(['ipset', 'del', 'KUBE-CLUSTER-IP', `${vip(14)},tcp:80`]); // a set member deleted
-  r.kernel.admin(['ipset', 'add', 'KUBE-CLUSTER-IP', '10.96.250.1,tcp:80']); // a foreign one added
-  dump.release();
-  await untilResyncEnds(r);
+  const { r, runner } = await firstResyncAfter((k) => {
+    const a = (...argv: string[]): void => { k.kernel.admin(['ipvsadm', ...argv]); };
+    a('-e', '-t', `${vip(9)}:80`, '-r', '10.244.1.9:8080', '-m', '-w', '0'); // a weight hand-set to 0
+    a('-d', '-t', `${vip(10)}:80`, '-r', '10.244.1.10:8080'); // a real server deleted
+    a('-a', '-t', `${vip(11)}:80`, '-r', '10.9.9.9:80', '-m', '-w', '1'); // a foreign real server added
+    a('-E', '-t', `${vip(12)}:80`, '-s', 'wrr'); // the scheduler changed
+    a('-D', '-t', `${vip(13)}:80`); // a virtual server deleted
+    k.kernel.admin(['ipset', 'del', 'KUBE-CLUSTER-IP', `${vip(14)},tcp:80`]); // a set member deleted
+    k.kernel.admin(['ipset', 'add', 'KUBE-CLUSTER-IP', '10.96.250.1,tcp:80']); // a foreign one added
+  });
   const resync = periodic(r)[0];
   assert.ok(resync !== undefined);
   assert.equal(resync.error, undefined);
@@ -217,3 +227,4 @@ test('drift made right after a cold sync is repaired by the first resync, which 
   assert.ok(!sets.includes('10.96.250.1,tcp:80'), 'the foreign member is gone');
   runner.stop();
 });
+
