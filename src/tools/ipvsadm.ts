@@ -196,9 +196,9 @@ const byAddress = (a: ObservedRealServer, b: ObservedRealServer): number =>
 
 /**
  * The text `ipvsadm -Sn` prints for `s` (its `-A` line and its `-a` lines, each ending in a
- * newline), once per order its real servers may come in, made as asked for: as listed in `s` (the
- * order they were added in, as `plan` and the fake kernel print them), then sorted by address and
- * port, when that differs. Only for the shape this proxy programs — an address service whose real
+ * newline), once per order its real servers may come in, made as asked for: sorted by address and
+ * port, as ipvsadm prints them (test/kernel/resync-printed.vmtest.ts), then as listed in `s` (the
+ * order they were applied in, as the fake kernel prints them), when that differs. Only for the shape this proxy programs — an address service whose real
  * servers all masquerade, without a persistence mask or other options; none for any other, whose
  * block is then parsed. Parsing any of these texts gives `s` back (test/tools/ipvsadm-saved.test.ts),
  * so a block of exactly these bytes holds `s`.
@@ -209,9 +209,9 @@ export function* savedTexts(s: ObservedService): Generator<string> {
   const arg = serviceArg(t);
   const head = `-A ${arg} -s ${s.scheduler}${s.persistence === undefined ? '' : ` -p ${String(s.persistence)}`}${s.schedulerFlags.length === 0 ? '' : ` -b ${s.schedulerFlags.join(',')}`}\n`;
   const text = (rs: readonly ObservedRealServer[]): string => [head, ...rs.map((r) => `-a ${arg} -r ${hostPort(r.ip, r.port)} -m -w ${String(r.weight)}\n`)].join('');
-  yield text(s.realServers);
   const sorted = [...s.realServers].sort(byAddress);
-  if (sorted.some((r, i) => r !== s.realServers[i])) yield text(sorted);
+  yield text(sorted);
+  if (sorted.some((r, i) => r !== s.realServers[i])) yield text(s.realServers);
 }
 
 /** `ipvsadm -Sn` (= `ipvsadm-save -n`) text → the table. */

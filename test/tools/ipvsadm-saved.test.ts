@@ -77,7 +77,10 @@ test('each text parses back to the service it was printed for (500 random servic
       assert.ok(sameService(back, s), text);
       assert.equal(ipvsBlocks(Buffer.from(text)).length, 1, 'one block');
     }
-    const first = parseIpvsadmSave(texts[0] ?? '').services.get(s.key);
-    assert.deepEqual(first?.realServers.map((r) => `${r.ip.text}:${String(r.port)}`), realServers.map((r) => `${r.ip.text}:${String(r.port)}`), 'the first text in the order applied');
+    const order = (text: string | undefined): string[] => parseIpvsadmSave(text ?? '').services.get(s.key)?.realServers.map((r) => `${r.ip.text}:${String(r.port)}`) ?? [];
+    const applied = realServers.map((r) => `${r.ip.text}:${String(r.port)}`);
+    const sorted = [...realServers].sort((a, b) => (a.ip.value < b.ip.value ? -1 : a.ip.value > b.ip.value ? 1 : a.port - b.port)).map((r) => `${r.ip.text}:${String(r.port)}`);
+    assert.deepEqual(order(texts[0]), sorted, 'first as ipvsadm prints them: by address, then port');
+    assert.deepEqual(order(texts.at(-1)), applied, 'then in the order applied');
   }
 });
