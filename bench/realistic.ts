@@ -6,7 +6,7 @@
 // Prints one JSON line.
 //   node bench/realistic.ts JS_DIR SERVICES IDLE_SECONDS
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start } from '../test/support/apiserver/index.ts';
@@ -23,6 +23,8 @@ const V8_FLAGS = ['--max-semi-space-size=16']; // as the image's NODE_OPTIONS (D
 // --cpu-prof-dir=/tmp/prof' or '--heapsnapshot-signal=SIGUSR2' (with BENCH_HEAP_SNAPSHOT=1 the
 // daemon gets SIGUSR2 after the first sync settled). Never set by `make bench`.
 const EXTRA_FLAGS = (process.env.BENCH_DAEMON_FLAGS ?? '').split(' ').filter((f) => f !== '');
+// Profiling only: the daemon's stdout to this file (what `--trace-gc` prints), else discarded.
+const DAEMON_STDOUT = process.env.BENCH_DAEMON_STDOUT;
 const SYNC_PERIOD_S = 30; // kube-proxy's default --ipvs-sync-period
 const SCRAPE_S = 30; // a Prometheus scraping /metrics every 30 s during the idle window
 const CHANGES = 40;
@@ -97,14 +99,17 @@ api.prepareLists();
 
 const [healthz, metricsPort] = [await freePort(), await freePort()];
 const t0 = now();
+const daemonOut = DAEMON_STDOUT === undefined ? 'ignore' : openSync(DAEMON_STDOUT, 'w');
 const daemon = spawn(process.execPath, [...V8_FLAGS, ...EXTRA_FLAGS, join(js, 'bench', 'daemon-main.js'), '--bench-kernel', socket,
   '--kubeconfig', api.kubeconfigPath, '--hostname-override=node-a', '--cluster-cidr=10.244.0.0/16', '--ipvs-min-sync-period=0s',
   `--ipvs-sync-period=${SYNC_PERIOD_S}s`, '--healthz-bind-address', `127.0.0.1:${healthz}`, '--metrics-bind-address', `127.0.0.1:${metricsPort}`,
-  '--nodeport-addresses=192.168.1.0/24', '--v=2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  '--nodeport-addresses=192.168.1.0/24', '--v=2'], { stdio: ['ignore', daemonOut, 'pipe'] });
+const daemonErr = daemon.stderr;
+if (daemonErr === null) throw new Error('the daemon has no stderr pipe');
 let logs = '';
 let firstSyncAt = 0;
-daemon.stderr.setEncoding('utf8');
-daemon.stderr.on('data', (c: string) => {
+daemonErr.setEncoding('utf8');
+daemonErr.on('data', (c: string) => {
   logs += c;
   if (firstSyncAt === 0 && logs.includes('"first sync done"')) firstSyncAt = now();
 });

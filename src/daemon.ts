@@ -5,7 +5,9 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Dataplane, type SyncResult } from './apply/dataplane.ts';
 import type { Runner } from './apply/exec.ts';
-import { DUMMY_LINK } from './tools/ip.ts';
+import { DUMMY_LINK, parseAddrShow, type InterfaceAddress } from './tools/ip.ts';
+import { otherAddressLines } from './tools/dump-blocks.ts';
+import type { KernelText } from './apply/kernel-state.ts';
 import { readAddresses } from './apply/ip.ts';
 import type { Backend } from './tools/iptables.ts';
 import type { RulesBackend } from './compute/model/nft.ts';
@@ -63,7 +65,23 @@ export interface DaemonHooks extends ProxierHooks {
 /** Addresses of this node's interfaces, as NodePorts and kube-proxy see them. */
 export async function nodeAddresses(runner: Runner, families: readonly Family[]): Promise<Ip[]> {
   // kube-ipvs0's addresses (one per Service IP) are never the node's: skipped unparsed.
-  const all = await readAddresses(runner, DUMMY_LINK);
+  return nodeIps(await readAddresses(runner, DUMMY_LINK), families);
+}
+
+/**
+ * The same from the `ip -o addr show` a full sync's kernel read already holds: no second run of
+ * `ip` per resync, and kube-ipvs0's lines (one per Service IP) are never decoded. Other
+ * interfaces' lines are as fresh as that read (kube-ipvs' batches touch only kube-ipvs0's).
+ */
+export function nodeAddressesIn(dump: KernelText, families: readonly Family[]): Ip[] {
+  return nodeIps(parseAddrShow(otherAddressLines(dump.addresses, DUMMY_LINK).toString('utf8'), DUMMY_LINK), families);
+}
+
+/** The proxier's readNodeAddresses: from a full sync's kernel read when it has one, else by `ip`. */
+export const nodeAddressReader = (runner: Runner, families: readonly Family[]) => (dump?: KernelText): Promise<Ip[]> =>
+  (dump === undefined ? nodeAddresses(runner, families) : Promise.resolve(nodeAddressesIn(dump, families)));
+
+function nodeIps(all: readonly InterfaceAddress[], families: readonly Family[]): Ip[] {
   const ips = all.filter((a) => a.ifname !== DUMMY_LINK && families.includes(a.ip.family) && !isLoopback(a.ip) && !isIpv6LinkLocal(a.ip)).map((a) => a.ip);
   return [...new Map(ips.map((ip) => [ip.text, ip])).values()];
 }
@@ -130,7 +148,7 @@ export class Daemon {
         serviceWarnings: (key, ws) => { hooks.serviceWarnings?.(key, ws); },
         synced: (r) => { hooks.synced(r); if (r.error === undefined) this.#firstSync(); },
       },
-      readNodeAddresses: () => nodeAddresses(deps.runner, s.families),
+      readNodeAddresses: nodeAddressReader(deps.runner, s.families),
       retryAfter: (ms) => { this.#runner.retryAfter(ms); },
     });
     this.#watcher = new ClusterWatcher(deps.kubeConfig, s.config.nodeName, this.cluster, {

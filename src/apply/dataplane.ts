@@ -216,14 +216,15 @@ export class Dataplane {
     let observed = known;
     let digest: string | undefined;
     let read: ReturnType<typeof readState> | undefined;
+    let verified: ReadVerifier | undefined;
     // The caller's read, unless a batch overlapped it or failed since (then read afresh).
     const given = opts.text !== undefined && this.#read?.text === opts.text && !this.#read.overlapped ? this.#read : undefined;
     const since = given?.since.empty === false ? given.since : undefined;
     if (known === undefined || opts.full) {
       const text = given?.text ?? await this.readKernel();
       this.#read = undefined; // taken by this sync
-      const addresses = linkAddressLines(text.addresses, DUMMY_LINK);
-      const verified = given?.verifier;
+      verified = given?.verifier;
+      const addresses = verified?.addresses ?? linkAddressLines(text.addresses, DUMMY_LINK);
       digest = verified?.digest ?? kernelDigest(text, addresses);
       // Of a read stale for what was applied since: no shortcut, and not the kernel's digest now.
       if (since !== undefined) digest = undefined;
@@ -269,7 +270,8 @@ export class Dataplane {
     if (p.result.repairs > 0) this.#o.log.warn({ repairs: p.result.repairs }, 'kernel state drifted from what kube-ipvs applied; repaired');
     const c = p.result.changes;
     if (digest !== undefined && c.ipvs + c.ipset + c.iptables + c.addresses === 0 && conntrackDeletes === 0) this.#clean = digest;
-    return { ...p.result, conntrackDeletes, ...(read === undefined ? {} : { read: read.cost }) };
+    const verification = verified === undefined ? {} : { verified: { parsed: verified.parsed, printed: verified.printed } };
+    return { ...p.result, conntrackDeletes, ...(read === undefined ? {} : { read: { ...read.cost, ...verification } }) };
   }
 
   /**

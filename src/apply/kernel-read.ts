@@ -32,6 +32,11 @@ export interface ReadCost {
   readonly setBlocks: number;
   readonly setsParsed: number;
   readonly addressesParsed: boolean;
+  /**
+   * A read verified in slices before its sync (verify-read.ts): IPVS and set blocks parsed there,
+   * and IPVS blocks found to be exactly what ipvsadm prints for what was applied (not parsed).
+   */
+  readonly verified?: { readonly parsed: number; readonly printed: number };
 }
 
 /** What a read parsed, on a resync that had records: the objects that may differ from `known`. */

@@ -13,9 +13,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { InterfaceAddress } from '../tools/ip.ts';
 import { boundAddresses, parseAddrShow } from '../tools/ip.ts';
-import { parseIpsetSave, type ObservedSet } from '../tools/ipset.ts';
-import { ipvsadmSaveParser, type ObservedService } from '../tools/ipvsadm.ts';
-import { eachIpvsBlock, ipsetBlocks, type Block } from '../tools/dump-blocks.ts';
+import { parseIpsetSave, setBlockAgainst, type ObservedSet } from '../tools/ipset.ts';
+import { ipvsadmSaveParser, keyOfServiceArg, savedTexts, type ObservedService } from '../tools/ipvsadm.ts';
+import { digestOf, eachIpvsBlock, ipsetBlocks, type Block } from '../tools/dump-blocks.ts';
 import type { BlockRecords, SinceRead, Touched } from './kernel-read.ts';
 import { kernelDigest, type KernelState, type KernelText } from './kernel-state.ts';
 
@@ -39,9 +39,10 @@ export class ReadVerifier {
   #sets: readonly Block[] = [];
   readonly #ids = new Set<string>();
   #digest: string | undefined;
-  /** Blocks parsed, and of those found as applied and recorded. */
+  /** Blocks parsed; found as applied and recorded (parsed, or `printed`: the bytes printed for what was applied). */
   parsed = 0;
   recorded = 0;
+  printed = 0;
 
   constructor(t: KernelText, addresses: { readonly lines: Buffer; readonly digest: string }) {
     this.#t = t;
@@ -49,6 +50,9 @@ export class ReadVerifier {
   }
 
   get done(): boolean { return this.#phase === 'done'; }
+
+  /** kube-ipvs0's address lines of the read and their digest (linkAddressLines). */
+  get addresses(): { readonly lines: Buffer; readonly digest: string } { return this.#addresses; }
 
   /** The kernel's digest (kernelDigest) once computed. */
   get digest(): string | undefined { return this.#digest; }
@@ -108,6 +112,16 @@ export class ReadVerifier {
       if (twice || b.id === '') continue; // always parsed by the sync (kernel-read.ts)
       const key = records.ipvs(b.id, b.digest);
       if (key !== undefined && known.ipvs.has(key)) continue;
+      // Exactly the bytes ipvsadm prints for what was applied: as applied, without a parse (the
+      // first resync after a cold sync, and after changes: every block the sync wrote).
+      const k = keyOfServiceArg(b.id);
+      const was = k === undefined || since.virtualServers.has(k) ? undefined : known.ipvs.get(k);
+      if (k !== undefined && was !== undefined && printedAs(was, b.digest)) {
+        records.recordIpvs(b.id, b.digest, k);
+        this.recorded++;
+        this.printed++;
+        continue;
+      }
       this.parsed++;
       const parsed = [...this.#parse(this.#t.ipvs.toString('utf8', b.start, b.end)).services.values()];
       const s = parsed.length === 1 ? parsed[0] : undefined;
@@ -124,6 +138,12 @@ export class ReadVerifier {
     const applied = known.sets.get(b.id);
     if (b.id === '' || applied === undefined || since.sets.has(b.id) || records.set(b.id, b.digest)) return;
     this.parsed++;
+    // Read off the bytes, against what was applied, when the block is of the plain shape.
+    const read = setBlockAgainst(this.#t.sets.subarray(b.start, b.end), applied.members);
+    if (read !== undefined) {
+      if (read.header.name === b.id && read.same && sameHeader(read.header, applied)) { records.recordSet(b.id, b.digest); this.recorded++; }
+      return;
+    }
     const parsed = parseIpsetSave(this.#t.sets.toString('utf8', b.start, b.end));
     const s = parsed.size === 1 ? parsed.get(b.id) : undefined;
     if (s !== undefined && sameSet(s, applied)) { records.recordSet(b.id, b.digest); this.recorded++; }
@@ -135,6 +155,12 @@ export class ReadVerifier {
     const bound = boundAddresses(parseAddrShow(this.#addresses.lines.toString('utf8')));
     if (sameBound(bound, known.bound)) records.recordAddresses(this.#addresses.digest);
   }
+}
+
+/** Whether a block of this digest is one of the texts ipvsadm prints for `s` (savedTexts, tried in turn). */
+function printedAs(s: ObservedService, digest: string): boolean {
+  for (const t of savedTexts(s)) if (digestOf(t) === digest) return true;
+  return false;
 }
 
 /** Everything a diff of IPVS looks at (diff/ipvs.ts); real servers in any order. */
@@ -152,10 +178,14 @@ export function sameService(a: ObservedService, b: ObservedService): boolean {
 
 /** Everything a diff of sets looks at (diff/ipsets.ts: type, family, range, maxelem, members). */
 export function sameSet(a: ObservedSet, b: ObservedSet): boolean {
-  if (a.type !== b.type || a.members.size !== b.members.size) return false;
-  if (!['family', 'range', 'maxelem'].every((k) => a.options.get(k) === b.options.get(k))) return false;
+  if (!sameHeader(a, b) || a.members.size !== b.members.size) return false;
   for (const m of a.members) if (!b.members.has(m)) return false;
   return true;
+}
+
+/** A set's kind as a diff of sets looks at it: type, family, range, maxelem. */
+function sameHeader(a: Pick<ObservedSet, 'type' | 'options'>, b: Pick<ObservedSet, 'type' | 'options'>): boolean {
+  return a.type === b.type && ['family', 'range', 'maxelem'].every((k) => a.options.get(k) === b.options.get(k));
 }
 
 function sameBound(a: ReadonlyMap<string, InterfaceAddress>, b: ReadonlyMap<string, InterfaceAddress>): boolean {

@@ -78,7 +78,11 @@ export interface ProxierOptions {
   readonly families: readonly Family[];
   readonly cluster: ClusterState;
   readonly dataplane: DataplanePort;
-  readonly readNodeAddresses: () => Promise<readonly Ip[]>;
+  /**
+   * This node's addresses (NodePorts, --nodeport-addresses); `dump`: a full sync's kernel read,
+   * whose `ip -o addr show` holds them (none: read them).
+   */
+  readonly readNodeAddresses: (dump?: KernelText) => Promise<readonly Ip[]>;
   readonly hooks: ProxierHooks;
   readonly log: Log;
   readonly clock: Clock;
@@ -240,7 +244,7 @@ export class Proxier {
     try {
       let renderAll = pending.node || this.#ctx === undefined;
       if (full) {
-        const addrs = await this.#o.readNodeAddresses();
+        const addrs = await this.#o.readNodeAddresses(text);
         if (addrs.map((a) => a.text).join() !== this.#nodeAddresses.map((a) => a.text).join()) renderAll = true;
         this.#nodeAddresses = addrs;
       }

@@ -15,7 +15,8 @@ export interface Block {
   readonly end: number;
 }
 
-export const digestOf = (bytes: Uint8Array): string => hash('sha256', bytes, 'base64');
+/** A block's digest; of a string, the digest of its UTF-8 bytes (as the tool would print it). */
+export const digestOf = (bytes: Uint8Array | string): string => hash('sha256', bytes, 'base64');
 
 const NL = 10;
 const SPACE = 32;
@@ -61,13 +62,24 @@ export const eachIpvsBlock = (dump: Buffer): Generator<Block> => cut(dump, '-A '
 export const ipsetBlocks = (dump: Buffer): Block[] => [...cut(dump, 'create ', 1)];
 
 /**
- * The lines of `ip -o addr show` that are `ifname`'s (`5: kube-ipvs0    inet …`), as bytes (a
- * view of the dump when they follow each other, as `ip` prints an interface's addresses
- * together), and their digest. Other interfaces' lines are left out: their lifetimes count down.
+ * The byte ranges of `ip -o addr show` lines that are `ifname`'s (`5: kube-ipvs0    inet …`),
+ * adjacent lines merged: one range when they follow each other, as `ip` prints an interface's
+ * addresses together.
  */
-export function linkAddressLines(dump: Buffer, ifname: string): { readonly lines: Buffer; readonly digest: string } {
+function linkLineRuns(dump: Buffer, ifname: string): readonly (readonly [number, number])[] {
+  // A resync looks for them twice in the same dump: its verification and the node's addresses.
+  const memo = runsMemo.get(dump);
+  if (memo?.ifname === ifname) return memo.runs;
+  const runs = findRuns(dump, ifname);
+  runsMemo.set(dump, { ifname, runs });
+  return runs;
+}
+
+const runsMemo = new WeakMap<Buffer, { readonly ifname: string; readonly runs: readonly (readonly [number, number])[] }>();
+
+function findRuns(dump: Buffer, ifname: string): [number, number][] {
   const needle = Buffer.from(`: ${ifname} `);
-  const parts: Buffer[] = [];
+  const runs: [number, number][] = [];
   let runStart = -1;
   let runEnd = -1;
   for (let at = dump.indexOf(needle); at >= 0; at = dump.indexOf(needle, at + needle.length)) {
@@ -79,13 +91,39 @@ export function linkAddressLines(dump: Buffer, ifname: string): { readonly lines
     const nl = dump.indexOf(NL, at);
     const lineEnd = nl < 0 ? dump.length : nl + 1;
     if (lineStart !== runEnd) {
-      if (runStart >= 0) parts.push(dump.subarray(runStart, runEnd));
+      if (runStart >= 0) runs.push([runStart, runEnd]);
       runStart = lineStart;
     }
     runEnd = lineEnd;
     at = lineEnd - needle.length;
   }
-  if (runStart >= 0) parts.push(dump.subarray(runStart, runEnd));
-  const lines = parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts);
+  if (runStart >= 0) runs.push([runStart, runEnd]);
+  return runs;
+}
+
+const joined = (dump: Buffer, ranges: readonly (readonly [number, number])[]): Buffer => {
+  const parts = ranges.filter(([a, b]) => b > a).map(([a, b]) => dump.subarray(a, b));
+  return parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts);
+};
+
+/**
+ * The lines of `ip -o addr show` that are `ifname`'s, as bytes (a view of the dump when they
+ * follow each other), and their digest. Other interfaces' lines are left out: their lifetimes
+ * count down.
+ */
+export function linkAddressLines(dump: Buffer, ifname: string): { readonly lines: Buffer; readonly digest: string } {
+  const lines = joined(dump, linkLineRuns(dump, ifname));
   return { lines, digest: digestOf(lines) };
+}
+
+/**
+ * Every line of `ip -o addr show` but `ifname`'s, as bytes: the node's own addresses without
+ * kube-ipvs0's one line per Service IP (12,500 lines at 10,000 Services), never decoded.
+ */
+export function otherAddressLines(dump: Buffer, ifname: string): Buffer {
+  const gaps: [number, number][] = [];
+  let from = 0;
+  for (const [a, b] of linkLineRuns(dump, ifname)) { gaps.push([from, a]); from = b; }
+  gaps.push([from, dump.length]);
+  return joined(dump, gaps);
 }

@@ -51,6 +51,36 @@ export function parseIpsetSave(text: string): Map<string, ObservedSet> {
 }
 
 /**
+ * One set's block of `ipset save` (its `create` line, then `add NAME MEMBER` lines) read off the
+ * bytes against `members`: its `create` line parsed (`header`, no members) and whether its `add`
+ * lines are `members` exactly, each once. No parsed set is built (KUBE-LOOP-BACK holds one entry
+ * per endpoint); the same result as parseIpsetSave's members compared (tested). Undefined for a
+ * block of any other shape (an empty line, per-member options, another set's lines), which is
+ * then parsed whole.
+ */
+export function setBlockAgainst(block: Buffer, members: ReadonlySet<string>): { readonly header: ObservedSet; readonly same: boolean } | undefined {
+  const nl = block.indexOf(NL);
+  const header = [...parseIpsetSave(block.toString('utf8', 0, nl < 0 ? block.length : nl)).values()][0];
+  if (nl < 0 || header === undefined || !block.toString('latin1', 0, 7).startsWith('create ')) return undefined;
+  const prefix = Buffer.from(`add ${header.name} `);
+  const seen = new Set<string>();
+  let same = true;
+  for (let pos = nl + 1; pos < block.length;) {
+    const eol = block.indexOf(NL, pos);
+    const end = eol < 0 ? block.length : eol;
+    if (end - pos <= prefix.length || block.compare(prefix, 0, prefix.length, pos, pos + prefix.length) !== 0) return undefined;
+    const member = block.toString('utf8', pos + prefix.length, end);
+    if (member.includes(' ') || seen.has(member)) return undefined;
+    seen.add(member);
+    same &&= members.has(member);
+    pos = end + 1;
+  }
+  return { header, same: same && seen.size === members.size };
+}
+
+const NL = 10;
+
+/**
  * Whether an existing set is of the desired kind. Only type, family and range count: ipset 7.x
  * prints `bucketsize` and a random `initval`, the kernel grows `hashsize` as a set fills, and a
  * too small `maxelem` is fixed by growing the set (see `fits`), so those are not conflicts.

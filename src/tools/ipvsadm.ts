@@ -184,6 +184,36 @@ function parseRealLine(line: string, memo: ParseMemo): Line | null {
   return { kind: 'real', key: target.key, rs: { ip, port, weight, forwarding } };
 }
 
+/** A service's key from its `-A` argument as a dump's block id (`-t 10.96.0.10:80`); undefined if unreadable. */
+export function keyOfServiceArg(id: string): string | undefined {
+  const sp = id.indexOf(' ');
+  const t = sp < 0 ? undefined : parseTarget(id.slice(0, sp), id.slice(sp + 1));
+  return t === undefined ? undefined : targetKey(t);
+}
+
+const byAddress = (a: ObservedRealServer, b: ObservedRealServer): number =>
+  a.ip.family - b.ip.family || (a.ip.value < b.ip.value ? -1 : a.ip.value > b.ip.value ? 1 : 0) || a.port - b.port;
+
+/**
+ * The text `ipvsadm -Sn` prints for `s` (its `-A` line and its `-a` lines, each ending in a
+ * newline), once per order its real servers may come in, made as asked for: sorted by address and
+ * port, as ipvsadm prints them (test/kernel/resync-printed.vmtest.ts), then as listed in `s` (the
+ * order they were applied in, as the fake kernel prints them), when that differs. Only for the shape this proxy programs — an address service whose real
+ * servers all masquerade, without a persistence mask or other options; none for any other, whose
+ * block is then parsed. Parsing any of these texts gives `s` back (test/tools/ipvsadm-saved.test.ts),
+ * so a block of exactly these bytes holds `s`.
+ */
+export function* savedTexts(s: ObservedService): Generator<string> {
+  const t = s.target;
+  if (t.kind !== 'address' || s.netmask !== undefined || s.otherOptions.length > 0 || s.realServers.some((r) => r.forwarding !== 'masq')) return;
+  const arg = serviceArg(t);
+  const head = `-A ${arg} -s ${s.scheduler}${s.persistence === undefined ? '' : ` -p ${String(s.persistence)}`}${s.schedulerFlags.length === 0 ? '' : ` -b ${s.schedulerFlags.join(',')}`}\n`;
+  const text = (rs: readonly ObservedRealServer[]): string => [head, ...rs.map((r) => `-a ${arg} -r ${hostPort(r.ip, r.port)} -m -w ${String(r.weight)}\n`)].join('');
+  const sorted = [...s.realServers].sort(byAddress);
+  yield text(sorted);
+  if (sorted.some((r, i) => r !== s.realServers[i])) yield text(s.realServers);
+}
+
 /** `ipvsadm -Sn` (= `ipvsadm-save -n`) text → the table. */
 export const parseIpvsadmSave = (text: string): IpvsTable => parseWith(text, { targets: new Map(), ips: new Map() });
 

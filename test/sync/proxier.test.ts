@@ -10,7 +10,8 @@ import { silentLog } from '../../src/log.ts';
 import { ClusterState } from '../../src/observe/cluster-state.ts';
 import { systemClock } from '../../src/sync/clock.ts';
 import { Proxier } from '../../src/sync/proxier.ts';
-import { nodeAddresses } from '../../src/daemon.ts';
+import { nodeAddressReader, nodeAddresses } from '../../src/daemon.ts';
+import type { Runner } from '../../src/apply/exec.ts';
 import { FakeKernel } from '../fakes/fake-kernel.ts';
 import { ep, makeNode, makeService, makeSlice } from '../compute/builders.ts';
 
@@ -59,4 +60,31 @@ test('a periodic resync follows the node\'s addresses: NodePorts leave a removed
   kernel.admin(['ip', 'addr', 'add', '192.168.3.10/24', 'dev', 'eth0']);
   await proxier.sync('periodic');
   assert.deepEqual(nodePorts(), ['-A -t 192.168.1.10:30080 -s rr', '-A -t 192.168.3.10:30080 -s rr']);
+});
+
+test('a periodic resync takes the node\'s addresses from its own kernel read: one `ip -o addr show` per resync, NodePorts still follow', async () => {
+  const kernel = new FakeKernel();
+  kernel.admin(['ip', 'addr', 'add', '192.168.2.10/24', 'dev', 'eth0']);
+  let addrReads = 0;
+  const runner: Runner = { run: (argv, opts) => { if (argv.join(' ') === 'ip -o addr show') addrReads++; return kernel.run(argv, opts); } };
+  const cluster = new ClusterState();
+  const dataplane = new Dataplane({ runner, families: [4], excludeCidrs: [], log: silentLog });
+  const proxier = new Proxier({
+    config: resolveConfig({ hostnameOverride: 'node-a' }, 'test'), families: [4], cluster, dataplane, log: silentLog, clock: systemClock,
+    readNodeAddresses: nodeAddressReader(runner, [4]), hooks: { synced: () => undefined, invalid: () => undefined }, retryAfter: () => undefined,
+  });
+  cluster.setNode(makeNode('node-a', ['192.168.1.10']));
+  cluster.setService('d/web', makeService('d', 'web', { type: 'NodePort', clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80, nodePort: 30080 }] }));
+  cluster.setSlice('d/web-x', makeSlice('d', 'web', [ep('10.244.1.1')], [{ name: 'p', port: 8080 }]));
+  const nodePorts = (): string[] => kernel.admin(['ipvsadm', '-Sn']).split('\n').filter((l) => l.startsWith('-A -t 192.168.')).sort();
+  const signal = { onRequest: () => () => undefined };
+  await proxier.sync('periodic', signal);
+  assert.deepEqual(nodePorts(), ['-A -t 192.168.1.10:30080 -s rr', '-A -t 192.168.2.10:30080 -s rr']);
+  kernel.admin(['ip', 'addr', 'del', '192.168.2.10/24', 'dev', 'eth0']);
+  kernel.admin(['ip', 'addr', 'add', '192.168.3.10/24', 'dev', 'eth0']);
+  addrReads = 0;
+  await proxier.sync('periodic', signal);
+  assert.equal(addrReads, 1, 'the dataplane\'s read only, not a second one for the node\'s addresses');
+  assert.deepEqual(nodePorts(), ['-A -t 192.168.1.10:30080 -s rr', '-A -t 192.168.3.10:30080 -s rr']);
+  assert.deepEqual(proxier.nodePortIps.map((ip) => ip.text).sort(), ['192.168.1.10', '192.168.3.10']);
 });

@@ -173,3 +173,58 @@ test('a batch that fails while the resync is paused leaves nothing half-known: t
   assert.match(ipvs(r), new RegExp(`-a -t ${vip(9).replaceAll('.', '\\.')}:80 -r 10\\.244\\.1\\.9:8080 -m -w 1`));
   runner.stop();
 });
+
+/** The cold sync fills the kernel; `drift` then changes it; the first periodic resync runs to its end. */
+async function firstResyncAfter(drift: (r: Rig) => void): Promise<{ r: Rig; runner: BoundedFrequencyRunner }> {
+  const { r, runner } = setup();
+  runner.start();
+  runner.run();
+  await r.clock.advance(0);
+  assert.ok(has(r, 7, 1));
+  drift(r);
+  await r.clock.advance(PERIOD_MS);
+  await untilResyncEnds(r);
+  return { r, runner };
+}
+
+test('the first resync after a cold sync parses no virtual server: each block is the bytes ipvsadm prints for what was applied', async () => {
+  const { r, runner } = await firstResyncAfter(() => undefined);
+  const resync = periodic(r)[0];
+  assert.ok(resync !== undefined);
+  assert.equal(resync.error, undefined);
+  const cost = resync.result?.read;
+  assert.ok(cost !== undefined);
+  assert.equal(cost.verified?.printed, SERVICES, 'every block recorded from what was applied');
+  assert.equal(cost.ipvsParsed, 0);
+  assert.equal(resync.result?.repairs, 0);
+  runner.stop();
+});
+
+test('drift made right after a cold sync is repaired by the first resync, which parses only the drifted blocks', async () => {
+  const { r, runner } = await firstResyncAfter((k) => {
+    const a = (...argv: string[]): void => { k.kernel.admin(['ipvsadm', ...argv]); };
+    a('-e', '-t', `${vip(9)}:80`, '-r', '10.244.1.9:8080', '-m', '-w', '0'); // a weight hand-set to 0
+    a('-d', '-t', `${vip(10)}:80`, '-r', '10.244.1.10:8080'); // a real server deleted
+    a('-a', '-t', `${vip(11)}:80`, '-r', '10.9.9.9:80', '-m', '-w', '1'); // a foreign real server added
+    a('-E', '-t', `${vip(12)}:80`, '-s', 'wrr'); // the scheduler changed
+    a('-D', '-t', `${vip(13)}:80`); // a virtual server deleted
+    k.kernel.admin(['ipset', 'del', 'KUBE-CLUSTER-IP', `${vip(14)},tcp:80`]); // a set member deleted
+    k.kernel.admin(['ipset', 'add', 'KUBE-CLUSTER-IP', '10.96.250.1,tcp:80']); // a foreign one added
+  });
+  const resync = periodic(r)[0];
+  assert.ok(resync !== undefined);
+  assert.equal(resync.error, undefined);
+  // The four drifted blocks left are parsed (the deleted one has no block); the rest recorded as printed.
+  assert.equal(resync.result?.read?.verified?.printed, SERVICES - 5);
+  assert.ok(resync.result.repairs >= 6, `repairs ${String(resync.result.repairs)}`);
+  const dumped = ipvs(r);
+  for (const i of [9, 10, 11, 12, 13]) {
+    const v = vip(i).replaceAll('.', '\\.');
+    assert.match(dumped, new RegExp(`-A -t ${v}:80 -s rr\\n-a -t ${v}:80 -r 10\\.244\\.1\\.${String(i)}:8080 -m -w 1\\n(?!-a)`), `virtual server ${String(i)} as applied`);
+  }
+  const sets = r.kernel.admin(['ipset', 'save']);
+  assert.ok(sets.includes(`add KUBE-CLUSTER-IP ${vip(14)},tcp:80\n`), 'the deleted member is back');
+  assert.ok(!sets.includes('10.96.250.1,tcp:80'), 'the foreign member is gone');
+  runner.stop();
+});
+

@@ -3,7 +3,7 @@
 // change with any byte of the block and only of the block.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipsetBlocks, ipvsBlocks, linkAddressLines } from '../../src/tools/dump-blocks.ts';
+import { ipsetBlocks, ipvsBlocks, linkAddressLines, otherAddressLines } from '../../src/tools/dump-blocks.ts';
 
 const IPVS = [
   '-A -t 10.96.0.10:80 -s rr',
@@ -67,4 +67,18 @@ test('ip -o addr show: kube-ipvs0\'s lines only, whatever the other interfaces d
   assert.equal(a.digest, b.digest, 'eth0\'s lifetime counting down is not kube-ipvs0\'s');
   const c = linkAddressLines(Buffer.from(lines('3600').replace('10.96.0.10/32', '10.96.0.11/32')), 'kube-ipvs0');
   assert.notEqual(a.digest, c.digest);
+});
+
+test('ip -o addr show: every other interface\'s lines, kube-ipvs0\'s left out wherever they are', () => {
+  const line = (i: number, name: string, addr: string): string => `${String(i)}: ${name}    inet ${addr} scope global ${name}\\       valid_lft forever preferred_lft forever\n`;
+  const ours = (n: number): string => Array.from({ length: n }, (_, k) => line(5, 'kube-ipvs0', `10.96.0.${String(k)}/32`)).join('');
+  const lo = line(1, 'lo', '127.0.0.1/8');
+  const eth = line(2, 'eth0', '192.168.1.10/24');
+  const label = line(6, 'veth1', '10.0.0.1/32').replace('forever\n', 'forever label x: kube-ipvs0 y\n');
+  const names = (b: Buffer): string[] => b.toString('utf8').split('\n').filter((l) => l !== '').map((l) => l.split(/\s+/)[1] ?? '');
+  assert.deepEqual(names(otherAddressLines(Buffer.from(lo + ours(3) + eth + label), 'kube-ipvs0')), ['lo', 'eth0', 'veth1']);
+  assert.deepEqual(names(otherAddressLines(Buffer.from(ours(2) + lo + ours(1) + eth), 'kube-ipvs0')), ['lo', 'eth0']);
+  assert.deepEqual(names(otherAddressLines(Buffer.from(lo + eth + ours(2)), 'kube-ipvs0')), ['lo', 'eth0']);
+  assert.equal(otherAddressLines(Buffer.from(ours(2)), 'kube-ipvs0').length, 0);
+  assert.deepEqual(names(otherAddressLines(Buffer.from(lo + eth), 'kube-ipvs0')), ['lo', 'eth0']);
 });
