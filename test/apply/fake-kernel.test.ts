@@ -108,3 +108,18 @@ test('calls are counted per tool; changes behind the proxy\'s back are not', asy
   k.admin(['iptables', '-t', 'nat', '-D', 'PREROUTING', '-m', 'comment', '--comment', 'x y', '-j', 'ACCEPT']);
   assert.doesNotMatch((await k.run(['iptables-save', '-t', 'nat'])).stdout, /comment/);
 });
+
+test('ipvsadm prints real servers sorted by address, then port, whatever order they were added in (as the real one did)', async () => {
+  // The commands that made test/fixtures/tools/ipvsadm-save-order.txt in the test VM (ipvsadm 1.31,
+  // kernel 6.1): real servers added out of order, one edited, one deleted and added again.
+  const k = new FakeKernel();
+  const svc = ['-t', '10.96.0.1:80'];
+  k.admin(['ipvsadm', '-A', ...svc, '-s', 'rr']);
+  for (const ip of ['10.244.0.9', '10.244.0.3', '10.244.0.200', '10.244.0.25', '10.244.0.1']) k.admin(['ipvsadm', '-a', ...svc, '-r', `${ip}:8080`, '-m', '-w', '1']);
+  k.admin(['ipvsadm', '-e', ...svc, '-r', '10.244.0.3:8080', '-m', '-w', '0']);
+  k.admin(['ipvsadm', '-d', ...svc, '-r', '10.244.0.25:8080']);
+  k.admin(['ipvsadm', '-a', ...svc, '-r', '10.244.0.25:8080', '-m', '-w', '1']);
+  k.admin(['ipvsadm', '-a', ...svc, '-r', '10.244.0.7:9090', '-m', '-w', '1']);
+  k.admin(['ipvsadm', '-a', ...svc, '-r', '10.244.0.7:8080', '-m', '-w', '1']);
+  assert.equal((await run(k, ['ipvsadm', '-Sn'])).stdout, fixture('ipvsadm-save-order.txt'));
+});

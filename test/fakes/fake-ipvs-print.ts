@@ -1,7 +1,16 @@
 // ipvsadm's printouts of the fake table, column for column (ipvsadm.c print_service_entry;
 // checked against test/fixtures/tools/ipvsadm-*.txt).
-import type { FakeCounters, FakeForward, FakeService, FakeIpvs } from './fake-ipvs.ts';
+import { compareIp } from '../../src/compute/net/ip.ts';
+import type { FakeCounters, FakeForward, FakeRealServer, FakeService, FakeIpvs } from './fake-ipvs.ts';
 import { text } from './tool.ts';
+
+/**
+ * A service's real servers in the order ipvsadm prints them: sorted by address, then port (as
+ * ipvsadm 1.31 on Debian's 6.1 kernel prints them, whatever order they were added in; seen in the
+ * test VM), not in the kernel's list order.
+ */
+const printOrder = (s: FakeService): [string, FakeRealServer][] =>
+  [...s.reals].sort(([, a], [, b]) => compareIp(a.ip, b.ip) || a.port - b.port);
 
 const FLAG_NAMES: Readonly<Record<string, readonly string[]>> = {
   sh: ['sh-fallback', 'sh-port', 'flag-3'],
@@ -27,7 +36,7 @@ export function* ipvsSaveLines(ipvs: FakeIpvs): Generator<string> {
     const flags = flagNames(s);
     lines.push(`-A ${svc} -s ${s.scheduler}${s.persistence === undefined ? '' : ` -p ${s.persistence}`}` +
       `${s.netmask === undefined ? '' : ` -M ${s.netmask}`}${flags.length === 0 ? '' : ` -b ${flags.join(',')}`}${s.onePacket ? ' -o' : ''}`);
-    for (const [addr, r] of s.reals) {
+    for (const [addr, r] of printOrder(s)) {
       lines.push(`-a ${svc} -r ${addr} -${r.forward} -w ${r.weight}${r.forward === 'i' ? ' --tun-type ipip' : ''}`);
     }
     yield* lines;
@@ -53,7 +62,7 @@ export function ipvsList(ipvs: FakeIpvs, stats: boolean, only?: string): string 
       const persistent = s.persistence === undefined ? '' : ` persistent ${s.persistence}${s.netmask === undefined ? '' : ` mask ${s.netmask}`}`;
       lines.push(`${name} ${s.scheduler}${flags.length === 0 ? '' : ` (${flags.join(',')})`}${persistent}${s.onePacket ? ' ops' : ''}`);
     }
-    for (const [addr, r] of s.reals) {
+    for (const [addr, r] of printOrder(s)) {
       lines.push(stats
         ? `  -> ${addr.padEnd(28)}${counters(r.stats)}`
         : `  -> ${addr.padEnd(28)} ${LIST_FORWARD[r.forward].padEnd(7)} ${String(r.weight).padEnd(6)} ${String(r.activeConns).padEnd(10)} ${String(r.inactiveConns).padEnd(10)}`);

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { Dataplane } from '../../src/apply/dataplane.ts';
 import { execaRunner } from '../../src/apply/exec.ts';
 import { silentLog } from '../../src/log.ts';
-import { compute, ep, makeService, makeSlice } from '../compute/builders.ts';
+import { computeDesired } from '../../src/compute/model/compute-desired.ts';
+import { config, ep, makeService, makeSlice } from '../compute/builders.ts';
 import { sh } from './lab.ts';
 
 test('the first resync after a cold sync on the real kernel parses no virtual server', async () => {
@@ -22,7 +23,8 @@ test('the first resync after a cold sync on the real kernel parses no virtual se
     makeSlice('d', 'sticky', unsorted.slice(1), [{ name: 'http', port: 8080 }]),
     makeSlice('d', 'dns', unsorted.slice(2), [{ name: 'dns', port: 5353, protocol: 'UDP' }]),
   ];
-  const desired = compute({ services, endpointSlices }, { nodeAddresses: ['192.168.1.10'], clusterCidr: '10.244.0.0/16' }).desired;
+  // IPv4 only, as the dataplane below (the daemon computes for the families it proxies).
+  const desired = computeDesired({ services, endpointSlices, nodes: [] }, config({ nodeAddresses: ['192.168.1.10'], clusterCidr: '10.244.0.0/16' }), [4]).desired;
   const dp = new Dataplane({ runner: execaRunner, families: [4], excludeCidrs: [], log: silentLog });
   await dp.sync(desired, { full: true });
   const dump = sh('ipvsadm', '-Sn');
@@ -35,7 +37,7 @@ test('the first resync after a cold sync on the real kernel parses no virtual se
   assert.match(dump, /-a -t 10\.96\.0\.20:80 -r 10\.244\.1\.5:8080 -m -w 1\n-a -t 10\.96\.0\.20:80 -r 10\.244\.3\.5:8080 -m -w 1\n/);
   assert.equal(r.read?.verified?.printed, blocks, JSON.stringify(r.read));
   assert.equal(r.read.ipvsParsed, 0);
-  // Nothing to change in IPVS or the sets (iptables is compared whole, apart from this check).
-  assert.equal(r.changes.ipvs, 0);
-  assert.equal(r.changes.ipset, 0);
+  // Nothing to change or repair anywhere.
+  assert.deepEqual(r.changes, { ipvs: 0, ipset: 0, iptables: 0, addresses: 0 });
+  assert.equal(r.repairs, 0);
 });
