@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseIpsetSave, setBlockAgainst } from '../../src/tools/ipset.ts';
 import { ipsetBlocks } from '../../src/tools/dump-blocks.ts';
+import { prng } from '../support/prng.ts';
 
 const fixture = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'tools', 'ipset-save.txt'));
 
@@ -27,18 +28,8 @@ test('the real ipset save (fixture from the VM): every set block holds the membe
   assert.ok(n >= 10, `${String(n)} sets`);
 });
 
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('answers as parsing does: members missing, extra, changed, repeated, with options, or another set\'s lines (2,000 random blocks)', () => {
-  const rnd = random(7);
+  const rnd = prng(7);
   const entry = (k: number): string => `10.96.${String(k >> 8)}.${String(k & 255)},tcp:80`;
   let answered = 0;
   for (let n = 0; n < 2000; n++) {

@@ -10,6 +10,7 @@ import { virtualServerKey, type Protocol } from '../../src/compute/model/types.t
 import { keyOfServiceArg, parseIpvsadmSave, savedTexts, type ObservedRealServer, type ObservedService } from '../../src/tools/ipvsadm.ts';
 import { ipvsBlocks } from '../../src/tools/dump-blocks.ts';
 import { sameService } from '../../src/apply/verify-read.ts';
+import { prng } from '../support/prng.ts';
 
 const fixture = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'tools', 'ipvsadm-save.txt'));
 
@@ -39,18 +40,8 @@ test('shapes kube-ipvs does not program have no text (their blocks are parsed)',
 });
 
 /** A deterministic pseudo-random sequence (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('each text parses back to the service it was printed for (500 random services)', () => {
-  const rnd = random(12);
+  const rnd = prng(12);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
   for (let n = 0; n < 500; n++) {
     const v6 = rnd() < 0.3;
