@@ -4,7 +4,7 @@
 // and kept, so the diff can leave them alone instead of misreading them. Reading ipvsadm's
 // text rather than netlink also means the kernel-internal HASHED flag never shows up, so it
 // cannot make every service look changed (#53801): only scheduler flags are compared.
-import { hostPort, parseIp, parseIpPort, type Ip } from '../compute/net/ip.ts';
+import { compareIp, hostPort, parseIp, parseIpPort, type Ip } from '../compute/net/ip.ts';
 import { PROTOCOLS, virtualServerKey, type Protocol, type RealServer, type VirtualServer } from '../compute/model/types.ts';
 
 
@@ -191,15 +191,15 @@ export function keyOfServiceArg(id: string): string | undefined {
   return t === undefined ? undefined : targetKey(t);
 }
 
-const byAddress = (a: ObservedRealServer, b: ObservedRealServer): number =>
-  a.ip.family - b.ip.family || (a.ip.value < b.ip.value ? -1 : a.ip.value > b.ip.value ? 1 : 0) || a.port - b.port;
+const byAddress = (a: ObservedRealServer, b: ObservedRealServer): number => compareIp(a.ip, b.ip) || a.port - b.port;
 
 /**
  * The text `ipvsadm -Sn` prints for `s` (its `-A` line and its `-a` lines, each ending in a
  * newline), once per order its real servers may come in, made as asked for: sorted by address and
- * port, as ipvsadm prints them (test/kernel/resync-printed.vmtest.ts), then as listed in `s` (the
- * order they were applied in, as the fake kernel prints them), when that differs. Only for the shape this proxy programs — an address service whose real
- * servers all masquerade, without a persistence mask or other options; none for any other, whose
+ * port, as ipvsadm 1.31 prints them (test/kernel/resync-printed.vmtest.ts; the fake kernel does the
+ * same), then, when that differs, as listed in `s` (the order they were applied in, the kernel's
+ * list order, for an ipvsadm that would print it unsorted). Only for the shape this proxy
+ * programs — an address service whose real servers all masquerade, without a persistence mask or other options; none for any other, whose
  * block is then parsed. Parsing any of these texts gives `s` back (test/tools/ipvsadm-saved.test.ts),
  * so a block of exactly these bytes holds `s`.
  */
